@@ -1,0 +1,289 @@
+"""The BioMassters data layer: find chips, read and normalise their GeoTIFFs, serve them to torch.
+
+Layout (the challenge's, after extraction)::
+
+    ROOT/{split}_features/{chip}_S1_{MM}.tif   4 float32 bands, -9999 = no data
+    ROOT/{split}_features/{chip}_S2_{MM}.tif   11 uint16 bands, the last = cloud probability
+    ROOT/{split}_agbm/{chip}_agbm.tif          1 float32 band, AGBM in t/ha
+
+with split = train | test and MM = 00 (September) ... 11 (August). A month with no file
+simply was not acquired; that is normal (often for S2 in winter), not an error.
+
+Everything that is wrong with the files raises :class:`DataError` naming the file and the
+fault: a model trained on silently patched garbage is worse than a run that stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from torch.utils.data import Dataset
+
+MONTHS = 12
+#: Month names in file order: the BioMassters year runs September -> August.
+MONTH_NAMES = (
+    "September", "October", "November", "December", "January", "February",
+    "March", "April", "May", "June", "July", "August",
+)  # fmt: skip
+S1_BANDS = ("VV_asc", "VH_asc", "VV_desc", "VH_desc")
+S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12", "CLP")
+BANDS = S1_BANDS + S2_BANDS
+CHANNELS = len(BANDS)
+
+#: S1 backscatter (dB) is mapped to [0, 1] with the winning solution's fixed per-band range:
+#: fixed constants (not per-chip statistics) keep absolute backscatter meaningful across chips.
+S1_MIN = np.array([-25.0, -62.0, -25.0, -60.0], dtype=np.float32)
+S1_MAX = np.array([29.0, 28.0, 30.0, 22.0], dtype=np.float32)
+S1_NODATA = -9999.0
+#: S2 reflectance (x 10,000) and cloud probability are divided by the winner's per-band maxima.
+S2_MAX = np.array(
+    [19616, 18400, 17536, 17097, 16928, 16768, 16593, 16492, 15401, 15226, 255], dtype=np.float32
+)
+#: Cloud probability 255 marks an S2 pixel without data.
+S2_NODATA_CLOUD = 255
+
+SPLITS = ("train", "test")
+#: Metadata file names accepted for the chip list, first found wins.
+FEATURES_METADATA_NAMES = (
+    "The_BioMassters_-_features_metadata.csv.csv",
+    "features_metadata.csv",
+)
+AGBM_METADATA_NAME = "The_BioMassters_-_train_agbm_metadata.csv.csv"
+_FEATURE_RE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_S(?P<sat>[12])_(?P<month>\d{2})\.tif$")
+
+
+class DataError(Exception):
+    """A data set file or directory is missing, unreadable or not what the layout promises."""
+
+
+def features_path(root: Path | str, chip_id: str, satellite: str, month: int, split: str) -> Path:
+    """Path of one monthly feature file (`satellite` is "S1" or "S2", `month` 0..11)."""
+    return Path(root) / f"{split}_features" / f"{chip_id}_{satellite}_{month:02d}.tif"
+
+
+def target_path(root: Path | str, chip_id: str, split: str) -> Path:
+    """Path of a chip's AGBM target."""
+    return Path(root) / f"{split}_agbm" / f"{chip_id}_agbm.tif"
+
+
+def _check_split(root: Path, split: str) -> Path:
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    if not root.is_dir():
+        raise DataError(f"data root {root} does not exist or is not a directory")
+    features = root / f"{split}_features"
+    if not features.is_dir():
+        raise DataError(
+            f"{root} has no {split}_features/ directory: not a BioMassters data root "
+            f"(expected {split}_features/ and {split}_agbm/ inside it)"
+        )
+    return features
+
+
+def list_chips(root: Path | str, split: str = "train") -> list[str]:
+    """Sorted chip ids of a split: from the features metadata CSV when present, else file names.
+
+    The CSV is what the organisers publish and lists every chip even before all files are
+    unpacked, so a half-extracted archive fails loudly in `read_chip` instead of shrinking
+    the data set without notice.
+    """
+    root = Path(root)
+    features = _check_split(root, split)
+    for name in FEATURES_METADATA_NAMES:
+        if (root / name).is_file():
+            chips = _chips_from_metadata(root / name, split)
+            break
+    else:
+        chips = {m["chip"] for p in features.iterdir() if (m := _FEATURE_RE.match(p.name))}
+    if not chips:
+        raise DataError(f"no chips found for split {split!r} in {root}")
+    return sorted(chips)
+
+
+def _chips_from_metadata(path: Path, split: str) -> set[str]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"chip_id", "split"} - set(reader.fieldnames or ())
+        if missing:
+            raise DataError(f"{path}: metadata lacks column(s) {', '.join(sorted(missing))}")
+        return {row["chip_id"] for row in reader if row["split"] == split}
+
+
+def _read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
+    """Read all bands of a GeoTIFF as `[bands, H, W]`, checking band count, size and finiteness."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                array = src.read()
+    except RasterioError as exc:
+        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({exc})") from exc
+    if array.shape[0] != bands:
+        raise DataError(f"{path}: has {array.shape[0]} band(s), expected {bands}")
+    if size is not None and array.shape[1:] != size:
+        raise DataError(f"{path}: size {array.shape[1:]} differs from the chip's {size}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DataError(f"{path}: contains NaN or infinite values")
+    return array
+
+
+def normalise_s1(raw: np.ndarray) -> np.ndarray:
+    """S1 dB `[4, H, W]` -> [0, 1] with the fixed per-band range; no-data (-9999) -> 0."""
+    nodata = raw == S1_NODATA
+    out = (raw.astype(np.float32) - S1_MIN[:, None, None]) / (S1_MAX - S1_MIN)[:, None, None]
+    out = np.clip(out, 0.0, 1.0)
+    out[nodata] = 0.0
+    return out
+
+
+def normalise_s2(raw: np.ndarray) -> np.ndarray:
+    """S2 `[11, H, W]` -> [0, 1] by the fixed per-band maxima; a no-data pixel -> 0 in all bands."""
+    out = np.clip(raw.astype(np.float32) / S2_MAX[:, None, None], 0.0, 1.0)
+    out[:, raw[-1] == S2_NODATA_CLOUD] = 0.0
+    return out
+
+
+#: Where each satellite's bands go in the 15 channels, and how they are normalised.
+_SOURCES = (
+    ("S1", 0, len(S1_BANDS), normalise_s1),
+    ("S2", len(S1_BANDS), len(S2_BANDS), normalise_s2),
+)
+
+
+def read_chip(
+    root: Path | str, chip_id: str, split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read and normalise one chip's 12 months.
+
+    Returns `image` float32 `[12, 15, H, W]` (S1 bands then S2 bands, each in [0, 1], no data
+    as 0) and `present` bool `[12]`, False for a month with neither S1 nor S2 file (its image
+    is all zeros). A month with only one of the two has the other's bands at 0.
+    """
+    root = Path(root)
+    _check_split(root, split)
+    image: np.ndarray | None = None
+    present = np.zeros(MONTHS, dtype=bool)
+    for month in range(MONTHS):
+        for satellite, first, bands, normalise in _SOURCES:
+            path = features_path(root, chip_id, satellite, month, split)
+            if not path.is_file():
+                continue
+            raw = _read_raster(path, bands, None if image is None else image.shape[2:])
+            if image is None:
+                image = np.zeros((MONTHS, CHANNELS, *raw.shape[1:]), dtype=np.float32)
+            image[month, first : first + bands] = normalise(raw)
+            present[month] = True
+    if image is None:
+        raise DataError(
+            f"chip {chip_id}: no S1 or S2 file for any month in {root / f'{split}_features'}"
+        )
+    return image, present
+
+
+def read_target(root: Path | str, chip_id: str, split: str = "train") -> np.ndarray:
+    """A chip's AGBM target, float32 `[H, W]` in t/ha."""
+    path = target_path(root, chip_id, split)
+    if not path.is_file():
+        raise DataError(f"{path}: target file missing for chip {chip_id}")
+    return _read_raster(path, 1, None)[0].astype(np.float32, copy=False)
+
+
+def has_targets(root: Path | str, split: str) -> bool:
+    """Whether a split ships targets (train always; test when `test_agbm/` was unpacked)."""
+    return (Path(root) / f"{split}_agbm").is_dir()
+
+
+Sample = dict[str, torch.Tensor | str]
+
+
+class ChipDataset(Dataset):
+    """A torch Dataset of chips: dicts with `image` `[12, 15, H, W]`, `present` `[12]`,
+    `target` `[1, H, W]` (when the split has targets) and `chip_id`.
+
+    `transform`, if given, maps a sample dict to a sample dict (augmentation).
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        split: str = "train",
+        chip_ids: Sequence[str] | None = None,
+        transform: Callable[[Sample], Sample] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.chip_ids = list(chip_ids) if chip_ids is not None else list_chips(root, split)
+        _check_split(self.root, split)
+        self.with_target = has_targets(self.root, split)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.chip_ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        chip_id = self.chip_ids[index]
+        image, present = read_chip(self.root, chip_id, self.split)
+        sample: Sample = {
+            "image": torch.from_numpy(image),
+            "present": torch.from_numpy(present),
+            "chip_id": chip_id,
+        }
+        if self.with_target:
+            target = read_target(self.root, chip_id, self.split)
+            if target.shape != image.shape[2:]:
+                raise DataError(
+                    f"{target_path(self.root, chip_id, self.split)}: size {target.shape} "
+                    f"differs from the chip's {image.shape[2:]}"
+                )
+            sample["target"] = torch.from_numpy(target)[None]
+        return self.transform(sample) if self.transform is not None else sample
+
+
+def summarise(root: Path | str, split: str) -> dict[str, float]:
+    """Counts and availability statistics of a split, for a quick look at a data set."""
+    chips = list_chips(root, split)
+    features = Path(root) / f"{split}_features"
+    names = {p.name for p in features.iterdir()}
+    s1 = sum(f"{c}_S1_{m:02d}.tif" in names for c in chips for m in range(MONTHS))
+    s2 = sum(f"{c}_S2_{m:02d}.tif" in names for c in chips for m in range(MONTHS))
+    slots = len(chips) * MONTHS
+    return {
+        "chips": len(chips),
+        "s1_months_present": s1 / slots,
+        "s2_months_present": s2 / slots,
+        "targets": sum(target_path(root, c, split).is_file() for c in chips),
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    for split in args.split:
+        stats = summarise(args.data, split)
+        print(
+            f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
+            f"S1 months present {stats['s1_months_present']:6.1%}  "
+            f"S2 months present {stats['s2_months_present']:6.1%}"
+        )
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm info`: what a data root holds."""
+    parser = subparsers.add_parser(
+        "info",
+        help="summarise a BioMassters data root",
+        description="Count chips, targets and month availability of a BioMassters data root.",
+    )
+    parser.add_argument("--data", required=True, type=Path, help="data root (with *_features/)")
+    parser.add_argument(
+        "--split", nargs="+", default=["train", "test"], choices=SPLITS, help="splits to list"
+    )
+    parser.set_defaults(func=_run_info)

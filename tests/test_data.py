@@ -1,0 +1,211 @@
+"""The data layer: layout, normalisation, present mask, torch Dataset, and every bad input."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from agbm.data import (
+    FEATURES_METADATA_NAMES,
+    ChipDataset,
+    DataError,
+    features_path,
+    list_chips,
+    read_chip,
+    read_target,
+    target_path,
+)
+
+
+def write_tif(path: Path, array: np.ndarray, nodata: float | None = None) -> None:
+    """Write `[bands, H, W]` as an (ungeoreferenced) GeoTIFF."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
+        count=array.shape[0], dtype=array.dtype.name, nodata=nodata,
+    ) as dst:  # fmt: skip
+        dst.write(array)
+
+
+def s1_image(value: float = -10.0, size: int = 4) -> np.ndarray:
+    return np.full((4, size, size), value, dtype=np.float32)
+
+
+def s2_image(value: int = 1000, size: int = 4) -> np.ndarray:
+    return np.full((11, size, size), value, dtype=np.uint16)
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path) -> Path:
+    """A hand-made chip 'abcd0123': S1 + S2 in month 0, S2 only in month 1, nothing else."""
+    write_tif(features_path(tmp_path, "abcd0123", "S1", 0, "train"), s1_image())
+    write_tif(features_path(tmp_path, "abcd0123", "S2", 0, "train"), s2_image())
+    write_tif(features_path(tmp_path, "abcd0123", "S2", 1, "train"), s2_image())
+    write_tif(target_path(tmp_path, "abcd0123", "train"), np.ones((1, 4, 4), np.float32))
+    return tmp_path
+
+
+def test_synthetic_chip_round_trips_with_documented_shapes(synth_root: Path) -> None:
+    sample = ChipDataset(synth_root)[0]
+    assert sample["image"].shape == (12, 15, 64, 64) and sample["image"].dtype == torch.float32
+    assert sample["present"].shape == (12,) and sample["present"].dtype == torch.bool
+    assert sample["target"].shape == (1, 64, 64) and sample["target"].dtype == torch.float32
+    assert sample["chip_id"] == list_chips(synth_root)[0]
+    assert 0.0 <= sample["image"].min() and sample["image"].max() <= 1.0
+    np.testing.assert_array_equal(
+        sample["target"][0].numpy(), read_target(synth_root, sample["chip_id"])
+    )
+
+
+def test_present_mask_follows_files_on_disk(synth_root: Path) -> None:
+    for chip in list_chips(synth_root):
+        image, present = read_chip(synth_root, chip)
+        for month in range(12):
+            has_file = any(
+                features_path(synth_root, chip, sat, month, "train").is_file()
+                for sat in ("S1", "S2")
+            )
+            assert present[month] == has_file
+            if not has_file:
+                assert not image[month].any()
+
+
+def test_normalisation_matches_hand_computed_values(tmp_path: Path) -> None:
+    s1 = np.empty((4, 2, 2), np.float32)
+    s1[:, 0, 0] = [-25.0, -62.0, -25.0, -60.0]  # the minima -> 0
+    s1[:, 0, 1] = [29.0, 28.0, 30.0, 22.0]  # the maxima -> 1
+    s1[:, 1, 0] = [2.0, -17.0, 2.5, -19.0]  # the midpoints -> 0.5
+    s1[:, 1, 1] = [-9999.0, 100.0, -10.0, -80.0]  # no data -> 0; out of range -> clipped
+    s2 = np.zeros((11, 2, 2), np.uint16)
+    s2[:, 0, 0] = [9808, 9200, 8768, 0, 16928, 0, 0, 0, 0, 15226, 51]
+    s2[:, 1, 1] = [5000] * 10 + [255]  # cloud 255 = no data -> whole pixel 0
+    write_tif(features_path(tmp_path, "00000001", "S1", 3, "train"), s1, nodata=-9999)
+    write_tif(features_path(tmp_path, "00000001", "S2", 3, "train"), s2)
+    image, present = read_chip(tmp_path, "00000001")
+    month = image[3]
+    np.testing.assert_allclose(month[:4, 0, 0], 0.0)
+    np.testing.assert_allclose(month[:4, 0, 1], 1.0)
+    np.testing.assert_allclose(month[:4, 1, 0], 0.5, atol=1e-6)
+    np.testing.assert_allclose(month[:4, 1, 1], [0.0, 1.0, 15 / 55, 0.0], atol=1e-6)
+    np.testing.assert_allclose(
+        month[4:, 0, 0], [0.5, 0.5, 0.5, 0, 1, 0, 0, 0, 0, 1, 0.2], atol=1e-6
+    )
+    assert not month[4:, 1, 1].any()
+    assert present.tolist() == [m == 3 for m in range(12)]
+
+
+def test_month_with_one_satellite_is_present_with_other_bands_zero(tiny_root: Path) -> None:
+    image, present = read_chip(tiny_root, "abcd0123")
+    assert present.tolist() == [True, True] + [False] * 10
+    assert image[0, :4].any() and image[0, 4:].any()
+    assert not image[1, :4].any() and image[1, 4:].any()
+    assert not image[2:].any()
+
+
+def test_chip_list_from_metadata_equals_chip_list_from_file_names(scratch_root: Path) -> None:
+    from_csv = list_chips(scratch_root, "test")
+    (scratch_root / FEATURES_METADATA_NAMES[0]).unlink()
+    assert list_chips(scratch_root, "test") == from_csv and len(from_csv) == 2
+
+
+def test_plain_features_metadata_csv_is_accepted(tiny_root: Path) -> None:
+    with (tiny_root / "features_metadata.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["filename", "chip_id", "split"])
+        writer.writerow(["ffff0000_S2_00.tif", "ffff0000", "train"])
+        writer.writerow(["abcd0123_S2_00.tif", "abcd0123", "train"])
+        writer.writerow(["eeee0000_S2_00.tif", "eeee0000", "test"])
+    assert list_chips(tiny_root) == ["abcd0123", "ffff0000"]
+    with pytest.raises(DataError, match="ffff0000_S2_00.tif|no S1 or S2 file"):
+        ChipDataset(tiny_root)[1]
+
+
+def test_truncated_tif_raises_data_error_naming_it(scratch_root: Path) -> None:
+    chip = list_chips(scratch_root)[0]
+    path = next(
+        features_path(scratch_root, chip, "S2", m, "train")
+        for m in range(12)
+        if features_path(scratch_root, chip, "S2", m, "train").is_file()
+    )
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=path.name):
+        ChipDataset(scratch_root)[0]
+
+
+@pytest.mark.parametrize(
+    ("satellite", "array", "fault"),
+    [
+        ("S1", np.zeros((3, 4, 4), np.float32), "3 band"),
+        ("S2", np.zeros((10, 4, 4), np.uint16), "10 band"),
+        ("S1", np.zeros((4, 8, 8), np.float32), "size"),
+        ("S1", np.full((4, 4, 4), np.nan, np.float32), "NaN"),
+        ("S1", np.full((4, 4, 4), np.inf, np.float32), "NaN or infinite"),
+    ],
+)
+def test_bad_feature_file_raises_data_error(
+    tiny_root: Path, satellite: str, array: np.ndarray, fault: str
+) -> None:
+    path = features_path(tiny_root, "abcd0123", satellite, 5, "train")
+    write_tif(path, array)
+    with pytest.raises(DataError, match=rf"{path.name}.*{fault}"):
+        read_chip(tiny_root, "abcd0123")
+
+
+def test_garbage_file_raises_data_error(tiny_root: Path) -> None:
+    path = features_path(tiny_root, "abcd0123", "S1", 7, "train")
+    path.write_bytes(b"not a tiff at all")
+    with pytest.raises(DataError, match=path.name):
+        read_chip(tiny_root, "abcd0123")
+
+
+def test_missing_target_raises_data_error(tiny_root: Path) -> None:
+    target_path(tiny_root, "abcd0123", "train").unlink()
+    with pytest.raises(DataError, match="abcd0123_agbm.tif.*missing"):
+        ChipDataset(tiny_root)[0]
+
+
+def test_target_of_wrong_size_raises_data_error(tiny_root: Path) -> None:
+    write_tif(target_path(tiny_root, "abcd0123", "train"), np.ones((1, 8, 8), np.float32))
+    with pytest.raises(DataError, match="abcd0123_agbm.tif.*size"):
+        ChipDataset(tiny_root)[0]
+
+
+def test_chip_without_any_month_raises_data_error(tiny_root: Path) -> None:
+    with pytest.raises(DataError, match="no S1 or S2 file for any month"):
+        read_chip(tiny_root, "0badc0de")
+
+
+def test_empty_or_wrong_root_raises_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        ChipDataset(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="no train_features/"):
+        ChipDataset(tmp_path)
+    (tmp_path / "train_features").mkdir()
+    with pytest.raises(DataError, match="no chips found"):
+        ChipDataset(tmp_path)
+    with pytest.raises(DataError, match="unknown split"):
+        list_chips(tmp_path, "val")
+
+
+def test_test_split_without_targets_gives_no_target(tiny_root: Path) -> None:
+    src = features_path(tiny_root, "abcd0123", "S2", 0, "train")
+    dst = features_path(tiny_root, "abcd0123", "S2", 0, "test")
+    dst.parent.mkdir()
+    dst.write_bytes(src.read_bytes())
+    sample = ChipDataset(tiny_root, split="test")[0]
+    assert "target" not in sample and sample["present"].sum() == 1
+
+
+def test_transform_is_applied(synth_root: Path) -> None:
+    def flip(sample: dict) -> dict:
+        return {**sample, "image": sample["image"].flip(-1)}
+
+    plain = ChipDataset(synth_root, chip_ids=list_chips(synth_root)[:1])[0]
+    flipped = ChipDataset(synth_root, chip_ids=[plain["chip_id"]], transform=flip)[0]
+    torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))
