@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 
 from agbm.data import (
@@ -20,16 +19,7 @@ from agbm.data import (
     read_target,
     target_path,
 )
-
-
-def write_tif(path: Path, array: np.ndarray, nodata: float | None = None) -> None:
-    """Write `[bands, H, W]` as an (ungeoreferenced) GeoTIFF."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
-        count=array.shape[0], dtype=array.dtype.name, nodata=nodata,
-    ) as dst:  # fmt: skip
-        dst.write(array)
+from tests.helpers import write_tif
 
 
 def s1_image(value: float = -10.0, size: int = 4) -> np.ndarray:

@@ -44,9 +44,18 @@ def test_layout_names_and_metadata_are_the_real_ones(synth_root: Path) -> None:
     with (synth_root / FEATURES_METADATA_NAMES[0]).open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == [
-        "filename", "chip_id", "satellite", "split", "month", "size", "cksum",
-        "s3path_us", "s3path_eu", "s3path_as", "corresponding_agbm",
-    ]  # fmt: skip
+        "filename",
+        "chip_id",
+        "satellite",
+        "split",
+        "month",
+        "size",
+        "cksum",
+        "s3path_us",
+        "s3path_eu",
+        "s3path_as",
+        "corresponding_agbm",
+    ]
     for row in rows:
         path = synth_root / f"{row['split']}_features" / row["filename"]
         assert path.stat().st_size == int(row["size"])
@@ -100,8 +109,10 @@ def test_target_is_smooth_not_noise(synth_root: Path) -> None:
 
 
 def test_cli_synth_writes_a_readable_data_set(tmp_path: Path, capsys) -> None:
-    assert main(["synth", "--out", str(tmp_path), "--chips", "2", "--test-chips", "1",
-                 "--size", "32"]) == 0  # fmt: skip
+    assert (
+        main(["synth", "--out", str(tmp_path), "--chips", "2", "--test-chips", "1", "--size", "32"])
+        == 0
+    )
     assert main(["info", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "train  chips      2" in out and "test   chips      1" in out

@@ -69,8 +69,9 @@ def rotate(planes: list[torch.Tensor], degrees: float) -> list[torch.Tensor]:
     for plane in planes:
         flat = plane.reshape(1, -1, *plane.shape[-2:])
         grid = F.affine_grid(matrix[None], list(flat.shape), align_corners=False)
-        warped = F.grid_sample(flat, grid, mode="bilinear", padding_mode="reflection",
-                               align_corners=False)  # fmt: skip
+        warped = F.grid_sample(
+            flat, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
         out.append(warped.reshape(plane.shape))
     return out
 

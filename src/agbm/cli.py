@@ -15,7 +15,13 @@ import sys
 from agbm import __version__
 
 #: Modules that contribute subcommands, in the order `agbm --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("agbm.synth", "agbm.data")
+COMMAND_MODULES: tuple[str, ...] = (
+    "agbm.synth",
+    "agbm.data",
+    "agbm.train",
+    "agbm.predict",
+    "agbm.evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

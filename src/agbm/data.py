@@ -31,9 +31,19 @@ from torch.utils.data import Dataset
 MONTHS = 12
 #: Month names in file order: the BioMassters year runs September -> August.
 MONTH_NAMES = (
-    "September", "October", "November", "December", "January", "February",
-    "March", "April", "May", "June", "July", "August",
-)  # fmt: skip
+    "September",
+    "October",
+    "November",
+    "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+)
 S1_BANDS = ("VV_asc", "VH_asc", "VV_desc", "VH_desc")
 S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12", "CLP")
 BANDS = S1_BANDS + S2_BANDS
@@ -118,7 +128,7 @@ def _chips_from_metadata(path: Path, split: str) -> set[str]:
         return {row["chip_id"] for row in reader if row["split"] == split}
 
 
-def _read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
+def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
     """Read all bands of a GeoTIFF as `[bands, H, W]`, checking band count, size and finiteness."""
     try:
         with warnings.catch_warnings():
@@ -177,7 +187,7 @@ def read_chip(
             path = features_path(root, chip_id, satellite, month, split)
             if not path.is_file():
                 continue
-            raw = _read_raster(path, bands, None if image is None else image.shape[2:])
+            raw = read_raster(path, bands, None if image is None else image.shape[2:])
             if image is None:
                 image = np.zeros((MONTHS, CHANNELS, *raw.shape[1:]), dtype=np.float32)
             image[month, first : first + bands] = normalise(raw)
@@ -194,7 +204,7 @@ def read_target(root: Path | str, chip_id: str, split: str = "train") -> np.ndar
     path = target_path(root, chip_id, split)
     if not path.is_file():
         raise DataError(f"{path}: target file missing for chip {chip_id}")
-    return _read_raster(path, 1, None)[0].astype(np.float32, copy=False)
+    return read_raster(path, 1, None)[0].astype(np.float32, copy=False)
 
 
 def has_targets(root: Path | str, split: str) -> bool:
@@ -209,7 +219,8 @@ class ChipDataset(Dataset):
     """A torch Dataset of chips: dicts with `image` `[12, 15, H, W]`, `present` `[12]`,
     `target` `[1, H, W]` (when the split has targets) and `chip_id`.
 
-    `transform`, if given, maps a sample dict to a sample dict (augmentation).
+    `transform`, if given, maps a sample dict to a sample dict (augmentation). `targets`
+    False skips reading targets (prediction); None reads them when the split has them.
     """
 
     def __init__(
@@ -218,12 +229,13 @@ class ChipDataset(Dataset):
         split: str = "train",
         chip_ids: Sequence[str] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
+        targets: bool | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
         self.chip_ids = list(chip_ids) if chip_ids is not None else list_chips(root, split)
         _check_split(self.root, split)
-        self.with_target = has_targets(self.root, split)
+        self.with_target = has_targets(self.root, split) if targets is None else targets
         self.transform = transform
 
     def __len__(self) -> int:

@@ -264,30 +264,57 @@ def write_metadata(root: Path, chips: dict[str, dict[str, list[str]]]) -> None:
     with (root / FEATURES_METADATA_NAMES[0]).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["filename", "chip_id", "satellite", "split", "month", "size", "cksum",
-             "s3path_us", "s3path_eu", "s3path_as", "corresponding_agbm"]
-        )  # fmt: skip
+            [
+                "filename",
+                "chip_id",
+                "satellite",
+                "split",
+                "month",
+                "size",
+                "cksum",
+                "s3path_us",
+                "s3path_eu",
+                "s3path_as",
+                "corresponding_agbm",
+            ]
+        )
         for split, by_chip in chips.items():
             for chip, files in by_chip.items():
                 for name in files:
                     size, crc = _file_facts(root / f"{split}_features" / name)
                     satellite, month = name[9:11], MONTH_NAMES[int(name[12:14])]
                     writer.writerow(
-                        [name, chip, satellite, split, month, size, crc,
-                         *_s3_paths(f"{split}_features", name), f"{chip}_agbm.tif"]
-                    )  # fmt: skip
+                        [
+                            name,
+                            chip,
+                            satellite,
+                            split,
+                            month,
+                            size,
+                            crc,
+                            *_s3_paths(f"{split}_features", name),
+                            f"{chip}_agbm.tif",
+                        ]
+                    )
     with (root / AGBM_METADATA_NAME).open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["filename", "chip_id", "size", "cksum", "s3path_us", "s3path_eu",
-                         "s3path_as"])  # fmt: skip
+        writer.writerow(
+            ["filename", "chip_id", "size", "cksum", "s3path_us", "s3path_eu", "s3path_as"]
+        )
         for chip in chips.get("train", {}):
             name = f"{chip}_agbm.tif"
             size, crc = _file_facts(root / "train_agbm" / name)
             writer.writerow([name, chip, size, crc, *_s3_paths("train_agbm", name)])
 
 
-def generate(out: Path | str, chips: int, test_chips: int, seed: int = 0, size: int = 256,
-             progress: bool = False) -> dict[str, list[str]]:  # fmt: skip
+def generate(
+    out: Path | str,
+    chips: int,
+    test_chips: int,
+    seed: int = 0,
+    size: int = 256,
+    progress: bool = False,
+) -> dict[str, list[str]]:
     """Write a complete synthetic data set to `out`; returns the chip ids of each split."""
     if chips < 1 or test_chips < 0:
         raise ValueError("need at least one training chip and a non-negative test count")

@@ -1,0 +1,233 @@
+"""`agbm predict`: AGBM maps for every chip of a split, in the challenge's submission format.
+
+One float32 `{chip}_agbm.tif` per chip, with the georeference of the chip's input files.
+Test-time augmentation averages the predictions of flipped (and with `d4`, rotated) inputs,
+each flipped back; several checkpoints are averaged as an ensemble. Runs are resumable
+(chips already written are skipped), every file is written atomically, and under
+`torchrun` the chips are sharded across processes so that none is written twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from agbm.data import (
+    MONTHS,
+    SPLITS,
+    ChipDataset,
+    features_path,
+    list_chips,
+)
+from agbm.model import load_model
+from agbm.train import autocast_dtype, collate, init_runtime
+
+Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+
+
+def _flip(dims: tuple[int, ...]) -> Transform:
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return x.flip(dims) if dims else x
+
+    return apply, apply  # a flip is its own inverse
+
+
+def _turn(k: int, flip: bool) -> Transform:
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = x.rot90(k, dims=(-2, -1))
+        return x.flip(-1) if flip else x
+
+    def inverse(x: torch.Tensor) -> torch.Tensor:
+        x = x.flip(-1) if flip else x
+        return x.rot90(-k, dims=(-2, -1))
+
+    return forward, inverse
+
+
+#: Test-time augmentations: (forward, inverse) pairs acting on the last two (spatial) dims.
+TTA: dict[str, list[Transform]] = {
+    "none": [_flip(())],
+    "flips": [_flip(()), _flip((-1,)), _flip((-2,)), _flip((-2, -1))],
+    "d4": [_turn(k, flip) for flip in (False, True) for k in range(4)],
+}
+
+
+@torch.no_grad()
+def predict_batch(
+    models: Sequence[torch.nn.Module],
+    image: torch.Tensor,
+    present: torch.Tensor,
+    tta: str = "flips",
+    amp_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Mean prediction `[B, 1, H, W]` (t/ha, >= 0) over models and test-time augmentations."""
+    total = torch.zeros(image.shape[0], 1, *image.shape[-2:], device=image.device)
+    transforms = TTA[tta]
+    autocast = (
+        torch.autocast(image.device.type, dtype=amp_dtype)
+        if amp_dtype
+        else contextlib.nullcontext()
+    )
+    for model in models:
+        for forward, inverse in transforms:
+            with autocast:
+                pred = model(forward(image), present)
+            total += inverse(pred.float())
+    return (total / (len(models) * len(transforms))).clamp_(min=0)
+
+
+def georeference(root: Path, chip_id: str, split: str) -> dict:
+    """CRS and transform of the chip's first input file (empty when it has none)."""
+    for month in range(MONTHS):
+        for satellite in ("S1", "S2"):
+            path = features_path(root, chip_id, satellite, month, split)
+            if path.is_file():
+                with rasterio.open(path) as src:
+                    return {"crs": src.crs, "transform": src.transform} if src.crs else {}
+    return {}
+
+
+def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
+    """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    profile = {
+        "driver": "GTiff",
+        "width": agbm.shape[1],
+        "height": agbm.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        **geo,
+    }
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(agbm.astype(np.float32)[None])
+    os.replace(tmp, path)
+
+
+def prediction_path(out: Path, chip_id: str) -> Path:
+    return Path(out) / f"{chip_id}_agbm.tif"
+
+
+def predict(
+    data: Path | str,
+    checkpoints: Sequence[Path | str],
+    out: Path | str,
+    split: str = "test",
+    tta: str = "flips",
+    batch_size: int = 8,
+    amp: str = "auto",
+    workers: int = 2,
+    overwrite: bool = False,
+    archive: Path | str | None = None,
+) -> list[str]:
+    """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote."""
+    if tta not in TTA:
+        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
+    if not checkpoints:
+        raise ValueError("give at least one --checkpoint")
+    for ckpt in checkpoints:
+        if not Path(ckpt).is_file():
+            raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    data, out = Path(data), Path(out)
+    runtime = init_runtime()
+    chips = list_chips(data, split)[runtime.rank :: runtime.world]
+    todo = [c for c in chips if overwrite or not prediction_path(out, c).exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    models = [load_model(c).to(runtime.device).eval() for c in checkpoints]
+    amp_dtype = autocast_dtype(amp, runtime.device)
+    dataset = ChipDataset(data, split, todo, targets=False)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=runtime.device.type == "cuda",
+    )
+    bar = tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main)
+    for batch in loader:
+        image = batch["image"].to(runtime.device, non_blocking=True)
+        present = batch["present"].to(runtime.device, non_blocking=True)
+        agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
+        for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
+            geo = georeference(data, chip_id, split)
+            write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
+        bar.update(len(batch["chip_id"]))
+    bar.close()
+    if runtime.world > 1:
+        dist.barrier()
+    if archive and runtime.main:
+        pack(out, Path(archive))
+    return todo
+
+
+def pack(pred_dir: Path, archive: Path) -> None:
+    """Pack the prediction files into a .tar.gz for upload (atomically)."""
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for path in sorted(pred_dir.glob("*_agbm.tif")):
+            tar.add(path, arcname=path.name)
+    os.replace(tmp, archive)
+
+
+def _run(args: argparse.Namespace) -> int:
+    written = predict(
+        args.data,
+        args.checkpoint,
+        args.out,
+        args.split,
+        args.tta,
+        args.batch_size,
+        args.amp,
+        args.workers,
+        args.overwrite,
+        args.archive,
+    )
+    print(f"wrote {len(written)} prediction(s) to {args.out}")
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm predict`."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict AGBM maps (submission GeoTIFFs) for a split",
+        description=(
+            "Write one float32 {chip}_agbm.tif per chip, with test-time augmentation and an "
+            "ensemble of checkpoints. Chips already written are skipped unless --overwrite. "
+            "Run under `torchrun --nproc_per_node=N -m agbm predict ...` to shard across GPUs."
+        ),
+    )
+    parser.add_argument("--data", required=True, type=Path, help="data root")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="checkpoint(s); several are averaged",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="prediction directory")
+    parser.add_argument(
+        "--tta", default="flips", choices=list(TTA), help="test-time augmentation (default flips)"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="chips per batch (default 8)")
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", "bf16", "fp16", "off"],
+        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="loader workers (default 2)")
+    parser.add_argument("--overwrite", action="store_true", help="redo chips already written")
+    parser.add_argument("--archive", type=Path, help="also pack the predictions into this .tar.gz")
+    parser.set_defaults(func=_run)

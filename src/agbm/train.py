@@ -1,0 +1,586 @@
+"""`agbm train`: the winning recipe, on one CPU or many GPUs (torchrun + DDP), resumable.
+
+The recipe (all defaults): RMSE per chip over target pixels below 400 t/ha; AdamW, lr 1e-3,
+weight decay 1e-2 (none on biases and norms), gradient clipping at norm 5; cosine annealing
+over the run; flips, 90-degree turns, a +-45 degree rotation with reflected borders
+(p 0.7) and month dropout; validation on one of 10 folds; then fine-tuning on all chips
+from the fold's checkpoint (`--full --init CKPT`).
+
+Reproducibility is by construction: the data order depends only on (seed, epoch) and each
+sample's augmentation only on (seed, epoch, index), so a run resumed from `last.pt` ends
+with the same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from agbm.augment import Augment
+from agbm.data import ChipDataset, DataError, Sample, list_chips
+from agbm.metrics import chip_rmse, rmse_loss
+from agbm.model import build_model, load_model
+
+METRICS_FIELDS = ("epoch", "train_loss", "val_rmse", "lr", "seconds", "chips_per_s")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved in every checkpoint."""
+
+    data: str = ""
+    out: str = ""
+    backbone: str = "tf_efficientnetv2_l.in21k"
+    pretrained: bool | str = False
+    temporal: str = "attention"
+    decoder_channels: list[int] | None = None
+    epochs: int = 800
+    batch_size: int = 8
+    lr: float = 1e-3
+    min_lr: float = 0.0
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 0.0
+    clip_grad: float = 5.0
+    max_target: float = 400.0
+    folds: int = 10
+    fold: int = 0
+    full: bool = False
+    init: str | None = None
+    amp: str = "auto"
+    channels_last: bool = True
+    workers: int = 4
+    seed: int = 0
+    augment: dict[str, Any] = field(default_factory=dict)
+    tensorboard: bool = False
+
+
+# --- splits and data -------------------------------------------------------------------------
+
+
+def check_fold(folds: int, fold: int) -> None:
+    if folds < 2:
+        raise ValueError(f"--folds must be at least 2, got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"--fold {fold} is out of range for {folds} folds (0..{folds - 1})")
+
+
+def fold_split(chips: list[str], folds: int, fold: int, seed: int = 0) -> tuple[list, list]:
+    """(train, validation) chip ids: a shuffled, seeded K-fold partition by chip."""
+    check_fold(folds, fold)
+    order = np.random.default_rng(seed).permutation(len(chips))
+    held_out = {chips[i] for i in order[fold::folds]}
+    return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]
+
+
+class EpochAugmented(Dataset):
+    """Applies an `Augment` whose randomness is a pure function of (seed, epoch, index)."""
+
+    def __init__(self, dataset: ChipDataset, augment: Augment, seed: int) -> None:
+        self.dataset, self.augment, self.seed, self.epoch = dataset, augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Sample:
+        generator = torch.Generator().manual_seed(
+            (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+        )
+        return self.augment(self.dataset[index], generator)
+
+
+def collate(samples: list[Sample]) -> dict[str, Any]:
+    """Stack tensors; keep chip ids as a list."""
+    batch: dict[str, Any] = {"chip_id": [s["chip_id"] for s in samples]}
+    for key in samples[0]:
+        if key != "chip_id":
+            batch[key] = torch.stack([s[key] for s in samples])
+    return batch
+
+
+# --- distributed set-up ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank in the job and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_runtime() -> Runtime:
+    """Join the torchrun job if launched by torchrun (NCCL on GPUs, gloo on CPU), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return Runtime(rank, world, device)
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `--amp` (auto: bf16 on CUDA, full precision on CPU)."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+
+
+# --- optimisation ----------------------------------------------------------------------------
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and kernels only (not biases, norms, embeddings
+    of one dimension), as decaying those only pulls scales and offsets towards zero."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim > 1 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, min_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine annealing to `min_ratio` x lr, stepped every batch."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch RNG states (augmentation draws from its own seeded generators)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+class Trainer:
+    """One training run: builds everything from a `TrainConfig`, then `fit()`s."""
+
+    def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        self.config, self.rt = config, runtime
+        self.out = Path(config.out)
+        train_ids, val_ids = self._split()
+        augment = Augment(**config.augment)
+        self.train_set = EpochAugmented(
+            ChipDataset(config.data, "train", train_ids), augment, config.seed
+        )
+        self.val_set = ChipDataset(config.data, "train", val_ids) if val_ids else None
+        if config.batch_size * runtime.world > len(self.train_set):
+            raise ValueError(
+                f"batch size {config.batch_size} x {runtime.world} process(es) exceeds the "
+                f"{len(self.train_set)} training chips"
+            )
+        torch.manual_seed(config.seed)
+        self.model = self._build_model().to(runtime.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp_dtype = autocast_dtype(config.amp, runtime.device)
+        self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
+        self.ddp = (
+            DistributedDataParallel(
+                self.model,
+                device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None,
+            )
+            if runtime.world > 1
+            else self.model
+        )
+        self.sampler = DistributedSampler(
+            self.train_set,
+            runtime.world,
+            runtime.rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        self.loader = DataLoader(
+            self.train_set,
+            batch_size=config.batch_size,
+            sampler=self.sampler,
+            num_workers=config.workers,
+            collate_fn=collate,
+            drop_last=True,
+            pin_memory=runtime.device.type == "cuda",
+            persistent_workers=False,
+        )
+        steps_per_epoch = len(self.loader)
+        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay)
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            config.epochs * steps_per_epoch,
+            round(config.warmup_epochs * steps_per_epoch),
+            config.min_lr / config.lr,
+        )
+        self.epoch, self.step, self.best = 0, 0, math.inf
+
+    def _split(self) -> tuple[list[str], list[str]]:
+        chips = list_chips(self.config.data, "train")
+        if self.config.full:
+            return chips, []
+        return fold_split(chips, self.config.folds, self.config.fold, self.config.seed)
+
+    def _build_model(self) -> torch.nn.Module:
+        if self.config.init:
+            return load_model(self.config.init)
+        arch = {
+            "backbone": self.config.backbone,
+            "pretrained": self.config.pretrained,
+            "temporal": self.config.temporal,
+        }
+        if self.config.decoder_channels:
+            arch["decoder_channels"] = tuple(self.config.decoder_channels)
+        return build_model(arch)
+
+    # checkpoints
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model_config": self.model.config,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "rng": rng_state(),
+            "train_config": dataclasses.asdict(self.config),
+        }
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint written by `state()`."""
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.step, self.best = ckpt["epoch"], ckpt["step"], ckpt["best"]
+        set_rng_state(ckpt["rng"])
+
+    # loops
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.rt.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        image = batch["image"].to(self.rt.device, non_blocking=True)
+        present = batch["present"].to(self.rt.device, non_blocking=True)
+        target = batch["target"].to(self.rt.device, non_blocking=True)
+        return image, present, target
+
+    def train_epoch(self) -> float:
+        """One pass over the training chips; returns the mean loss over all ranks."""
+        self.ddp.train()
+        self.sampler.set_epoch(self.epoch)
+        self.train_set.epoch = self.epoch
+        total = torch.zeros(2, device=self.rt.device)
+        bar = tqdm(
+            self.loader,
+            desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+            unit="batch",
+            disable=not self.rt.main,
+            leave=False,
+        )
+        for batch in bar:
+            image, present, target = self._to_device(batch)
+            with self._autocast():
+                pred = self.ddp(image, present)
+            loss = rmse_loss(pred, target, self.config.max_target)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.step += 1
+            total += torch.stack([loss.detach(), torch.ones((), device=self.rt.device)])
+            if self.rt.main and self.step % 10 == 0:
+                bar.set_postfix(loss=f"{(total[0] / total[1]).item():.2f}")
+        if self.rt.world > 1:
+            dist.all_reduce(total)
+        return (total[0] / total[1]).item()
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """The challenge metric (average per-chip RMSE, all pixels) on the held-out fold."""
+        self.model.eval()
+        indices = list(range(self.rt.rank, len(self.val_set), self.rt.world))
+        loader = DataLoader(
+            torch.utils.data.Subset(self.val_set, indices),
+            batch_size=self.config.batch_size,
+            num_workers=self.config.workers,
+            collate_fn=collate,
+        )
+        total = torch.zeros(2, dtype=torch.float64, device=self.rt.device)
+        for batch in loader:
+            image, present, target = self._to_device(batch)
+            with self._autocast():
+                pred = self.model(image, present).float().clamp(min=0)
+            rmse = chip_rmse(pred.cpu(), target.cpu())
+            total += torch.tensor(
+                [rmse.sum(), len(rmse)], dtype=torch.float64, device=self.rt.device
+            )
+        if self.rt.world > 1:
+            dist.all_reduce(total)
+        return (total[0] / total[1]).item()
+
+    def fit(self) -> None:
+        """Train until `epochs`, checkpointing and logging after every epoch."""
+        if self.rt.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _trim_metrics(self.out / "metrics.csv", self.epoch)
+        while self.epoch < self.config.epochs:
+            start = time.perf_counter()
+            loss = self.train_epoch()
+            seconds = time.perf_counter() - start
+            val = self.validate() if self.val_set is not None else math.nan
+            self.epoch += 1
+            row = {
+                "epoch": self.epoch,
+                "train_loss": f"{loss:.4f}",
+                "val_rmse": f"{val:.4f}",
+                "lr": f"{self.scheduler.get_last_lr()[0]:.3e}",
+                "seconds": f"{seconds:.2f}",
+                "chips_per_s": f"{len(self.sampler) * self.rt.world / seconds:.2f}",
+            }
+            if self.rt.main:
+                self._log(row, val)
+        if self.rt.world > 1:
+            dist.barrier()
+
+    def _log(self, row: dict[str, Any], val: float) -> None:
+        improved = not math.isnan(val) and val < self.best
+        if improved:
+            self.best = val
+        state = self.state()
+        save_atomic(state, self.out / "last.pt")
+        if improved or (math.isnan(val) and self.epoch == self.config.epochs):
+            save_atomic(state, self.out / "best.pt")
+        _append_metrics(self.out / "metrics.csv", row)
+        if self.config.tensorboard:
+            self._tensorboard(row)
+        tqdm.write(
+            f"epoch {row['epoch']:>4}  loss {row['train_loss']}  val RMSE {row['val_rmse']}  "
+            f"lr {row['lr']}  {row['chips_per_s']} chips/s" + ("  *best*" if improved else "")
+        )
+
+    def _tensorboard(self, row: dict[str, Any]) -> None:
+        if not hasattr(self, "_writer"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise RuntimeError("--tensorboard needs: pip install tensorboard") from exc
+            self._writer = SummaryWriter(str(self.out / "tb"))
+        for key in ("train_loss", "val_rmse", "lr", "chips_per_s"):
+            self._writer.add_scalar(key, float(row[key]), self.epoch)
+        self._writer.flush()
+
+
+def _append_metrics(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _trim_metrics(path: Path, epoch: int) -> None:
+    """Drop rows past `epoch` (a resumed run redoes them) so the log never has duplicates."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def check_config(config: TrainConfig) -> None:
+    """Fail on bad options before any data is read or any model is built."""
+    import timm
+
+    if not config.data or not Path(config.data).is_dir():
+        raise DataError(f"data root {config.data!r} does not exist or is not a directory")
+    if not config.out:
+        raise ValueError("--out RUN_DIR is required")
+    if not timm.is_model(config.backbone):
+        raise ValueError(f"unknown timm backbone {config.backbone!r} (see timm.list_models())")
+    if not config.full:
+        check_fold(config.folds, config.fold)
+    if config.amp not in ("auto", "bf16", "fp16", "off"):
+        raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
+    if config.epochs < 1 or config.batch_size < 1:
+        raise ValueError("--epochs and --batch-size must be positive")
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Run (or resume) training; returns the run directory."""
+    check_config(config)
+    runtime = init_runtime()
+    trainer = Trainer(config, runtime)
+    last = Path(config.out) / "last.pt"
+    if resume and last.exists():
+        trainer.resume(last)
+    trainer.fit()
+    return Path(config.out)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+_FLAGS: dict[str, tuple[type, str]] = {
+    "backbone": (str, "timm encoder name"),
+    "pretrained": (str, "'imagenet' for timm's pretrained weights, or a weights file"),
+    "temporal": (str, "month fusion: attention (default) or pool (the winner's exact variant)"),
+    "epochs": (int, "epochs to train"),
+    "batch_size": (int, "chips per batch per process"),
+    "lr": (float, "peak learning rate"),
+    "min_lr": (float, "learning rate at the end of the cosine"),
+    "weight_decay": (float, "AdamW weight decay"),
+    "warmup_epochs": (float, "linear warm-up length"),
+    "clip_grad": (float, "gradient norm clip"),
+    "max_target": (float, "target pixels at or above this are left out of the loss"),
+    "folds": (int, "number of folds"),
+    "fold": (int, "held-out fold for validation"),
+    "init": (str, "start from this checkpoint's weights"),
+    "amp": (str, "mixed precision: auto, bf16, fp16 or off"),
+    "workers": (int, "data loader worker processes per process"),
+    "seed": (int, "random seed"),
+}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the `--config` YAML file, then the flags given on the command line."""
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(yaml.safe_load(Path(args.config).read_text()) or {})
+        unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
+        if unknown:
+            raise ValueError(f"{args.config}: unknown key(s) {', '.join(sorted(unknown))}")
+    for name in (*_FLAGS, "data", "out", "full", "channels_last", "tensorboard"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = str(value) if isinstance(value, Path) else value
+    if values.get("pretrained") == "imagenet":
+        values["pretrained"] = True
+    if args.no_augment:
+        values["augment"] = {
+            "flip_prob": 0.0,
+            "rot90": False,
+            "rotate_prob": 0.0,
+            "month_dropout_prob": 0.0,
+        }
+    return TrainConfig(**values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    train(config_from_args(args), resume=args.resume)
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm train`."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (CPU, one GPU, or many with torchrun)",
+        description=(
+            "Train the temporal UNet with the BioMassters-winning recipe. Run under "
+            "`torchrun --nproc_per_node=N -m agbm train ...` for several GPUs or nodes. "
+            "Writes metrics.csv, last.pt and best.pt to --out."
+        ),
+    )
+    parser.add_argument("--data", type=Path, help="data root (with train_features/)")
+    parser.add_argument("--out", type=Path, help="run directory")
+    parser.add_argument("--config", type=Path, help="YAML file of options (flags override it)")
+    for name, (kind, text) in _FLAGS.items():
+        default = getattr(TrainConfig, name, None)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"{text} (default {default})",
+        )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        default=None,
+        help="train on all chips, no validation (fine-tuning: with --init)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels_last memory format (default on)",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also log to TensorBoard in RUN_DIR/tb",
+    )
+    parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from RUN_DIR/last.pt if it exists"
+    )
+    parser.set_defaults(func=_run)

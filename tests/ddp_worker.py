@@ -1,0 +1,33 @@
+"""Run under torchrun by tests/test_train.py: one epoch of DDP training, each rank saving its
+own final weights so the test can check that all ranks agree."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from agbm.train import TrainConfig, Trainer, init_runtime
+
+
+def main(data: str, out: str) -> None:
+    config = TrainConfig(
+        data=data,
+        out=out,
+        backbone="resnet18",
+        epochs=1,
+        batch_size=2,
+        folds=4,
+        workers=0,
+        decoder_channels=[32, 32, 16, 16, 16],
+        channels_last=False,
+    )
+    runtime = init_runtime()
+    trainer = Trainer(config, runtime)
+    trainer.fit()
+    torch.save(trainer.model.state_dict(), Path(out) / f"rank{runtime.rank}.pt")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

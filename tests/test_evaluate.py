@@ -1,0 +1,66 @@
+"""`agbm evaluate` against hand-computed metrics, and its errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agbm.cli import main
+from agbm.data import DataError, target_path
+from agbm.evaluate import evaluate
+from agbm.predict import write_prediction
+from tests.helpers import write_tif
+
+
+@pytest.fixture
+def truth(tmp_path: Path) -> Path:
+    """Two 2x2 targets: chip a = [[0, 10], [20, 30]], chip b = all 100."""
+    write_tif(target_path(tmp_path, "aaaa0000", "test"), np.array([[[0, 10], [20, 30]]], "f4"))
+    write_tif(target_path(tmp_path, "bbbb0000", "test"), np.full((1, 2, 2), 100, "f4"))
+    return tmp_path
+
+
+def test_metric_matches_hand_computation(truth: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    write_prediction(pred / "aaaa0000_agbm.tif", np.array([[0, 10], [20, 34]], "f4"), {})
+    write_prediction(pred / "bbbb0000_agbm.tif", np.full((2, 2), 97, "f4"), {})
+    result = evaluate(pred, truth, "test")
+    # chip a: one error of 4 over 4 pixels -> sqrt(16 / 4) = 2; chip b: 3 everywhere -> 3
+    np.testing.assert_allclose(result.per_chip, [2.0, 3.0])
+    assert result.average == pytest.approx(2.5)
+    assert result.pooled == pytest.approx(math.sqrt((16 + 4 * 9) / 8))
+
+
+def test_missing_prediction_is_an_error_naming_the_chip(truth: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    write_prediction(pred / "aaaa0000_agbm.tif", np.zeros((2, 2), "f4"), {})
+    with pytest.raises(DataError, match="bbbb0000.*missing"):
+        evaluate(pred, truth, "test")
+
+
+def test_malformed_prediction_is_an_error_naming_the_chip(truth: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    write_prediction(pred / "aaaa0000_agbm.tif", np.zeros((3, 3), "f4"), {})
+    (pred / "bbbb0000_agbm.tif").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="aaaa0000: malformed.*size"):
+        evaluate(pred, truth, "test")
+
+
+def test_cli_prints_table_and_writes_per_chip_csv(truth: Path, tmp_path: Path, capsys) -> None:
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for chip in ("aaaa0000", "bbbb0000"):
+        write_prediction(pred / f"{chip}_agbm.tif", np.full((2, 2), 100, "f4"), {})
+    csv_path = tmp_path / "per_chip.csv"
+    args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--per-chip", str(csv_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "chips" in out and "2" in out and "average RMSE" in out
+    assert csv_path.read_text().splitlines()[1].startswith("aaaa0000,")
+    assert main(["evaluate", "--pred", str(tmp_path / "none"), "--truth", str(truth)]) == 2

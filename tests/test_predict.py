@@ -1,0 +1,131 @@
+"""Prediction: flip TTA, submission files, resumability, and the end-to-end CLI path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from agbm.cli import main
+from agbm.data import list_chips
+from agbm.predict import predict, predict_batch
+from agbm.synth import generate
+
+
+class Skewed(torch.nn.Module):
+    """A deliberately asymmetric model: flips change its output, so TTA is visible."""
+
+    def forward(self, image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        x = image.mean(dim=(1, 2), keepdim=False)[:, None]
+        ramp = torch.linspace(0, 1, x.shape[-1])
+        return x * ramp + x.roll(1, dims=-2) * 3.0 - 0.5
+
+
+def test_flip_tta_is_the_mean_of_four_hand_flipped_predictions() -> None:
+    model = Skewed()
+    image, present = torch.rand(2, 12, 15, 8, 8), torch.ones(2, 12, dtype=torch.bool)
+    by_hand = []
+    for dims in ((), (-1,), (-2,), (-2, -1)):
+        flipped = image.flip(dims) if dims else image
+        pred = model(flipped, present)
+        by_hand.append(pred.flip(dims) if dims else pred)
+    expected = torch.stack(by_hand).mean(0).clamp(min=0)
+    torch.testing.assert_close(predict_batch([model], image, present, "flips"), expected)
+    assert not torch.allclose(predict_batch([model], image, present, "none"), expected)
+
+
+def test_d4_tta_of_a_rotation_invariant_model_is_the_plain_prediction() -> None:
+    class PixelWise(torch.nn.Module):
+        def forward(self, image, present):
+            return image.sum(dim=(1, 2))[:, None] * 10
+
+    image, present = torch.rand(1, 12, 15, 8, 8), torch.ones(1, 12, dtype=torch.bool)
+    model = PixelWise()
+    torch.testing.assert_close(
+        predict_batch([model], image, present, "d4"), predict_batch([model], image, present, "none")
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic data set and a checkpoint trained on it for one epoch via the CLI."""
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    generate(data, chips=8, test_chips=3, seed=11, size=32)
+    run = root / "run"
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--backbone",
+        "resnet18",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--folds",
+        "4",
+        "--workers",
+        "0",
+        "--no-channels-last",
+    ]
+    assert main(args) == 0
+    return data, run / "last.pt"
+
+
+def test_end_to_end_train_predict_evaluate(trained, tmp_path: Path, capsys) -> None:
+    data, ckpt = trained
+    pred = tmp_path / "pred"
+    archive = tmp_path / "sub.tar.gz"
+    assert (
+        main(
+            [
+                "predict",
+                "--data",
+                str(data),
+                "--checkpoint",
+                str(ckpt),
+                str(ckpt),
+                "--out",
+                str(pred),
+                "--workers",
+                "0",
+                "--archive",
+                str(archive),
+            ]
+        )
+        == 0
+    )
+    chips = list_chips(data, "test")
+    assert sorted(p.name for p in pred.iterdir()) == [f"{c}_agbm.tif" for c in chips]
+    assert archive.stat().st_size > 0
+    assert main(["evaluate", "--pred", str(pred), "--truth", str(data)]) == 0
+    assert "average RMSE" in capsys.readouterr().out
+
+
+def test_outputs_round_trip_with_georeference_and_runs_resume(trained, tmp_path: Path) -> None:
+    data, ckpt = trained
+    pred = tmp_path / "pred"
+    chips = list_chips(data, "test")
+    assert predict(data, [ckpt], pred, workers=0) == chips
+    with rasterio.open(pred / f"{chips[0]}_agbm.tif") as out:
+        with rasterio.open(next((data / "test_features").glob(f"{chips[0]}_S*.tif"))) as src:
+            assert out.crs == src.crs and out.transform == src.transform
+        agbm = out.read()
+        assert agbm.shape == (1, 32, 32) and agbm.dtype == np.float32 and (agbm >= 0).all()
+    (pred / f"{chips[1]}_agbm.tif").unlink()
+    assert predict(data, [ckpt], pred, workers=0) == [chips[1]]  # only the missing one redone
+    assert predict(data, [ckpt], pred, workers=0) == []
+    assert predict(data, [ckpt], pred, workers=0, overwrite=True) == chips
+    assert not list(pred.glob(".*"))  # no temporary files left behind
+
+
+def test_missing_checkpoint_is_a_clear_error(trained, tmp_path: Path) -> None:
+    data, _ = trained
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        predict(data, [tmp_path / "nope.pt"], tmp_path / "pred")
