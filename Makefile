@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/agbm synth --out demo/data --chips 64 --test-chips 16
-	$(BIN)/agbm info --data demo/data
+	$(BIN)/agbm demo --out demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agbm.train",
     "agbm.predict",
     "agbm.evaluate",
+    "agbm.plots",
+    "agbm.demo",
 )
 
 

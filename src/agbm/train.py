@@ -37,6 +37,7 @@ from agbm.augment import Augment
 from agbm.data import ChipDataset, DataError, Sample, list_chips
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
+from agbm.plots import plot_history
 
 METRICS_FIELDS = ("epoch", "train_loss", "val_rmse", "lr", "seconds", "chips_per_s")
 
@@ -417,6 +418,7 @@ class Trainer:
         if improved or (math.isnan(val) and self.epoch == self.config.epochs):
             save_atomic(state, self.out / "best.pt")
         _append_metrics(self.out / "metrics.csv", row)
+        plot_history(self.out / "metrics.csv", self.out / "loss.png")
         if self.config.tensorboard:
             self._tensorboard(row)
         tqdm.write(
