@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +133,32 @@ def test_missing_checkpoint_is_a_clear_error(trained, tmp_path: Path) -> None:
     data, _ = trained
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         predict(data, [tmp_path / "nope.pt"], tmp_path / "pred")
+
+
+def test_torchrun_shards_chips_across_processes(trained, tmp_path: Path) -> None:
+    data, ckpt = trained
+    pred = tmp_path / "pred"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "agbm",
+        "predict",
+        "--data",
+        str(data),
+        "--checkpoint",
+        str(ckpt),
+        "--out",
+        str(pred),
+        "--workers",
+        "0",
+    ]
+    done = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = sorted(int(n) for n in re.findall(r"process \d: wrote (\d+) prediction", done.stdout))
+    assert counts == [1, 2]  # 3 test chips: each written by exactly one process
+    assert len(list(pred.glob("*_agbm.tif"))) == 3

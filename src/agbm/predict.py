@@ -192,7 +192,8 @@ def _run(args: argparse.Namespace) -> int:
         args.overwrite,
         args.archive,
     )
-    print(f"wrote {len(written)} prediction(s) to {args.out}")
+    rank = f"process {dist.get_rank()}: " if dist.is_initialized() else ""
+    print(f"{rank}wrote {len(written)} prediction(s) to {args.out}")
     return 0
 
 
