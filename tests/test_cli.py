@@ -1,0 +1,39 @@
+"""The command line: every command has --help, and docs/cli.md is what --help says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agbm.cli import COMMAND_MODULES, build_parser, main, reference
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def commands() -> list[str]:
+    return [line.split()[1] for line in reference().splitlines() if line.startswith("## agbm ")]
+
+
+def test_every_command_module_contributes_a_command() -> None:
+    assert len(commands()) >= len(COMMAND_MODULES)
+
+
+@pytest.mark.parametrize(
+    "command", ["synth", "info", "train", "predict", "evaluate", "plot", "demo"]
+)
+def test_every_command_has_help(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: agbm {command}" in capsys.readouterr().out
+
+
+def test_docs_cli_reference_is_current() -> None:
+    assert DOCS.read_text() == reference(), "regenerate: python -m agbm.cli > docs/cli.md"
+
+
+def test_unknown_command_is_rejected() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["fly"])
+    assert exit_info.value.code == 2
