@@ -125,6 +125,7 @@ def test_fold_split_is_a_deterministic_partition() -> None:
         (["--backbone", "no_such_net"], "unknown timm backbone"),
         (["--fold", "10"], "out of range"),
         (["--batch-size", "64"], "exceeds"),
+        (["--amp", "fp8"], "--amp must be"),
     ],
 )
 def test_bad_options_fail_before_work(tiny_data: Path, tmp_path: Path, flags, message, capsys):

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import math
 import os
 import time
@@ -428,10 +429,8 @@ class Trainer:
 
     def _tensorboard(self, row: dict[str, Any]) -> None:
         if not hasattr(self, "_writer"):
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as exc:
-                raise RuntimeError("--tensorboard needs: pip install tensorboard") from exc
+            from torch.utils.tensorboard import SummaryWriter
+
             self._writer = SummaryWriter(str(self.out / "tb"))
         for key in ("train_loss", "val_rmse", "lr", "chips_per_s"):
             self._writer.add_scalar(key, float(row[key]), self.epoch)
@@ -471,6 +470,8 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"unknown timm backbone {config.backbone!r} (see timm.list_models())")
     if not config.full:
         check_fold(config.folds, config.fold)
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
     if config.amp not in ("auto", "bf16", "fp16", "off"):
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
     if config.epochs < 1 or config.batch_size < 1:
