@@ -277,7 +277,8 @@ def summarise(root: Path | str, split: str) -> dict[str, float]:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    for split in args.split:
+    found = [s for s in SPLITS if (Path(args.data) / f"{s}_features").is_dir()]
+    for split in args.split or found or ["train"]:  # "train" to report what is missing
         stats = summarise(args.data, split)
         print(
             f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
@@ -296,6 +297,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", required=True, type=Path, help="data root (with *_features/)")
     parser.add_argument(
-        "--split", nargs="+", default=["train", "test"], choices=SPLITS, help="splits to list"
+        "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"
     )
     parser.set_defaults(func=_run_info)
