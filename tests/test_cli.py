@@ -20,7 +20,8 @@ def test_every_command_module_contributes_a_command() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["synth", "info", "train", "predict", "evaluate", "plot", "demo"]
+    "command",
+    ["synth", "info", "prepare", "train", "predict", "evaluate", "plot", "demo"],
 )
 def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

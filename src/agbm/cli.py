@@ -19,6 +19,7 @@ from agbm import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "agbm.synth",
     "agbm.data",
+    "agbm.cache",
     "agbm.train",
     "agbm.predict",
     "agbm.evaluate",

@@ -219,6 +219,7 @@ class ChipDataset(Dataset):
     """A torch Dataset of chips: dicts with `image` `[12, 15, H, W]`, `present` `[12]`,
     `target` `[1, H, W]` (when the split has targets) and `chip_id`.
 
+    `root` is a raw data root or a cache made by `agbm prepare` (same samples, faster).
     `transform`, if given, maps a sample dict to a sample dict (augmentation). `targets`
     False skips reading targets (prediction); None reads them when the split has them.
     """
@@ -231,11 +232,14 @@ class ChipDataset(Dataset):
         transform: Callable[[Sample], Sample] | None = None,
         targets: bool | None = None,
     ) -> None:
+        from agbm.cache import open_source  # late: agbm.cache builds on this module
+
         self.root = Path(root)
         self.split = split
-        self.chip_ids = list(chip_ids) if chip_ids is not None else list_chips(root, split)
-        _check_split(self.root, split)
-        self.with_target = has_targets(self.root, split) if targets is None else targets
+        #: A raw root or an `agbm prepare` cache: both give bit-identical samples.
+        self.source = open_source(self.root, split)
+        self.chip_ids = list(chip_ids) if chip_ids is not None else self.source.chip_ids()
+        self.with_target = self.source.has_targets() if targets is None else targets
         self.transform = transform
 
     def __len__(self) -> int:
@@ -243,14 +247,14 @@ class ChipDataset(Dataset):
 
     def __getitem__(self, index: int) -> Sample:
         chip_id = self.chip_ids[index]
-        image, present = read_chip(self.root, chip_id, self.split)
+        image, present = self.source.read_chip(chip_id)
         sample: Sample = {
             "image": torch.from_numpy(image),
             "present": torch.from_numpy(present),
             "chip_id": chip_id,
         }
         if self.with_target:
-            target = read_target(self.root, chip_id, self.split)
+            target = self.source.read_target(chip_id)
             if target.shape != image.shape[2:]:
                 raise DataError(
                     f"{target_path(self.root, chip_id, self.split)}: size {target.shape} "

@@ -19,7 +19,8 @@ matplotlib.use("Agg")  # files only: works on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agbm.data import MONTH_NAMES, S2_MAX, SPLITS, ChipDataset, list_chips  # noqa: E402
+from agbm.cache import open_source  # noqa: E402
+from agbm.data import MONTH_NAMES, S2_MAX, SPLITS, ChipDataset  # noqa: E402
 from agbm.evaluate import read_prediction  # noqa: E402
 
 #: Summer months (June, July, August, May), best first, for the true-colour composite.
@@ -104,7 +105,9 @@ def plot_predictions(
 ) -> list[Path]:
     """Panels for the first `limit` chips of `split` that have a prediction."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    chips = [c for c in list_chips(data, split) if (pred_dir / f"{c}_agbm.tif").is_file()]
+    chips = [
+        c for c in open_source(data, split).chip_ids() if (pred_dir / f"{c}_agbm.tif").is_file()
+    ]
     written = []
     for sample in ChipDataset(data, split, chips[:limit]):
         image = sample["image"].numpy()

@@ -23,15 +23,10 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from agbm.data import (
-    MONTHS,
-    SPLITS,
-    ChipDataset,
-    features_path,
-    list_chips,
-)
+from agbm.cache import open_source
+from agbm.data import SPLITS, ChipDataset
 from agbm.model import load_model
-from agbm.train import autocast_dtype, collate, init_runtime
+from agbm.train import add_amp_option, autocast_dtype, collate, init_runtime
 
 Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
@@ -87,17 +82,6 @@ def predict_batch(
     return (total / (len(models) * len(transforms))).clamp_(min=0)
 
 
-def georeference(root: Path, chip_id: str, split: str) -> dict:
-    """CRS and transform of the chip's first input file (empty when it has none)."""
-    for month in range(MONTHS):
-        for satellite in ("S1", "S2"):
-            path = features_path(root, chip_id, satellite, month, split)
-            if path.is_file():
-                with rasterio.open(path) as src:
-                    return {"crs": src.crs, "transform": src.transform} if src.crs else {}
-    return {}
-
-
 def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
     """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -140,7 +124,7 @@ def predict(
             raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
     data, out = Path(data), Path(out)
     runtime = init_runtime()
-    chips = list_chips(data, split)[runtime.rank :: runtime.world]
+    chips = open_source(data, split).chip_ids()[runtime.rank :: runtime.world]
     todo = [c for c in chips if overwrite or not prediction_path(out, c).exists()]
     out.mkdir(parents=True, exist_ok=True)
     models = [load_model(c).to(runtime.device).eval() for c in checkpoints]
@@ -159,7 +143,7 @@ def predict(
         present = batch["present"].to(runtime.device, non_blocking=True)
         agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
         for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
-            geo = georeference(data, chip_id, split)
+            geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
             write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
         bar.update(len(batch["chip_id"]))
     bar.close()
@@ -197,6 +181,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_inference_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """The model options `agbm predict` and `agbm predict-scene` share."""
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="checkpoint(s); several are averaged",
+    )
+    parser.add_argument(
+        "--tta", default="flips", choices=list(TTA), help="test-time augmentation (default flips)"
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help=f"{unit} per batch (default 8)")
+    add_amp_option(parser)
+
+
 def add_command(subparsers: argparse._SubParsersAction) -> None:
     """`agbm predict`."""
     parser = subparsers.add_parser(
@@ -208,26 +208,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
             "Run under `torchrun --nproc_per_node=N -m agbm predict ...` to shard across GPUs."
         ),
     )
-    parser.add_argument("--data", required=True, type=Path, help="data root")
+    parser.add_argument("--data", required=True, type=Path, help="data root or cache")
     parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        nargs="+",
-        type=Path,
-        help="checkpoint(s); several are averaged",
-    )
     parser.add_argument("--out", required=True, type=Path, help="prediction directory")
-    parser.add_argument(
-        "--tta", default="flips", choices=list(TTA), help="test-time augmentation (default flips)"
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="chips per batch (default 8)")
-    parser.add_argument(
-        "--amp",
-        default="auto",
-        choices=["auto", "bf16", "fp16", "off"],
-        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
-    )
+    add_inference_options(parser, "chips")
     parser.add_argument("--workers", type=int, default=2, help="loader workers (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="redo chips already written")
     parser.add_argument("--archive", type=Path, help="also pack the predictions into this .tar.gz")

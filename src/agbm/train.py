@@ -35,7 +35,8 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from agbm.augment import Augment
-from agbm.data import ChipDataset, DataError, Sample, list_chips
+from agbm.cache import open_source
+from agbm.data import ChipDataset, DataError, Sample
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
 from agbm.plots import plot_history
@@ -148,11 +149,29 @@ def init_runtime() -> Runtime:
     return Runtime(rank, world, device)
 
 
+#: `--amp` values and their autocast dtypes ("auto" is resolved per device).
+AMP_DTYPES: dict[str, torch.dtype | None] = {
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "off": None,
+}
+
+
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `--amp` (auto: bf16 on CUDA, full precision on CPU)."""
     if amp == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+    return AMP_DTYPES[amp]
+
+
+def add_amp_option(parser: argparse.ArgumentParser) -> None:
+    """`--amp` as every model-running command and benchmark takes it."""
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", *AMP_DTYPES],
+        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
+    )
 
 
 # --- optimisation ----------------------------------------------------------------------------
@@ -273,7 +292,7 @@ class Trainer:
         self.epoch, self.step, self.best = 0, 0, math.inf
 
     def _split(self) -> tuple[list[str], list[str]]:
-        chips = list_chips(self.config.data, "train")
+        chips = open_source(self.config.data, "train").chip_ids()
         if self.config.full:
             return chips, []
         return fold_split(chips, self.config.folds, self.config.fold, self.config.seed)
@@ -472,7 +491,7 @@ def check_config(config: TrainConfig) -> None:
         check_fold(config.folds, config.fold)
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
-    if config.amp not in ("auto", "bf16", "fp16", "off"):
+    if config.amp not in ("auto", *AMP_DTYPES):
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be positive")
