@@ -21,7 +21,7 @@ def test_every_command_module_contributes_a_command() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["synth", "info", "prepare", "train", "predict", "evaluate", "plot", "demo"],
+    ["synth", "info", "prepare", "train", "predict", "predict-scene", "evaluate", "plot", "demo"],
 )
 def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agbm.cache",
     "agbm.train",
     "agbm.predict",
+    "agbm.scene",
     "agbm.evaluate",
     "agbm.plots",
     "agbm.demo",
