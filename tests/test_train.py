@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data.distributed import DistributedSampler
 
 from agbm.cli import main
 from agbm.data import list_chips, read_target
 from agbm.synth import generate
-from agbm.train import TrainConfig, Trainer, fold_split, save_atomic, train
+from agbm.train import EpochSampler, TrainConfig, Trainer, fold_split, save_atomic, train
 
 SMALL = {
     "backbone": "resnet18",
@@ -94,6 +95,47 @@ def test_resumed_run_ends_with_the_same_weights(tiny_data: Path, tmp_path: Path)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert [r["epoch"] for r in read_metrics(tmp_path / "resumed")] == ["1", "2"]
+
+
+def test_persistent_loader_workers_augment_by_epoch_as_in_process(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """Workers live across epochs; their augmentation must still follow the epoch, so a run
+    with two workers ends with exactly the weights of a run loading in the main process."""
+    runs = {}
+    for workers in (0, 2):
+        options = {**SMALL, "workers": workers}
+        out = tmp_path / f"workers{workers}"
+        train(TrainConfig(data=str(tiny_data), out=str(out), epochs=2, batch_size=2, **options))
+        runs[workers] = torch.load(out / "last.pt", weights_only=False)["model"]
+    for key, value in runs[0].items():
+        torch.testing.assert_close(value, runs[2][key], rtol=0, atol=0, msg=key)
+
+
+def test_epoch_sampler_keys_carry_the_current_epoch() -> None:
+    sampler = EpochSampler(DistributedSampler(range(6), 1, 0, shuffle=True, seed=0))
+    sampler.set_epoch(3)
+    keys = list(sampler)
+    assert {epoch for epoch, _ in keys} == {3}
+    assert sorted(index for _, index in keys) == list(range(6))
+
+
+def test_compile_flag_compiles_the_training_forward_only(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = []
+
+    def fake_compile(module: torch.nn.Module) -> torch.nn.Module:
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    out = tmp_path / "run"
+    args = ["--data", str(tiny_data), "--out", str(out), "--backbone", "resnet18"]
+    main(["train", *args, "--epochs", "1", "--batch-size", "2", "--workers", "0", "--compile"])
+    assert len(compiled) == 1 and isinstance(compiled[0], torch.nn.Module)
+    keys = torch.load(out / "last.pt", weights_only=False)["model"]
+    assert not any(k.startswith("_orig_mod") for k in keys)
 
 
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ import importlib.util
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import torch
 import torch.distributed as dist
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
@@ -68,6 +69,7 @@ class TrainConfig:
     init: str | None = None
     amp: str = "auto"
     channels_last: bool = True
+    compile: bool = False
     workers: int = 4
     seed: int = 0
     augment: dict[str, Any] = field(default_factory=dict)
@@ -93,19 +95,43 @@ def fold_split(chips: list[str], folds: int, fold: int, seed: int = 0) -> tuple[
 
 
 class EpochAugmented(Dataset):
-    """Applies an `Augment` whose randomness is a pure function of (seed, epoch, index)."""
+    """Applies an `Augment` whose randomness is a pure function of (seed, epoch, index).
+
+    Items are keyed by `(epoch, index)` (see `EpochSampler`) rather than holding the epoch as
+    state: persistent loader workers keep their own copy of the dataset, which would never
+    see the trainer's epoch change.
+    """
 
     def __init__(self, dataset: ChipDataset, augment: Augment, seed: int) -> None:
-        self.dataset, self.augment, self.seed, self.epoch = dataset, augment, seed, 0
+        self.dataset, self.augment, self.seed = dataset, augment, seed
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, key: tuple[int, int]) -> Sample:
+        epoch, index = key
         generator = torch.Generator().manual_seed(
-            (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+            (self.seed * 1_000_003 + epoch) * 10_000_019 + index
         )
         return self.augment(self.dataset[index], generator)
+
+
+class EpochSampler(Sampler):
+    """A `DistributedSampler`'s indices as `(epoch, index)` keys for `EpochAugmented`; it runs
+    in the main process, so the keys always carry the current epoch."""
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, index) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
@@ -263,6 +289,8 @@ class Trainer:
             if runtime.world > 1
             else self.model
         )
+        #: What the training step calls; checkpoints keep saving the plain `self.model`.
+        self.forward = torch.compile(self.ddp) if config.compile else self.ddp
         self.sampler = DistributedSampler(
             self.train_set,
             runtime.world,
@@ -271,15 +299,16 @@ class Trainer:
             seed=config.seed,
             drop_last=True,
         )
+        self.epoch_sampler = EpochSampler(self.sampler)
         self.loader = DataLoader(
             self.train_set,
             batch_size=config.batch_size,
-            sampler=self.sampler,
+            sampler=self.epoch_sampler,
             num_workers=config.workers,
             collate_fn=collate,
             drop_last=True,
             pin_memory=runtime.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=config.workers > 0,  # no worker start-up every epoch
         )
         steps_per_epoch = len(self.loader)
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay)
@@ -351,8 +380,7 @@ class Trainer:
     def train_epoch(self) -> float:
         """One pass over the training chips; returns the mean loss over all ranks."""
         self.ddp.train()
-        self.sampler.set_epoch(self.epoch)
-        self.train_set.epoch = self.epoch
+        self.epoch_sampler.set_epoch(self.epoch)
         total = torch.zeros(2, device=self.rt.device)
         bar = tqdm(
             self.loader,
@@ -364,7 +392,7 @@ class Trainer:
         for batch in bar:
             image, present, target = self._to_device(batch)
             with self._autocast():
-                pred = self.ddp(image, present)
+                pred = self.forward(image, present)
             loss = rmse_loss(pred, target, self.config.max_target)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -540,7 +568,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
         if unknown:
             raise ValueError(f"{args.config}: unknown key(s) {', '.join(sorted(unknown))}")
-    for name in (*_FLAGS, "data", "out", "full", "channels_last", "tensorboard"):
+    for name in (*_FLAGS, "data", "out", "full", "channels_last", "compile", "tensorboard"):
         value = getattr(args, name)
         if value is not None:
             values[name] = str(value) if isinstance(value, Path) else value
@@ -594,6 +622,12 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="channels_last memory format (default on)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the model for training (faster steps on GPU after a slow first one)",
     )
     parser.add_argument(
         "--tensorboard",
