@@ -1,56 +1,86 @@
-"""Augmentations move image and target together, are reproducible, and never drop all months."""
+"""Augmentations move image and target together, are reproducible per chip, act on each chip
+of a batch independently, and never drop all months."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from agbm.augment import Augment, drop_months, rotate
+from agbm.augment import Augment, Draw, chip_generator, draw_month_drop, rotate
+
+MONTHS = 12
 
 
-def sample(present: list[bool] | None = None) -> dict:
-    image = torch.arange(12 * 2 * 8 * 8, dtype=torch.float32).reshape(12, 2, 8, 8)
-    target = image[0, :1].clone()
-    present = torch.tensor(present if present is not None else [True] * 12)
-    return {"image": image, "present": present, "target": target, "chip_id": "x"}
+def batch(chips: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct pixel values; the target is month 0's first band, so it must move with it."""
+    image = torch.arange(chips * MONTHS * 2 * 8 * 8, dtype=torch.float32)
+    image = image.reshape(chips, MONTHS, 2, 8, 8)
+    return image, torch.ones(chips, MONTHS, dtype=torch.bool), image[:, 0, :1].clone()
+
+
+def draws(augment: Augment, present: torch.Tensor, seed: int) -> list[Draw]:
+    return [augment.draw(p, chip_generator(seed, 0, f"chip{i}")) for i, p in enumerate(present)]
 
 
 def test_image_and_target_get_the_same_geometric_transform() -> None:
-    augment = Augment(rotate_prob=0.0, month_dropout_prob=0.0)
+    augment = Augment(month_dropout_prob=0.0)
     for seed in range(8):
-        out = augment(sample(), torch.Generator().manual_seed(seed))
-        torch.testing.assert_close(out["target"], out["image"][0, :1])
+        image, present, target = batch(3)
+        image, _, target = augment(image, present, target, draws(augment, present, seed))
+        torch.testing.assert_close(target, image[:, 0, :1])
 
 
-def test_same_generator_seed_same_result_different_seed_differs() -> None:
+def test_flips_and_turns_match_hand_made_ones() -> None:
+    image, present, target = batch()
+    drop = torch.zeros(MONTHS, dtype=torch.bool)
+    draw = Draw(flip_w=True, flip_h=False, quarter_turns=1, degrees=0.0, drop=drop)
+    out, kept, _ = Augment()(image, present, target, [draw])
+    torch.testing.assert_close(out, image.flip(-1).rot90(1, dims=(-2, -1)), rtol=0, atol=0)
+    assert kept.all()
+
+
+def test_each_chip_of_a_batch_is_augmented_as_if_alone() -> None:
     augment = Augment()
-    runs = [augment(sample(), torch.Generator().manual_seed(s)) for s in (1, 1, 2, 3, 4)]
-    torch.testing.assert_close(runs[0]["image"], runs[1]["image"])
-    assert any(not torch.equal(runs[0]["image"], r["image"]) for r in runs[2:])
+    image, present, target = batch(4)
+    chosen = draws(augment, present, seed=3)
+    assert any(d.degrees for d in chosen) and any(not d.degrees for d in chosen)
+    together = augment(image, present, target, chosen)
+    for i in range(4):
+        alone = augment(image[i : i + 1], present[i : i + 1], target[i : i + 1], [chosen[i]])
+        for a, b in zip(together, alone, strict=True):
+            torch.testing.assert_close(a[i : i + 1], b, rtol=0, atol=1e-5)
 
 
-def test_rotation_by_zero_is_identity_and_by_90_matches_rot90_inside() -> None:
-    plane = torch.rand(3, 16, 16)
-    torch.testing.assert_close(rotate([plane], 0.0)[0], plane, atol=1e-5, rtol=0)
-    turned = rotate([plane], 90.0)[0]
-    expected = plane.rot90(1, dims=(-2, -1))
-    ok = (
-        torch.isclose(turned, expected, atol=1e-4).all()
-        or torch.isclose(turned, plane.rot90(-1, dims=(-2, -1)), atol=1e-4).all()
-    )
-    assert ok
+def test_draws_depend_only_on_seed_epoch_and_chip() -> None:
+    def numbers(seed: int, epoch: int, chip: str) -> torch.Tensor:
+        return torch.rand(8, generator=chip_generator(seed, epoch, chip))
+
+    first = numbers(0, 5, "0003d2eb")
+    assert torch.equal(first, numbers(0, 5, "0003d2eb"))
+    for other in (numbers(1, 5, "0003d2eb"), numbers(0, 6, "0003d2eb"), numbers(0, 5, "0003d2ec")):
+        assert not torch.equal(first, other)
 
 
-def test_month_dropout_zeroes_dropped_months_and_never_drops_all() -> None:
+def test_rotation_by_zero_is_identity_and_by_90_matches_rot90() -> None:
+    plane = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(rotate([plane], [0.0, 0.0])[0], plane, atol=1e-5, rtol=0)
+    turned = rotate([plane], [90.0, -90.0])[0]
+    torch.testing.assert_close(turned[0], plane[0].rot90(1, dims=(-2, -1)), atol=1e-4, rtol=0)
+    torch.testing.assert_close(turned[1], plane[1].rot90(-1, dims=(-2, -1)), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_month_dropout_zeroes_dropped_months_and_never_drops_all(seed: int) -> None:
     present = torch.tensor([True, False] * 6)
-    for seed in range(50):
-        image, kept = drop_months(
-            torch.ones(12, 2, 4, 4),
-            present,
-            rate=0.9,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        assert kept.any() and not (kept & ~present).any()
-        assert (image.flatten(1).any(1) == kept | ~present).all()
-    # rate 1: exactly one month survives
-    _, kept = drop_months(torch.ones(12, 1, 1, 1), present, 1.0, torch.Generator().manual_seed(0))
-    assert kept.sum() == 1
+    drop = draw_month_drop(present, 0.9, torch.Generator().manual_seed(seed))
+    assert not (drop & ~present).any() and (present & ~drop).any()
+    draw = Draw(False, False, 0, 0.0, drop)
+    image, kept, _ = Augment()(torch.ones(1, MONTHS, 2, 4, 4), present[None], batch()[2], [draw])
+    assert torch.equal(kept[0], present & ~drop)
+    assert torch.equal(image[0].flatten(1).any(1), ~drop)
+
+
+def test_month_dropout_at_rate_one_keeps_exactly_one_month() -> None:
+    present = torch.tensor([True, False] * 6)
+    drop = draw_month_drop(present, 1.0, torch.Generator().manual_seed(0))
+    assert (present & ~drop).sum() == 1

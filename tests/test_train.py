@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data.distributed import DistributedSampler
 
 from agbm.cli import main
 from agbm.data import list_chips, read_target
 from agbm.synth import generate
-from agbm.train import EpochSampler, TrainConfig, Trainer, fold_split, save_atomic, train
+from agbm.train import TrainConfig, Trainer, fold_split, save_atomic, train
 
 SMALL = {
     "backbone": "resnet18",
@@ -97,10 +96,10 @@ def test_resumed_run_ends_with_the_same_weights(tiny_data: Path, tmp_path: Path)
     assert [r["epoch"] for r in read_metrics(tmp_path / "resumed")] == ["1", "2"]
 
 
-def test_persistent_loader_workers_augment_by_epoch_as_in_process(
+def test_persistent_loader_workers_train_as_the_main_process(
     tiny_data: Path, tmp_path: Path
 ) -> None:
-    """Workers live across epochs; their augmentation must still follow the epoch, so a run
+    """Loader workers live across epochs and augmentation runs in the training step, so a run
     with two workers ends with exactly the weights of a run loading in the main process."""
     runs = {}
     for workers in (0, 2):
@@ -110,14 +109,6 @@ def test_persistent_loader_workers_augment_by_epoch_as_in_process(
         runs[workers] = torch.load(out / "last.pt", weights_only=False)["model"]
     for key, value in runs[0].items():
         torch.testing.assert_close(value, runs[2][key], rtol=0, atol=0, msg=key)
-
-
-def test_epoch_sampler_keys_carry_the_current_epoch() -> None:
-    sampler = EpochSampler(DistributedSampler(range(6), 1, 0, shuffle=True, seed=0))
-    sampler.set_epoch(3)
-    keys = list(sampler)
-    assert {epoch for epoch, _ in keys} == {3}
-    assert sorted(index for _, index in keys) == list(range(6))
 
 
 def test_compile_flag_compiles_the_training_forward_only(

@@ -1,20 +1,33 @@
-"""Training augmentations of a chip sample, the winning recipe's: flips, 90-degree turns, a
-small random rotation with reflected borders, and month dropout.
+"""Training augmentations, the winning recipe's: flips, 90-degree turns, a small random
+rotation with reflected borders, and month dropout.
 
-Each draw comes from an explicit `torch.Generator`, so a sample's augmentation depends only
-on (seed, epoch, index): the same in any number of loader workers, on any rank, and after a
-resumed run, which is what makes resuming exact.
+They run on whole batches on the training device, not per chip in the loader: rotating a
+`[12, 15, 256, 256]` chip costs ~120 ms on one CPU core, which would make the loader, not
+the GPU, set the pace. Each chip's random choices (`Draw`) are drawn on the CPU from an
+explicit `torch.Generator` seeded by (seed, epoch, chip), so they are the same on any device,
+for any number of ranks and loader workers, and after a resumed run, which is what makes
+resuming exact.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from agbm.data import Sample
+
+@dataclass(frozen=True)
+class Draw:
+    """One chip's random choices, applied in this order."""
+
+    flip_w: bool  # left-right
+    flip_h: bool  # up-down
+    quarter_turns: int  # 0..3 turns of 90 degrees
+    degrees: float  # small rotation; 0.0 for none
+    drop: torch.Tensor  # bool [months]: months to drop (a subset of the present ones, never all)
 
 
 @dataclass(frozen=True)
@@ -28,47 +41,68 @@ class Augment:
     month_dropout_prob: float = 0.5
     month_drop_rate: float = 0.3
 
-    def __call__(self, sample: Sample, generator: torch.Generator) -> Sample:
-        image, present = sample["image"], sample["present"].clone()
-        target = sample.get("target")
-        planes = [image] if target is None else [image, target]
+    def draw(self, present: torch.Tensor, generator: torch.Generator) -> Draw:
+        """The random choices for one chip whose available months are `present` `[T]`."""
 
         def chance(p: float) -> bool:
             return p > 0 and torch.rand((), generator=generator).item() < p
 
-        if chance(self.flip_prob):
-            planes = [p.flip(-1) for p in planes]
-        if chance(self.flip_prob):
-            planes = [p.flip(-2) for p in planes]
-        if self.rot90:
-            k = int(torch.randint(4, (), generator=generator))
-            planes = [p.rot90(k, dims=(-2, -1)) for p in planes]
+        flip_w, flip_h = chance(self.flip_prob), chance(self.flip_prob)
+        turns = int(torch.randint(4, (), generator=generator)) if self.rot90 else 0
+        degrees = 0.0
         if chance(self.rotate_prob):
-            angle = (torch.rand((), generator=generator).item() * 2 - 1) * self.rotate_degrees
-            planes = rotate(planes, angle)
-        image = planes[0]
+            degrees = (torch.rand((), generator=generator).item() * 2 - 1) * self.rotate_degrees
+        drop = torch.zeros_like(present)
         if chance(self.month_dropout_prob):
-            image, present = drop_months(image, present, self.month_drop_rate, generator)
-        out = {**sample, "image": image.contiguous(), "present": present}
-        if target is not None:
-            out["target"] = planes[1].contiguous()
-        return out
+            drop = draw_month_drop(present, self.month_drop_rate, generator)
+        return Draw(flip_w, flip_h, turns, degrees, drop)
+
+    def __call__(
+        self,
+        image: torch.Tensor,
+        present: torch.Tensor,
+        target: torch.Tensor,
+        draws: Sequence[Draw],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Apply each chip's `Draw` to a batch (`image` `[B, T, C, H, W]`, `present` `[B, T]`,
+        `target` `[B, 1, H, W]`) on the batch's device; returns new tensors."""
+        image = torch.stack([orient(x, d) for x, d in zip(image, draws, strict=True)])
+        target = torch.stack([orient(t, d) for t, d in zip(target, draws, strict=True)])
+        turned = [i for i, d in enumerate(draws) if d.degrees]
+        if turned:
+            image[turned], target[turned] = rotate(
+                [image[turned], target[turned]], [draws[i].degrees for i in turned]
+            )
+        drop = torch.stack([d.drop for d in draws]).to(image.device, non_blocking=True)
+        image = image.masked_fill(drop[:, :, None, None, None], 0.0)
+        return image, present & ~drop, target
 
 
-def rotate(planes: list[torch.Tensor], degrees: float) -> list[torch.Tensor]:
-    """Rotate `[..., H, W]` tensors about their centre, reflecting at the borders.
+def orient(plane: torch.Tensor, draw: Draw) -> torch.Tensor:
+    """`plane` `[..., H, W]` flipped and turned as `draw` says (a view where possible)."""
+    dims = [d for d, flip in ((-1, draw.flip_w), (-2, draw.flip_h)) if flip]
+    if dims:
+        plane = plane.flip(dims)
+    return plane.rot90(draw.quarter_turns, dims=(-2, -1)) if draw.quarter_turns else plane
+
+
+def rotate(planes: list[torch.Tensor], degrees: Sequence[float]) -> list[torch.Tensor]:
+    """Rotate chip `i` of each batched `[n, ..., H, W]` tensor by `degrees[i]` about its
+    centre, reflecting at the borders.
 
     Bilinear for everything: the target is a smooth physical field, so interpolating it is
     right, and nearest-neighbour would shift its pixels against the image's.
     """
-    theta = math.radians(degrees)
-    matrix = torch.tensor(
-        [[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]]
-    )
+    radians = torch.tensor(degrees, dtype=torch.float64).deg2rad()
+    cos, sin, zero = radians.cos(), radians.sin(), torch.zeros(len(degrees), dtype=torch.float64)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    theta = theta.to(planes[0].device, torch.float32)
+    grid = None
     out = []
     for plane in planes:
-        flat = plane.reshape(1, -1, *plane.shape[-2:])
-        grid = F.affine_grid(matrix[None], list(flat.shape), align_corners=False)
+        flat = plane.reshape(len(degrees), -1, *plane.shape[-2:])
+        if grid is None:
+            grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
         warped = F.grid_sample(
             flat, grid, mode="bilinear", padding_mode="reflection", align_corners=False
         )
@@ -76,14 +110,16 @@ def rotate(planes: list[torch.Tensor], degrees: float) -> list[torch.Tensor]:
     return out
 
 
-def drop_months(
-    image: torch.Tensor, present: torch.Tensor, rate: float, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop each present month with probability `rate` (zeroed, present=False), never all."""
+def draw_month_drop(present: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Months to drop `[T]`: each present month with probability `rate`, never all of them."""
     drop = (torch.rand(present.shape, generator=generator) < rate) & present
     if drop.sum() == present.sum():  # keep one present month, chosen at random
         keep = present.nonzero().flatten()
         drop[keep[torch.randint(len(keep), (), generator=generator)]] = False
-    image = image.clone()
-    image[drop] = 0.0
-    return image, present & ~drop
+    return drop
+
+
+def chip_generator(seed: int, epoch: int, chip_id: str) -> torch.Generator:
+    """The generator of a chip's draws in an epoch: a pure function of (seed, epoch, chip)."""
+    key = hashlib.blake2b(f"{seed}/{epoch}/{chip_id}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(key, "little") >> 1)

@@ -7,7 +7,7 @@ over the run; flips, 90-degree turns, a +-45 degree rotation with reflected bord
 from the fold's checkpoint (`--full --init CKPT`).
 
 Reproducibility is by construction: the data order depends only on (seed, epoch) and each
-sample's augmentation only on (seed, epoch, index), so a run resumed from `last.pt` ends
+chip's augmentation only on (seed, epoch, chip id), so a run resumed from `last.pt` ends
 with the same weights as one that was never interrupted.
 """
 
@@ -21,7 +21,6 @@ import importlib.util
 import math
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,11 @@ import torch
 import torch.distributed as dist
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from agbm.augment import Augment
+from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, Sample
 from agbm.metrics import chip_rmse, rmse_loss
@@ -92,46 +91,6 @@ def fold_split(chips: list[str], folds: int, fold: int, seed: int = 0) -> tuple[
     order = np.random.default_rng(seed).permutation(len(chips))
     held_out = {chips[i] for i in order[fold::folds]}
     return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]
-
-
-class EpochAugmented(Dataset):
-    """Applies an `Augment` whose randomness is a pure function of (seed, epoch, index).
-
-    Items are keyed by `(epoch, index)` (see `EpochSampler`) rather than holding the epoch as
-    state: persistent loader workers keep their own copy of the dataset, which would never
-    see the trainer's epoch change.
-    """
-
-    def __init__(self, dataset: ChipDataset, augment: Augment, seed: int) -> None:
-        self.dataset, self.augment, self.seed = dataset, augment, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> Sample:
-        epoch, index = key
-        generator = torch.Generator().manual_seed(
-            (self.seed * 1_000_003 + epoch) * 10_000_019 + index
-        )
-        return self.augment(self.dataset[index], generator)
-
-
-class EpochSampler(Sampler):
-    """A `DistributedSampler`'s indices as `(epoch, index)` keys for `EpochAugmented`; it runs
-    in the main process, so the keys always carry the current epoch."""
-
-    def __init__(self, sampler: DistributedSampler) -> None:
-        self.sampler, self.epoch = sampler, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return ((self.epoch, index) for index in self.sampler)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
@@ -265,10 +224,8 @@ class Trainer:
         self.config, self.rt = config, runtime
         self.out = Path(config.out)
         train_ids, val_ids = self._split()
-        augment = Augment(**config.augment)
-        self.train_set = EpochAugmented(
-            ChipDataset(config.data, "train", train_ids), augment, config.seed
-        )
+        self.augment = Augment(**config.augment)
+        self.train_set = ChipDataset(config.data, "train", train_ids)
         self.val_set = ChipDataset(config.data, "train", val_ids) if val_ids else None
         if config.batch_size * runtime.world > len(self.train_set):
             raise ValueError(
@@ -299,11 +256,10 @@ class Trainer:
             seed=config.seed,
             drop_last=True,
         )
-        self.epoch_sampler = EpochSampler(self.sampler)
         self.loader = DataLoader(
             self.train_set,
             batch_size=config.batch_size,
-            sampler=self.epoch_sampler,
+            sampler=self.sampler,
             num_workers=config.workers,
             collate_fn=collate,
             drop_last=True,
@@ -377,10 +333,19 @@ class Trainer:
         target = batch["target"].to(self.rt.device, non_blocking=True)
         return image, present, target
 
+    def _augmented(self, batch: dict[str, Any], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Augment a batch already on the device; the random choices come from the CPU copy
+        of `present`, so drawing them never waits for the device."""
+        draws = [
+            self.augment.draw(present, chip_generator(self.config.seed, self.epoch, chip))
+            for chip, present in zip(batch["chip_id"], batch["present"], strict=True)
+        ]
+        return self.augment(*tensors, draws)
+
     def train_epoch(self) -> float:
         """One pass over the training chips; returns the mean loss over all ranks."""
         self.ddp.train()
-        self.epoch_sampler.set_epoch(self.epoch)
+        self.sampler.set_epoch(self.epoch)
         total = torch.zeros(2, device=self.rt.device)
         bar = tqdm(
             self.loader,
@@ -390,7 +355,7 @@ class Trainer:
             leave=False,
         )
         for batch in bar:
-            image, present, target = self._to_device(batch)
+            image, present, target = self._augmented(batch, *self._to_device(batch))
             with self._autocast():
                 pred = self.forward(image, present)
             loss = rmse_loss(pred, target, self.config.max_target)
