@@ -27,7 +27,6 @@ from torch.utils.data import DataLoader
 from agbm.cache import open_source, prepare
 from agbm.data import CHANNELS, MONTHS, ChipDataset
 from agbm.synth import generate
-from agbm.train import collate
 
 MIB = 2**20
 
@@ -39,7 +38,6 @@ def chips_per_second(root: Path, workers: int, batch_size: int, passes: int) -> 
         dataset,
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=collate,
         persistent_workers=workers > 0,
     )
     for _ in loader:  # warm-up pass: worker start-up, file cache

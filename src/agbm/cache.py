@@ -190,7 +190,7 @@ class CacheSource:
             if raw.shape[2:] != size:
                 raise DataError(f"{folder / raw_file(satellite)}: size differs from the chip's")
             for month in np.flatnonzero(acquired[index]):
-                image[month, first : first + bands] = normalise(np.asarray(raw[month]))
+                normalise(raw[month], out=image[month, first : first + bands])
         return image, acquired.any(axis=0)
 
     def read_target(self, chip_id: str) -> np.ndarray:

@@ -146,19 +146,27 @@ def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndar
     return array
 
 
-def normalise_s1(raw: np.ndarray) -> np.ndarray:
+# The normalisations write into `out` (float32, the raw array's shape; a slice of the chip's
+# image in the loaders) with in-place float32 operations: without temporaries they cost a
+# third of what they did, and they are most of what reading a cached chip costs.
+
+
+def normalise_s1(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """S1 dB `[4, H, W]` -> [0, 1] with the fixed per-band range; no-data (-9999) -> 0."""
-    nodata = raw == S1_NODATA
-    out = (raw.astype(np.float32) - S1_MIN[:, None, None]) / (S1_MAX - S1_MIN)[:, None, None]
-    out = np.clip(out, 0.0, 1.0)
-    out[nodata] = 0.0
+    out = np.empty(raw.shape, np.float32) if out is None else out
+    np.subtract(raw, S1_MIN[:, None, None], out=out, casting="unsafe")
+    np.divide(out, (S1_MAX - S1_MIN)[:, None, None], out=out)
+    np.clip(out, 0.0, 1.0, out=out)
+    np.copyto(out, 0.0, where=raw == S1_NODATA)
     return out
 
 
-def normalise_s2(raw: np.ndarray) -> np.ndarray:
+def normalise_s2(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """S2 `[11, H, W]` -> [0, 1] by the fixed per-band maxima; a no-data pixel -> 0 in all bands."""
-    out = np.clip(raw.astype(np.float32) / S2_MAX[:, None, None], 0.0, 1.0)
-    out[:, raw[-1] == S2_NODATA_CLOUD] = 0.0
+    out = np.empty(raw.shape, np.float32) if out is None else out
+    np.divide(raw, S2_MAX[:, None, None], out=out, casting="unsafe")
+    np.minimum(out, 1.0, out=out)  # uint16 values are never negative
+    np.copyto(out, 0.0, where=raw[-1] == S2_NODATA_CLOUD)
     return out
 
 
@@ -190,7 +198,7 @@ def read_chip(
             raw = read_raster(path, bands, None if image is None else image.shape[2:])
             if image is None:
                 image = np.zeros((MONTHS, CHANNELS, *raw.shape[1:]), dtype=np.float32)
-            image[month, first : first + bands] = normalise(raw)
+            normalise(raw, out=image[month, first : first + bands])
             present[month] = True
     if image is None:
         raise DataError(

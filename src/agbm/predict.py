@@ -26,7 +26,7 @@ from tqdm import tqdm
 from agbm.cache import open_source
 from agbm.data import SPLITS, ChipDataset
 from agbm.model import load_model
-from agbm.train import add_amp_option, autocast_dtype, collate, init_runtime
+from agbm.train import add_amp_option, autocast_dtype, init_runtime
 
 Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
@@ -134,7 +134,6 @@ def predict(
         dataset,
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=collate,
         pin_memory=runtime.device.type == "cuda",
     )
     bar = tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main)

@@ -110,7 +110,7 @@ class Satellite:
     name: str
     bands: int
     first: int  # first of its channels among the 15
-    normalise: Callable[[np.ndarray], np.ndarray]
+    normalise: Callable[..., np.ndarray]  # (raw, out=...) as in `agbm.data`
     has_data: Callable[[np.ndarray], bool]
 
 
@@ -234,7 +234,7 @@ class Scene:
             sat = source.satellite
             for month, raw in enumerate(source.read(window)):
                 if raw is not None and sat.has_data(raw):
-                    out[month, sat.first : sat.first + sat.bands, :h, :w] = sat.normalise(raw)
+                    sat.normalise(raw, out=out[month, sat.first : sat.first + sat.bands, :h, :w])
                     present[month] = True
         if (h, w) != out.shape[-2:]:
             pad = ((0, 0), (0, 0), (0, out.shape[-2] - h), (0, out.shape[-1] - w))

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
-from agbm.data import ChipDataset, DataError, Sample
+from agbm.data import ChipDataset, DataError
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
 from agbm.plots import plot_history
@@ -91,15 +91,6 @@ def fold_split(chips: list[str], folds: int, fold: int, seed: int = 0) -> tuple[
     order = np.random.default_rng(seed).permutation(len(chips))
     held_out = {chips[i] for i in order[fold::folds]}
     return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]
-
-
-def collate(samples: list[Sample]) -> dict[str, Any]:
-    """Stack tensors; keep chip ids as a list."""
-    batch: dict[str, Any] = {"chip_id": [s["chip_id"] for s in samples]}
-    for key in samples[0]:
-        if key != "chip_id":
-            batch[key] = torch.stack([s[key] for s in samples])
-    return batch
 
 
 # --- distributed set-up ----------------------------------------------------------------------
@@ -261,7 +252,6 @@ class Trainer:
             batch_size=config.batch_size,
             sampler=self.sampler,
             num_workers=config.workers,
-            collate_fn=collate,
             drop_last=True,
             pin_memory=runtime.device.type == "cuda",
             persistent_workers=config.workers > 0,  # no worker start-up every epoch
@@ -383,7 +373,6 @@ class Trainer:
             torch.utils.data.Subset(self.val_set, indices),
             batch_size=self.config.batch_size,
             num_workers=self.config.workers,
-            collate_fn=collate,
         )
         total = torch.zeros(2, dtype=torch.float64, device=self.rt.device)
         for batch in loader:
