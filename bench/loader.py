@@ -1,16 +1,18 @@
-"""Chips per second served by `ChipDataset` from raw GeoTIFFs and from the `agbm prepare` cache.
+"""Chips per second served from raw GeoTIFFs and from the `agbm prepare` cache.
 
     python bench/loader.py [--data ROOT] [--cache DIR] [--chips 24] [--size 256]
                            [--workers 0 2 N] [--passes 2]
 
 Without --data, a synthetic set of --chips chips (--size px) is generated in a temporary
 directory; without --cache, one is prepared there (its conversion rate is a figure too).
-First the per-chip read time of one process (`ChipSource.read_chip`, what the issue's
-"10x per chip" target is about), next to the floor of any loader that hands out float32
-images: allocating and filling one `[12, 15, H, W]` array. Then each --workers value
-iterates a DataLoader over the whole split --passes times with the batching of `agbm train`
-(collation included); the first pass (worker start-up, cold file cache) is not timed.
-Prints one line per figure.
+
+First the per-chip times of one process: reading a chip's raw months (`ChipSource.read_raw`,
+what the loaders of `agbm train` and `agbm predict` do, and what the issue's "10x per chip"
+target is about), then a normalised sample as `ChipDataset` gives it to users (read plus
+normalisation on the CPU), then the normalisation alone (which train and predict run on
+the device instead). Then each --workers value iterates a DataLoader over the whole split
+--passes times as `agbm train` does (raw samples, default collation); the first pass
+(worker start-up, cold file cache) is not timed. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from agbm.cache import open_source, prepare
-from agbm.data import CHANNELS, MONTHS, ChipDataset
+from agbm.data import ChipDataset, normalise
 from agbm.synth import generate
 
 MIB = 2**20
 
 
 def chips_per_second(root: Path, workers: int, batch_size: int, passes: int) -> float:
-    """Steady-state chips/s of a DataLoader over `root`'s train split."""
-    dataset = ChipDataset(root, "train")
+    """Steady-state chips/s of a DataLoader over `root`'s train split, as `agbm train` loads."""
+    dataset = ChipDataset(root, "train", raw=True)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -49,26 +53,28 @@ def chips_per_second(root: Path, workers: int, batch_size: int, passes: int) -> 
     return len(dataset) * (passes - 1) / (time.perf_counter() - start)
 
 
-def read_ms(root: Path, passes: int) -> float:
-    """Milliseconds per `read_chip` in this process, after one untimed pass."""
-    source = open_source(root, "train")
-    chips = source.chip_ids()
+def per_chip_ms(read: Callable[[Any], object], chips: Sequence, passes: int) -> float:
+    """Milliseconds per `read(chip)` in this process, after one untimed pass."""
     for chip in chips:
-        source.read_chip(chip)
+        read(chip)
     start = time.perf_counter()
     for _ in range(passes - 1):
         for chip in chips:
-            source.read_chip(chip)
+            read(chip)
     return (time.perf_counter() - start) * 1000 / (len(chips) * (passes - 1))
 
 
-def floor_ms(size: tuple[int, int], repeats: int = 20) -> float:
-    """Milliseconds to allocate and fill one chip's float32 image: no loader can beat it."""
-    source = np.ones((MONTHS, CHANNELS, *size), dtype=np.float32)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        np.copy(source)
-    return (time.perf_counter() - start) * 1000 / repeats
+def normalise_ms(root: Path, repeats: int = 10) -> float:
+    """Milliseconds to normalise one chip on the CPU (one thread, as in a loader worker)."""
+    source = open_source(root, "train")
+    chip = source.read_raw(source.chip_ids()[0])
+    arrays = [torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return per_chip_ms(lambda _: normalise(*arrays), ["x"] * repeats, 2)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def mib_per_chip(folder: Path, chips: int) -> float:
@@ -106,14 +112,22 @@ def main() -> None:
         chips = len(ChipDataset(data, "train"))
         print(f"raw size: {mib_per_chip(data / 'train_features', chips):.1f} MiB/chip (features)")
         print(f"cache size: {mib_per_chip(cache / 'train', chips):.1f} MiB/chip (with target)")
-        times = {
-            name: read_ms(root, args.passes) for name, root in (("raw", data), ("cache", cache))
+        sources = {
+            name: open_source(root, "train") for name, root in (("raw", data), ("cache", cache))
         }
+        ids = sources["raw"].chip_ids()
+        times = {name: per_chip_ms(src.read_raw, ids, args.passes) for name, src in sources.items()}
         for name, ms in times.items():
-            print(f"read_chip {name}: {ms:.1f} ms/chip")
-        print(f"read_chip cache/raw: {times['raw'] / times['cache']:.1f}x faster per chip")
-        size = ChipDataset(cache, "train")[0]["image"].shape[2:]
-        print(f"floor (allocate + fill one float32 image): {floor_ms(tuple(size)):.1f} ms/chip")
+            print(f"read_raw {name}: {ms:.1f} ms/chip")
+        print(f"read_raw cache/raw: {times['raw'] / times['cache']:.1f}x faster per chip")
+        samples = {
+            name: per_chip_ms(ChipDataset(root, "train").__getitem__, range(chips), args.passes)
+            for name, root in (("raw", data), ("cache", cache))
+        }
+        for name, ms in samples.items():
+            print(f"normalised sample {name}: {ms:.1f} ms/chip")
+        print(f"normalised sample cache/raw: {samples['raw'] / samples['cache']:.1f}x")
+        print(f"normalise on CPU, one thread: {normalise_ms(cache):.1f} ms/chip")
         for workers in args.workers:
             rates = {
                 name: chips_per_second(root, workers, args.batch_size, args.passes)

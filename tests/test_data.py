@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import default_collate
 
 from agbm.data import (
     FEATURES_METADATA_NAMES,
+    S2_MAX,
     ChipDataset,
     DataError,
     features_path,
     list_chips,
+    model_input,
     read_chip,
     read_target,
     target_path,
@@ -50,6 +53,28 @@ def test_synthetic_chip_round_trips_with_documented_shapes(synth_root: Path) -> 
     np.testing.assert_array_equal(
         sample["target"][0].numpy(), read_target(synth_root, sample["chip_id"])
     )
+
+
+def test_raw_samples_normalised_on_the_device_equal_the_normalised_samples(
+    synth_root: Path,
+) -> None:
+    """What train and predict load (raw months, normalised by `model_input`) is bit for bit
+    what `ChipDataset` and `read_chip` give."""
+    chips = list_chips(synth_root)[:3]
+    batch = default_collate(list(ChipDataset(synth_root, chip_ids=chips, raw=True)))
+    assert batch["s2"].dtype == torch.uint16  # half the bytes of the normalised bands
+    image, present = model_input(batch, torch.device("cpu"))
+    for i, sample in enumerate(ChipDataset(synth_root, chip_ids=chips)):
+        assert torch.equal(image[i], sample["image"]) and torch.equal(present[i], sample["present"])
+
+
+def test_s2_values_above_32767_are_read_as_unsigned(tmp_path: Path) -> None:
+    write_tif(features_path(tmp_path, "00000001", "S2", 0, "train"), s2_image(40000))
+    write_tif(target_path(tmp_path, "00000001", "train"), np.ones((1, 4, 4), np.float32))
+    batch = default_collate([ChipDataset(tmp_path, raw=True)[0]])
+    image, _ = model_input(batch, torch.device("cpu"))
+    expected = np.minimum(np.float32(40000) / S2_MAX[:-1], 1)  # clipped where max < 40000
+    np.testing.assert_array_equal(image[0, 0, 4:14, 0, 0].numpy(), expected)
 
 
 def test_present_mask_follows_files_on_disk(synth_root: Path) -> None:
@@ -136,6 +161,7 @@ def test_truncated_tif_raises_data_error_naming_it(scratch_root: Path) -> None:
         ("S1", np.zeros((4, 8, 8), np.float32), "size"),
         ("S1", np.full((4, 4, 4), np.nan, np.float32), "NaN"),
         ("S1", np.full((4, 4, 4), np.inf, np.float32), "NaN or infinite"),
+        ("S2", np.zeros((11, 4, 4), np.float32), "float32, the layout's S2 files are uint16"),
     ],
 )
 def test_bad_feature_file_raises_data_error(

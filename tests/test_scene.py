@@ -22,8 +22,7 @@ from agbm.data import (
     S1_NODATA,
     S2_NODATA_CLOUD,
     DataError,
-    normalise_s1,
-    normalise_s2,
+    normalise,
 )
 from agbm.model import TemporalUNet, save_model
 from agbm.scene import BLOCK, StripBlender, open_scene, plan_tiling, predict_scene, taper
@@ -46,6 +45,13 @@ class SceneFiles:
     stacks: tuple[str, str]
     months: tuple[str, str]  # {MM} patterns
     pixel: np.ndarray  # `pixel_model` applied to the whole scene at once
+
+
+def month_image(s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """One month's normalised `[15, H, W]` image (both satellites present)."""
+    acquired = torch.ones(2, 1, dtype=torch.bool)
+    image = normalise(torch.from_numpy(s1[None]), torch.from_numpy(s2[None]), acquired)
+    return image[0].numpy()
 
 
 def _create(path: Path, bands: int, dtype: str, shape: tuple[int, int], **profile):
@@ -120,7 +126,7 @@ def write_scene(root: Path, shape: tuple[int, int], seed: int, **layout) -> Scen
             if month not in (ABSENT, S1_ONLY):
                 write_tif(root / f"S2_{month:02d}.tif", s2)
             if month != ABSENT:
-                total += (normalise_s1(s1).sum(0) + normalise_s2(s2).sum(0)) / CHANNELS
+                total += month_image(s1, s2).sum(0) / CHANNELS
     return SceneFiles(
         (str(root / "S1.tif"), str(root / "S2.tif")),
         (str(root / "S1_{MM}.tif"), str(root / "S2_{MM}.tif")),

@@ -11,10 +11,11 @@ memory-mapped::
     CACHE/{split}/{chip}/target.npy       float32 [H, W] (splits with targets only)
     CACHE/{split}/{chip}/geo.json         CRS (WKT) and transform, for prediction files
 
-The raw values are stored losslessly (absent months as zeros) and normalised at load time
-by the very functions of `agbm.data`, so a chip read from the cache is bit-identical to the
-same chip read from the GeoTIFFs by construction, and a change of normalisation never needs
-a new cache.
+The raw values are stored losslessly (absent months as zeros), exactly the `RawChip` that
+`agbm.data.read_raw_chip` makes of the GeoTIFFs, and normalised after loading by the same
+`agbm.data.normalise` (on the training device), so a chip read from the cache is
+bit-identical to the same chip read from the GeoTIFFs by construction, and a change of
+normalisation never needs a new cache.
 
 `open_source(root, split)` is the one place that tells a cache from a raw root: `ChipDataset`,
 `agbm train` and `agbm predict` read chips through the `ChipSource` it returns.
@@ -45,16 +46,16 @@ from tqdm import tqdm
 
 from agbm.data import (
     _SOURCES,
-    CHANNELS,
     MONTHS,
+    RAW_DTYPES,
     SPLITS,
     DataError,
+    RawChip,
     _check_split,
     features_path,
     has_targets,
     list_chips,
-    read_chip,
-    read_raster,
+    read_raw_chip,
     read_target,
 )
 
@@ -62,8 +63,6 @@ MANIFEST = "agbm_cache.json"
 FORMAT = "agbm-cache"
 #: Bump when the layout changes: an old cache is then refused with a clear message.
 VERSION = 1
-#: The dtype each satellite's files have in the BioMassters layout, kept as-is in the cache.
-RAW_DTYPES = {"S1": np.dtype(np.float32), "S2": np.dtype(np.uint16)}
 GEO_FILE = "geo.json"
 TARGET_FILE = "target.npy"
 ACQUIRED_FILE = "acquired.npy"
@@ -99,7 +98,7 @@ class ChipSource(Protocol):
 
     def has_targets(self) -> bool: ...
 
-    def read_chip(self, chip_id: str) -> tuple[np.ndarray, np.ndarray]: ...
+    def read_raw(self, chip_id: str) -> RawChip: ...
 
     def read_target(self, chip_id: str) -> np.ndarray: ...
 
@@ -122,8 +121,8 @@ class RawSource:
     def has_targets(self) -> bool:
         return has_targets(self.root, self.split)
 
-    def read_chip(self, chip_id: str) -> tuple[np.ndarray, np.ndarray]:
-        return read_chip(self.root, chip_id, self.split)
+    def read_raw(self, chip_id: str) -> RawChip:
+        return read_raw_chip(self.root, chip_id, self.split)
 
     def read_target(self, chip_id: str) -> np.ndarray:
         return read_target(self.root, chip_id, self.split)
@@ -178,26 +177,24 @@ class CacheSource:
     def _dir(self, chip_id: str) -> Path:
         return self.root / self.split / chip_id
 
-    def read_chip(self, chip_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """As `agbm.data.read_chip`: the stored raw months through the same normalisation."""
+    def read_raw(self, chip_id: str) -> RawChip:
+        """The stored months, copied out of the memory maps (the loader hands them to torch)."""
         folder = self._dir(chip_id)
         acquired = load_array(folder / ACQUIRED_FILE, np.dtype(bool), (len(_SOURCES), MONTHS))
-        first_raw = load_array(folder / raw_file(_SOURCES[0][0]), RAW_DTYPES[_SOURCES[0][0]])
-        size = first_raw.shape[2:]
-        image = np.zeros((MONTHS, CHANNELS, *size), dtype=np.float32)
-        for index, (satellite, first, bands, normalise) in enumerate(_SOURCES):
-            raw = load_array(folder / raw_file(satellite), RAW_DTYPES[satellite], (MONTHS, bands))
-            if raw.shape[2:] != size:
-                raise DataError(f"{folder / raw_file(satellite)}: size differs from the chip's")
-            for month in np.flatnonzero(acquired[index]):
-                normalise(raw[month], out=image[month, first : first + bands])
-        return image, acquired.any(axis=0)
+        stacks = []
+        for satellite, _, bands in _SOURCES:
+            path = folder / raw_file(satellite)
+            stack = load_array(path, RAW_DTYPES[satellite], (MONTHS, bands))
+            if stacks and stack.shape[2:] != stacks[0].shape[2:]:
+                raise DataError(f"{path}: size differs from the chip's; {_REDO}")
+            stacks.append(np.array(stack))
+        return RawChip(*stacks, np.array(acquired))
 
     def read_target(self, chip_id: str) -> np.ndarray:
         if not self.targets:
             raise DataError(f"cache {self.root}: split {self.split!r} was prepared without targets")
         folder = self._dir(chip_id)
-        size = load_array(folder / raw_file(_SOURCES[0][0]), RAW_DTYPES[_SOURCES[0][0]]).shape[2:]
+        size = load_array(folder / raw_file("S1"), RAW_DTYPES["S1"]).shape[2:]
         return np.array(load_array(folder / TARGET_FILE, np.dtype(np.float32), size))
 
     def georeference(self, chip_id: str) -> dict:
@@ -262,43 +259,13 @@ def open_source(root: Path | str, split: str) -> ChipSource:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def read_raw(source: RawSource, chip_id: str) -> dict[str, np.ndarray]:
-    """A chip's raw values in cache form: `{"s1.npy": ..., "acquired.npy": ...}`, validated."""
-    rasters: dict[tuple[int, int], np.ndarray] = {}
-    size = None
-    for month in range(MONTHS):
-        for index, (satellite, _, bands, _) in enumerate(_SOURCES):
-            path = features_path(source.root, chip_id, satellite, month, source.split)
-            if path.is_file():
-                raw = read_raster(path, bands, size)
-                if raw.dtype != RAW_DTYPES[satellite]:
-                    raise DataError(
-                        f"{path}: is {raw.dtype}, the layout's {satellite} files are "
-                        f"{RAW_DTYPES[satellite]}"
-                    )
-                rasters[index, month], size = raw, raw.shape[1:]
-    if size is None:
-        raise DataError(
-            f"chip {chip_id}: no S1 or S2 file for any month in "
-            f"{source.root / f'{source.split}_features'}"
-        )
-    arrays = {ACQUIRED_FILE: np.zeros((len(_SOURCES), MONTHS), dtype=bool)}
-    for index, (satellite, _, bands, _) in enumerate(_SOURCES):
-        stack = np.zeros((MONTHS, bands, *size), dtype=RAW_DTYPES[satellite])
-        for month in range(MONTHS):
-            if (index, month) in rasters:
-                stack[month] = rasters[index, month]
-                arrays[ACQUIRED_FILE][index, month] = True
-        arrays[raw_file(satellite)] = stack
-    return arrays
-
-
 def convert_chip(source: RawSource, out: Path, targets: bool, chip_id: str) -> str:
     """Write one chip into the cache atomically: a temporary directory, renamed when complete."""
-    arrays = read_raw(source, chip_id)
+    chip = source.read_raw(chip_id)
+    arrays = {raw_file("S1"): chip.s1, raw_file("S2"): chip.s2, ACQUIRED_FILE: chip.acquired}
     if targets:
         target = source.read_target(chip_id)
-        if target.shape != arrays[raw_file(_SOURCES[0][0])].shape[2:]:
+        if target.shape != chip.s1.shape[2:]:
             raise DataError(f"chip {chip_id}: target size {target.shape} differs from the chip's")
         arrays[TARGET_FILE] = target
     geo = source.georeference(chip_id)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,35 +148,93 @@ def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndar
     return array
 
 
-# The normalisations write into `out` (float32, the raw array's shape; a slice of the chip's
-# image in the loaders) with in-place float32 operations: without temporaries they cost a
-# third of what they did, and they are most of what reading a cached chip costs.
+#: The dtype each satellite's files have in the layout; the loaders keep it to the device.
+RAW_DTYPES = {"S1": np.dtype(np.float32), "S2": np.dtype(np.uint16)}
+#: Satellite, first of its channels among the 15, band count.
+_SOURCES = (("S1", 0, len(S1_BANDS)), ("S2", len(S1_BANDS), len(S2_BANDS)))
 
 
-def normalise_s1(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """S1 dB `[4, H, W]` -> [0, 1] with the fixed per-band range; no-data (-9999) -> 0."""
-    out = np.empty(raw.shape, np.float32) if out is None else out
-    np.subtract(raw, S1_MIN[:, None, None], out=out, casting="unsafe")
-    np.divide(out, (S1_MAX - S1_MIN)[:, None, None], out=out)
-    np.clip(out, 0.0, 1.0, out=out)
-    np.copyto(out, 0.0, where=raw == S1_NODATA)
-    return out
+@dataclass(frozen=True)
+class RawChip:
+    """A chip's 12 months as its files hold them (months without a file are zeros).
+
+    This, not the normalised image, is what the loaders move: the uint16 S2 bands take half
+    the bytes of float32, and normalising on the training device (`normalise`) takes no CPU
+    time in the loader workers.
+    """
+
+    s1: np.ndarray  # float32 [12, 4, H, W], dB, -9999 = no data
+    s2: np.ndarray  # uint16 [12, 11, H, W], CLP 255 = no data
+    acquired: np.ndarray  # bool [2, 12]: which S1 / S2 monthly files exist
+
+    @property
+    def present(self) -> np.ndarray:
+        """bool `[12]`: months with an S1 or an S2 file."""
+        return self.acquired.any(axis=0)
 
 
-def normalise_s2(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """S2 `[11, H, W]` -> [0, 1] by the fixed per-band maxima; a no-data pixel -> 0 in all bands."""
-    out = np.empty(raw.shape, np.float32) if out is None else out
-    np.divide(raw, S2_MAX[:, None, None], out=out, casting="unsafe")
-    np.minimum(out, 1.0, out=out)  # uint16 values are never negative
-    np.copyto(out, 0.0, where=raw[-1] == S2_NODATA_CLOUD)
-    return out
+def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawChip:
+    """Read one chip's 12 months of S1 and S2 files, checking each file."""
+    root = Path(root)
+    _check_split(root, split)
+    rasters: dict[tuple[int, int], np.ndarray] = {}
+    size = None
+    for month in range(MONTHS):
+        for index, (satellite, _, bands) in enumerate(_SOURCES):
+            path = features_path(root, chip_id, satellite, month, split)
+            if path.is_file():
+                raw = read_raster(path, bands, size)
+                if raw.dtype != RAW_DTYPES[satellite]:
+                    raise DataError(
+                        f"{path}: is {raw.dtype}, the layout's {satellite} files are "
+                        f"{RAW_DTYPES[satellite]}"
+                    )
+                rasters[index, month], size = raw, raw.shape[1:]
+    if size is None:
+        raise DataError(
+            f"chip {chip_id}: no S1 or S2 file for any month in {root / f'{split}_features'}"
+        )
+    acquired = np.zeros((len(_SOURCES), MONTHS), dtype=bool)
+    stacks = []
+    for index, (satellite, _, bands) in enumerate(_SOURCES):
+        stack = np.zeros((MONTHS, bands, *size), dtype=RAW_DTYPES[satellite])
+        for month in range(MONTHS):
+            if (index, month) in rasters:
+                stack[month], acquired[index, month] = rasters[index, month], True
+        stacks.append(stack)
+    return RawChip(*stacks, acquired)
 
 
-#: Where each satellite's bands go in the 15 channels, and how they are normalised.
-_SOURCES = (
-    ("S1", 0, len(S1_BANDS), normalise_s1),
-    ("S2", len(S1_BANDS), len(S2_BANDS), normalise_s2),
-)
+@functools.cache
+def _normalisation_constants(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """S1 minimum, S1 range and S2 maxima as `[bands, 1, 1]` tensors, made once per device (a
+    fresh host-to-device copy at every batch would stall the CPU until the GPU catches up)."""
+    arrays = (S1_MIN, S1_MAX - S1_MIN, S2_MAX)
+    return tuple(torch.from_numpy(a)[:, None, None].to(device) for a in arrays)
+
+
+def normalise(s1: torch.Tensor, s2: torch.Tensor, acquired: torch.Tensor) -> torch.Tensor:
+    """The model's input image `[..., 12, 15, H, W]` float32 from raw months, on their device.
+
+    `s1` float32 `[..., 12, 4, H, W]` dB, `s2` uint16 `[..., 12, 11, H, W]`, `acquired` bool
+    `[..., 2, 12]`. Each band is min-max normalised with the winning
+    solution's fixed constants (S1 by `S1_MIN`..`S1_MAX`, S2 divided by `S2_MAX`) and clipped
+    to [0, 1]; S1 no data (-9999), S2 pixels whose cloud probability is 255 (all their bands)
+    and months without a file become 0. Computed in place in the one output tensor: fresh
+    temporaries of a chip's size cost more than the arithmetic on a CPU.
+    """
+    s1_min, s1_range, s2_max = _normalisation_constants(s1.device)
+    image = torch.empty((*s1.shape[:-3], CHANNELS, *s1.shape[-2:]), device=s1.device)
+    s1_norm, s2_norm = image[..., : len(S1_BANDS), :, :], image[..., len(S1_BANDS) :, :, :]
+    torch.sub(s1, s1_min, out=s1_norm)
+    s1_norm.div_(s1_range).clamp_(0.0, 1.0).masked_fill_(s1 == S1_NODATA, 0.0)
+    s2_norm.copy_(s2)  # the only uint16 operation: CUDA supports few others on uint16
+    cloud_nodata = s2_norm[..., -1:, :, :] == S2_NODATA_CLOUD
+    s2_norm.div_(s2_max).clamp_(max=1.0).masked_fill_(cloud_nodata, 0.0)
+    for index, (_, first, bands) in enumerate(_SOURCES):
+        absent = ~acquired[..., index, :, None, None, None]
+        image[..., first : first + bands, :, :].masked_fill_(absent, 0.0)
+    return image
 
 
 def read_chip(
@@ -186,25 +246,9 @@ def read_chip(
     as 0) and `present` bool `[12]`, False for a month with neither S1 nor S2 file (its image
     is all zeros). A month with only one of the two has the other's bands at 0.
     """
-    root = Path(root)
-    _check_split(root, split)
-    image: np.ndarray | None = None
-    present = np.zeros(MONTHS, dtype=bool)
-    for month in range(MONTHS):
-        for satellite, first, bands, normalise in _SOURCES:
-            path = features_path(root, chip_id, satellite, month, split)
-            if not path.is_file():
-                continue
-            raw = read_raster(path, bands, None if image is None else image.shape[2:])
-            if image is None:
-                image = np.zeros((MONTHS, CHANNELS, *raw.shape[1:]), dtype=np.float32)
-            normalise(raw, out=image[month, first : first + bands])
-            present[month] = True
-    if image is None:
-        raise DataError(
-            f"chip {chip_id}: no S1 or S2 file for any month in {root / f'{split}_features'}"
-        )
-    return image, present
+    chip = read_raw_chip(root, chip_id, split)
+    image = normalise(*(torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired)))
+    return image.numpy(), chip.present
 
 
 def read_target(root: Path | str, chip_id: str, split: str = "train") -> np.ndarray:
@@ -230,6 +274,8 @@ class ChipDataset(Dataset):
     `root` is a raw data root or a cache made by `agbm prepare` (same samples, faster).
     `transform`, if given, maps a sample dict to a sample dict (augmentation). `targets`
     False skips reading targets (prediction); None reads them when the split has them.
+    `raw` True gives the months as stored instead of `image` (`s1`, `s2`, `acquired`; see
+    `RawChip`), for `model_input` to normalise on the device.
     """
 
     def __init__(
@@ -239,6 +285,7 @@ class ChipDataset(Dataset):
         chip_ids: Sequence[str] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
         targets: bool | None = None,
+        raw: bool = False,
     ) -> None:
         from agbm.cache import open_source  # late: agbm.cache builds on this module
 
@@ -249,27 +296,38 @@ class ChipDataset(Dataset):
         self.chip_ids = list(chip_ids) if chip_ids is not None else self.source.chip_ids()
         self.with_target = self.source.has_targets() if targets is None else targets
         self.transform = transform
+        self.raw = raw
 
     def __len__(self) -> int:
         return len(self.chip_ids)
 
     def __getitem__(self, index: int) -> Sample:
         chip_id = self.chip_ids[index]
-        image, present = self.source.read_chip(chip_id)
-        sample: Sample = {
-            "image": torch.from_numpy(image),
-            "present": torch.from_numpy(present),
-            "chip_id": chip_id,
-        }
+        chip = self.source.read_raw(chip_id)
+        s1, s2, acquired = (torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired))
+        sample: Sample = {"present": torch.from_numpy(chip.present), "chip_id": chip_id}
+        if self.raw:
+            sample.update(s1=s1, s2=s2, acquired=acquired)
+        else:
+            sample["image"] = normalise(s1, s2, acquired)
         if self.with_target:
             target = self.source.read_target(chip_id)
-            if target.shape != image.shape[2:]:
+            if target.shape != chip.s1.shape[2:]:
                 raise DataError(
                     f"{target_path(self.root, chip_id, self.split)}: size {target.shape} "
-                    f"differs from the chip's {image.shape[2:]}"
+                    f"differs from the chip's {chip.s1.shape[2:]}"
                 )
             sample["target"] = torch.from_numpy(target)[None]
         return self.transform(sample) if self.transform is not None else sample
+
+
+def model_input(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`image` `[B, 12, 15, H, W]` and `present` `[B, 12]` on `device` from a batch of raw
+    samples (`ChipDataset(..., raw=True)`): the normalisation runs there."""
+    s1, s2, acquired, present = (
+        batch[key].to(device, non_blocking=True) for key in ("s1", "s2", "acquired", "present")
+    )
+    return normalise(s1, s2, acquired), present
 
 
 def summarise(root: Path | str, split: str) -> dict[str, float]:

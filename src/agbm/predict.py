@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from agbm.cache import open_source
-from agbm.data import SPLITS, ChipDataset
+from agbm.data import SPLITS, ChipDataset, model_input
 from agbm.model import load_model
 from agbm.train import add_amp_option, autocast_dtype, init_runtime
 
@@ -129,7 +129,7 @@ def predict(
     out.mkdir(parents=True, exist_ok=True)
     models = [load_model(c).to(runtime.device).eval() for c in checkpoints]
     amp_dtype = autocast_dtype(amp, runtime.device)
-    dataset = ChipDataset(data, split, todo, targets=False)
+    dataset = ChipDataset(data, split, todo, targets=False, raw=True)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -138,8 +138,7 @@ def predict(
     )
     bar = tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main)
     for batch in loader:
-        image = batch["image"].to(runtime.device, non_blocking=True)
-        present = batch["present"].to(runtime.device, non_blocking=True)
+        image, present = model_input(batch, runtime.device)
         agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
         for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
             geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached

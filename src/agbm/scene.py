@@ -63,13 +63,13 @@ from tqdm import tqdm
 from agbm.data import (
     CHANNELS,
     MONTHS,
+    RAW_DTYPES,
     S1_BANDS,
     S1_NODATA,
     S2_BANDS,
     S2_NODATA_CLOUD,
     DataError,
-    normalise_s1,
-    normalise_s2,
+    normalise,
 )
 from agbm.model import load_model
 from agbm.predict import TTA, add_inference_options, predict_batch
@@ -105,17 +105,24 @@ def _s2_has_data(raw: np.ndarray) -> bool:
 
 @dataclass(frozen=True)
 class Satellite:
-    """How one satellite's bands are read: how many, where they go, how they are normalised."""
+    """How one satellite's bands are read: how many, in which dtype, when a month has data."""
 
     name: str
     bands: int
-    first: int  # first of its channels among the 15
-    normalise: Callable[..., np.ndarray]  # (raw, out=...) as in `agbm.data`
+    dtype: np.dtype
     has_data: Callable[[np.ndarray], bool]
 
+    def as_raw(self, raw: np.ndarray) -> np.ndarray:
+        """`raw` in the layout's dtype; a user's float or signed S2 is clipped to the uint16
+        range first (negative reflectance, which some processors write, becomes 0)."""
+        if np.issubdtype(self.dtype, np.integer) and raw.dtype != self.dtype:
+            limits = np.iinfo(self.dtype)
+            raw = np.clip(raw, limits.min, limits.max)
+        return raw.astype(self.dtype, copy=False)
 
-S1 = Satellite("S1", len(S1_BANDS), 0, normalise_s1, _s1_has_data)
-S2 = Satellite("S2", len(S2_BANDS), len(S1_BANDS), normalise_s2, _s2_has_data)
+
+S1 = Satellite("S1", len(S1_BANDS), RAW_DTYPES["S1"], _s1_has_data)
+S2 = Satellite("S2", len(S2_BANDS), RAW_DTYPES["S2"], _s2_has_data)
 
 
 def _open(path: Path, bands: int, what: str, files: contextlib.ExitStack) -> DatasetReader:
@@ -229,13 +236,17 @@ class Scene:
         """
         h, w = min(out.shape[-2], self.height - row), min(out.shape[-1], self.width - col)
         window = Window(col, row, w, h)
-        present = np.zeros(MONTHS, dtype=bool)
-        for source in self.sources:
+        acquired = np.zeros((len(self.sources), MONTHS), dtype=bool)
+        stacks = []
+        for index, source in enumerate(self.sources):
             sat = source.satellite
+            stack = np.zeros((MONTHS, sat.bands, h, w), dtype=sat.dtype)
             for month, raw in enumerate(source.read(window)):
                 if raw is not None and sat.has_data(raw):
-                    sat.normalise(raw, out=out[month, sat.first : sat.first + sat.bands, :h, :w])
-                    present[month] = True
+                    stack[month], acquired[index, month] = sat.as_raw(raw), True
+            stacks.append(torch.from_numpy(stack))
+        out[..., :h, :w] = normalise(*stacks, torch.from_numpy(acquired)).numpy()
+        present = acquired.any(axis=0)
         if (h, w) != out.shape[-2:]:
             pad = ((0, 0), (0, 0), (0, out.shape[-2] - h), (0, out.shape[-1] - w))
             out[:] = np.pad(out[..., :h, :w], pad, mode="reflect")

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
-from agbm.data import ChipDataset, DataError
+from agbm.data import ChipDataset, DataError, model_input
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
 from agbm.plots import plot_history
@@ -216,8 +216,9 @@ class Trainer:
         self.out = Path(config.out)
         train_ids, val_ids = self._split()
         self.augment = Augment(**config.augment)
-        self.train_set = ChipDataset(config.data, "train", train_ids)
-        self.val_set = ChipDataset(config.data, "train", val_ids) if val_ids else None
+        # Raw months: the loaders only read; normalisation and augmentation run on the device.
+        self.train_set = ChipDataset(config.data, "train", train_ids, raw=True)
+        self.val_set = ChipDataset(config.data, "train", val_ids, raw=True) if val_ids else None
         if config.batch_size * runtime.world > len(self.train_set):
             raise ValueError(
                 f"batch size {config.batch_size} x {runtime.world} process(es) exceeds the "
@@ -318,8 +319,7 @@ class Trainer:
         return torch.autocast(self.rt.device.type, dtype=self.amp_dtype)
 
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-        image = batch["image"].to(self.rt.device, non_blocking=True)
-        present = batch["present"].to(self.rt.device, non_blocking=True)
+        image, present = model_input(batch, self.rt.device)
         target = batch["target"].to(self.rt.device, non_blocking=True)
         return image, present, target
 
