@@ -70,8 +70,11 @@ class Augment:
         target = torch.stack([orient(t, d) for t, d in zip(target, draws, strict=True)])
         turned = [i for i, d in enumerate(draws) if d.degrees]
         if turned:
-            image[turned], target[turned] = rotate(
-                [image[turned], target[turned]], [draws[i].degrees for i in turned]
+            # Small host tensors move with non_blocking: a blocking copy would make the CPU wait
+            # for the GPU at every step.
+            index = torch.tensor(turned).to(image.device, non_blocking=True)
+            image[index], target[index] = rotate(
+                [image[index], target[index]], [draws[i].degrees for i in turned]
             )
         drop = torch.stack([d.drop for d in draws]).to(image.device, non_blocking=True)
         image = image.masked_fill(drop[:, :, None, None, None], 0.0)
@@ -96,7 +99,7 @@ def rotate(planes: list[torch.Tensor], degrees: Sequence[float]) -> list[torch.T
     radians = torch.tensor(degrees, dtype=torch.float64).deg2rad()
     cos, sin, zero = radians.cos(), radians.sin(), torch.zeros(len(degrees), dtype=torch.float64)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    theta = theta.to(planes[0].device, torch.float32)
+    theta = theta.to(planes[0].device, torch.float32, non_blocking=True)
     grid = None
     out = []
     for plane in planes:
