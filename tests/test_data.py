@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from agbm.cli import main
 from agbm.data import (
     FEATURES_METADATA_NAMES,
     S2_MAX,
@@ -20,6 +21,7 @@ from agbm.data import (
     model_input,
     read_chip,
     read_target,
+    splits_present,
     target_path,
 )
 from tests.helpers import write_tif
@@ -195,6 +197,13 @@ def test_target_of_wrong_size_raises_data_error(tiny_root: Path) -> None:
 def test_chip_without_any_month_raises_data_error(tiny_root: Path) -> None:
     with pytest.raises(DataError, match="no S1 or S2 file for any month"):
         read_chip(tiny_root, "0badc0de")
+
+
+def test_an_empty_split_directory_is_not_a_split(tiny_root: Path, capsys) -> None:
+    (tiny_root / "test_features").mkdir()
+    assert splits_present(tiny_root) == ["train"]
+    assert main(["info", "--data", str(tiny_root)]) == 0
+    assert capsys.readouterr().out.startswith("train  chips      1")
 
 
 def test_empty_or_wrong_root_raises_data_error(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ from agbm.data import (
     list_chips,
     read_raw_chip,
     read_target,
+    splits_present,
 )
 
 MANIFEST = "agbm_cache.json"
@@ -338,8 +339,9 @@ def prepare(
 
 
 def _run(args: argparse.Namespace) -> int:
-    splits = args.split or [s for s in SPLITS if (args.data / f"{s}_features").is_dir()]
-    for split in splits or ["train"]:  # "train" to report what is missing
+    for split in (
+        args.split or splits_present(args.data) or ["train"]
+    ):  # "train": say what's missing
         start = time.perf_counter()
         done = prepare(args.data, args.out, split, args.workers, progress=True)
         print(

@@ -121,6 +121,13 @@ def list_chips(root: Path | str, split: str = "train") -> list[str]:
     return sorted(chips)
 
 
+def splits_present(root: Path | str) -> list[str]:
+    """The splits whose `{split}_features/` directory holds any file (an empty one, as a
+    partial download or `agbm synth --test-chips 0` leaves, does not count)."""
+    folders = (Path(root) / f"{split}_features" for split in SPLITS)
+    return [s for s, f in zip(SPLITS, folders, strict=True) if f.is_dir() and any(f.iterdir())]
+
+
 def _chips_from_metadata(path: Path, split: str) -> set[str]:
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
@@ -347,8 +354,9 @@ def summarise(root: Path | str, split: str) -> dict[str, float]:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    found = [s for s in SPLITS if (Path(args.data) / f"{s}_features").is_dir()]
-    for split in args.split or found or ["train"]:  # "train" to report what is missing
+    for split in (
+        args.split or splits_present(args.data) or ["train"]
+    ):  # "train" to report what is missing
         stats = summarise(args.data, split)
         print(
             f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
