@@ -332,6 +332,23 @@ class Trainer:
         ]
         return self.augment(*tensors, draws)
 
+    def train_step(self, batch: dict[str, Any]) -> torch.Tensor:
+        """One optimisation step on a loader batch (normalised and augmented on the device);
+        returns the detached loss without waiting for it."""
+        image, present, target = self._augmented(batch, *self._to_device(batch))
+        with self._autocast():
+            pred = self.forward(image, present)
+        loss = rmse_loss(pred, target, self.config.max_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        return loss.detach()
+
     def train_epoch(self) -> float:
         """One pass over the training chips; returns the mean loss over all ranks."""
         self.ddp.train()
@@ -345,19 +362,8 @@ class Trainer:
             leave=False,
         )
         for batch in bar:
-            image, present, target = self._augmented(batch, *self._to_device(batch))
-            with self._autocast():
-                pred = self.forward(image, present)
-            loss = rmse_loss(pred, target, self.config.max_target)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.step += 1
-            total += torch.stack([loss.detach(), torch.ones((), device=self.rt.device)])
+            loss = self.train_step(batch)
+            total += torch.stack([loss, torch.ones((), device=self.rt.device)])
             if self.rt.main and self.step % 10 == 0:
                 bar.set_postfix(loss=f"{(total[0] / total[1]).item():.2f}")
         if self.rt.world > 1:
