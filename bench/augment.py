@@ -32,7 +32,8 @@ def ms_per_chip(device: torch.device, size: int, batch: int, steps: int) -> floa
     def step() -> None:
         epoch = next(epochs)
         draws = [
-            augment.draw(p, chip_generator(0, epoch, f"chip{i}")) for i, p in enumerate(present)
+            augment.draw(p, (size, size), chip_generator(0, epoch, f"chip{i}"))
+            for i, p in enumerate(present)
         ]
         augment(image, present.to(device), target, draws)
 

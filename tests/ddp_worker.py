@@ -16,6 +16,7 @@ def main(data: str, out: str) -> None:
         data=data,
         out=out,
         backbone="resnet18",
+        pretrained="none",
         epochs=1,
         batch_size=2,
         folds=4,

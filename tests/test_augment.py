@@ -19,7 +19,9 @@ def batch(chips: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def draws(augment: Augment, present: torch.Tensor, seed: int) -> list[Draw]:
-    return [augment.draw(p, chip_generator(seed, 0, f"chip{i}")) for i, p in enumerate(present)]
+    return [
+        augment.draw(p, (8, 8), chip_generator(seed, 0, f"chip{i}")) for i, p in enumerate(present)
+    ]
 
 
 def test_image_and_target_get_the_same_geometric_transform() -> None:
@@ -84,3 +86,32 @@ def test_month_dropout_at_rate_one_keeps_exactly_one_month() -> None:
     present = torch.tensor([True, False] * 6)
     drop = draw_month_drop(present, 1.0, torch.Generator().manual_seed(0))
     assert (present & ~drop).sum() == 1
+
+
+def test_crop_cuts_image_and_target_to_the_same_window_and_covers_every_offset() -> None:
+    augment = Augment(flip_prob=0.0, rot90=False, rotate_prob=0.0, month_dropout_prob=0.0, crop=4)
+    image, present, target = batch(1)
+    offsets = set()
+    for seed in range(60):
+        (draw,) = draws(augment, present, seed)
+        out, _, out_target = augment(image, present, target, [draw])
+        window = (slice(draw.top, draw.top + 4), slice(draw.left, draw.left + 4))
+        torch.testing.assert_close(out, image[..., window[0], window[1]], rtol=0, atol=0)
+        torch.testing.assert_close(out_target, out[:, 0, :1], rtol=0, atol=0)
+        offsets.add((draw.top, draw.left))
+    assert offsets == {(t, left) for t in range(5) for left in range(5)}  # 8 - 4 + 1 per axis
+
+
+def test_crop_leaves_the_other_draws_unchanged_and_refuses_too_large_windows() -> None:
+    present = torch.ones(MONTHS, dtype=torch.bool)
+    whole = Augment().draw(present, (8, 8), chip_generator(0, 0, "c"))
+    cropped = Augment(crop=4).draw(present, (8, 8), chip_generator(0, 0, "c"))
+    assert (whole.flip_w, whole.flip_h, whole.quarter_turns, whole.degrees) == (
+        cropped.flip_w,
+        cropped.flip_h,
+        cropped.quarter_turns,
+        cropped.degrees,
+    )
+    assert torch.equal(whole.drop, cropped.drop)
+    with pytest.raises(ValueError, match="cannot crop 16 px"):
+        Augment(crop=16).draw(present, (8, 8), chip_generator(0, 0, "c"))

@@ -21,6 +21,7 @@ from agbm.train import TrainConfig, train
 
 TRAIN = {
     "backbone": "resnet18",
+    "pretrained": "none",
     "decoder_channels": [16, 16, 16, 16, 16],
     "workers": 0,
     "channels_last": False,

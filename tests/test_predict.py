@@ -68,6 +68,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         str(run),
         "--backbone",
         "resnet18",
+        "--pretrained",
+        "none",
         "--epochs",
         "1",
         "--batch-size",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,10 +16,11 @@ import torch
 from agbm.cli import main
 from agbm.data import list_chips, read_target
 from agbm.synth import generate
-from agbm.train import TrainConfig, Trainer, fold_split, save_atomic, train
+from agbm.train import TrainConfig, Trainer, encoder_weights, fold_split, save_atomic, train
 
 SMALL = {
     "backbone": "resnet18",
+    "pretrained": "none",
     "decoder_channels": [32, 32, 16, 16, 16],
     "workers": 0,
     "channels_last": False,
@@ -50,10 +52,10 @@ def test_model_learns_beyond_the_mean_baseline(tmp_path: Path) -> None:
     baseline = np.mean([np.sqrt(((read_target(data, c) - mean) ** 2).mean()) for c in val_ids])
     rows = read_metrics(tmp_path / "run")
     assert len(rows) == 8
-    best = min(float(r["val_rmse"]) for r in rows)
+    last = float(rows[-1]["val_rmse"])
     # the synthetic target is learnable: 8 small epochs cut the baseline error by 40% or more
-    # (measured: 32.7 against a baseline of 86.0, i.e. 0.38)
-    assert best < 0.6 * baseline, (best, baseline)
+    # (measured: 35.2 in the last epoch against a baseline of 86.0, i.e. 0.41)
+    assert last < 0.6 * baseline, (last, baseline)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
 
@@ -123,6 +125,7 @@ def test_compile_flag_compiles_the_training_forward_only(
     monkeypatch.setattr(torch, "compile", fake_compile)
     out = tmp_path / "run"
     args = ["--data", str(tiny_data), "--out", str(out), "--backbone", "resnet18"]
+    args += ["--pretrained", "none"]
     main(["train", *args, "--epochs", "1", "--batch-size", "2", "--workers", "0", "--compile"])
     assert len(compiled) == 1 and isinstance(compiled[0], torch.nn.Module)
     keys = torch.load(out / "last.pt", weights_only=False)["model"]
@@ -159,6 +162,10 @@ def test_fold_split_is_a_deterministic_partition() -> None:
         (["--fold", "10"], "out of range"),
         (["--batch-size", "64"], "exceeds"),
         (["--amp", "fp8"], "--amp must be"),
+        (["--folds", "10", "--fold", "9"], "holds no chip"),  # 8 chips in 10 folds
+        (["--lr", "0"], "need --lr > 0"),
+        (["--image-size", "48"], "multiple of 32"),
+        (["--image-size", "64", "--batch-size", "2"], "exceeds the chips' 32x32"),
     ],
 )
 def test_bad_options_fail_before_work(tiny_data: Path, tmp_path: Path, flags, message, capsys):
@@ -177,7 +184,7 @@ def test_config_file_with_flag_override(tiny_data: Path, tmp_path: Path) -> None
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         f"data: {tiny_data}\nbackbone: resnet18\nepochs: 5\nbatch_size: 2\nworkers: 0\n"
-        "decoder_channels: [16, 16, 16, 16, 16]\nchannels_last: false\nfolds: 4\n"
+        "decoder_channels: [16, 16, 16, 16, 16]\nchannels_last: false\nfolds: 4\npretrained: none\n"
     )
     assert (
         main(
@@ -212,9 +219,59 @@ def test_ddp_two_processes_end_with_identical_weights(tiny_data: Path, tmp_path:
         str(tiny_data),
         str(tmp_path),
     ]
-    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+    done = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    # parameters agree exactly; batch-norm running statistics are per rank by design
-    for key in (k for k in a if "running_" not in k and "num_batches" not in k):
+    # parameters and (broadcast from rank 0 before validation) batch-norm statistics
+    for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert len(read_metrics(tmp_path)) == 1
+
+
+def test_unknown_augment_option_in_the_config_file_fails_clearly(
+    tiny_data: Path, tmp_path: Path, capsys
+) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("augment:\n  flip: 0.5\n")
+    args = ["train", "--config", str(cfg), "--data", str(tiny_data), "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "unknown augment option(s) flip" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tiny_data: Path, tmp_path: Path) -> None:
+    config = TrainConfig(data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, **SMALL)
+    train(config)
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 -> 0.002\)"):
+        train(dataclasses.replace(config, lr=2e-3), resume=True)
+    train(dataclasses.replace(config, workers=1), resume=True)  # where, not what: allowed
+
+
+def test_image_size_trains_on_crops_and_validates_on_whole_chips(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    seen = []
+    forward = Trainer.train_step
+
+    def spy(self: Trainer, batch):
+        seen.append(tuple(self._augmented(batch, *self._to_device(batch))[0].shape[-2:]))
+        return forward(self, batch)
+
+    config = TrainConfig(
+        data=str(synth_root), out=str(tmp_path), epochs=1, batch_size=2, folds=3, image_size=32
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "train_step", spy)
+        train(dataclasses.replace(config, **SMALL))
+    assert seen == [(32, 32), (32, 32)]  # 4 training chips of 64x64, batches of 2
+    assert float(read_metrics(tmp_path)[0]["val_rmse"]) > 0
+
+
+def test_pretrained_words_map_to_the_model_argument() -> None:
+    assert TrainConfig().pretrained == "imagenet"  # the winning recipe starts from ImageNet
+    assert [encoder_weights(w) for w in ("imagenet", "none", True, False, "w.safetensors")] == [
+        True,
+        False,
+        True,
+        False,
+        "w.safetensors",
+    ]

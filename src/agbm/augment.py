@@ -1,5 +1,5 @@
 """Training augmentations, the winning recipe's: flips, 90-degree turns, a small random
-rotation with reflected borders, and month dropout.
+rotation with reflected borders, and month dropout; optionally a random crop (`--image-size`).
 
 They run on whole batches on the training device, not per chip in the loader: rotating a
 `[12, 15, 256, 256]` chip costs ~120 ms on one CPU core, which would make the loader, not
@@ -21,13 +21,15 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Draw:
-    """One chip's random choices, applied in this order."""
+    """One chip's random choices: the crop window first, then the rest in this order."""
 
     flip_w: bool  # left-right
     flip_h: bool  # up-down
     quarter_turns: int  # 0..3 turns of 90 degrees
     degrees: float  # small rotation; 0.0 for none
     drop: torch.Tensor  # bool [months]: months to drop (a subset of the present ones, never all)
+    top: int = 0  # the crop window's first row and column (0, 0 without cropping)
+    left: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,18 @@ class Augment:
     rotate_degrees: float = 45.0
     month_dropout_prob: float = 0.5
     month_drop_rate: float = 0.3
+    #: Side of the random square window each chip is cut to first (0: the whole chip).
+    crop: int = 0
 
-    def draw(self, present: torch.Tensor, generator: torch.Generator) -> Draw:
-        """The random choices for one chip whose available months are `present` `[T]`."""
+    def draw(
+        self, present: torch.Tensor, size: tuple[int, int], generator: torch.Generator
+    ) -> Draw:
+        """The random choices for one chip of `size` (H, W) whose available months are
+        `present` `[T]`."""
+        if self.crop > min(size):
+            raise ValueError(
+                f"cannot crop {self.crop} px windows from chips of {size[0]}x{size[1]}"
+            )
 
         def chance(p: float) -> bool:
             return p > 0 and torch.rand((), generator=generator).item() < p
@@ -55,7 +66,12 @@ class Augment:
         drop = torch.zeros_like(present)
         if chance(self.month_dropout_prob):
             drop = draw_month_drop(present, self.month_drop_rate, generator)
-        return Draw(flip_w, flip_h, turns, degrees, drop)
+        top = left = 0
+        if self.crop:  # drawn last, so that the other draws do not depend on cropping
+            top, left = (
+                int(torch.randint(n - self.crop + 1, (), generator=generator)) for n in size
+            )
+        return Draw(flip_w, flip_h, turns, degrees, drop, top, left)
 
     def __call__(
         self,
@@ -66,8 +82,8 @@ class Augment:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Apply each chip's `Draw` to a batch (`image` `[B, T, C, H, W]`, `present` `[B, T]`,
         `target` `[B, 1, H, W]`) on the batch's device; returns new tensors."""
-        image = torch.stack([orient(x, d) for x, d in zip(image, draws, strict=True)])
-        target = torch.stack([orient(t, d) for t, d in zip(target, draws, strict=True)])
+        image = torch.stack([self._place(x, d) for x, d in zip(image, draws, strict=True)])
+        target = torch.stack([self._place(t, d) for t, d in zip(target, draws, strict=True)])
         turned = [i for i, d in enumerate(draws) if d.degrees]
         if turned:
             # Small host tensors move with non_blocking: a blocking copy would make the CPU wait
@@ -79,6 +95,13 @@ class Augment:
         drop = torch.stack([d.drop for d in draws]).to(image.device, non_blocking=True)
         image = image.masked_fill(drop[:, :, None, None, None], 0.0)
         return image, present & ~drop, target
+
+    def _place(self, plane: torch.Tensor, draw: Draw) -> torch.Tensor:
+        """`plane` `[..., H, W]` cut to the drawn window (first: less to flip and rotate), then
+        oriented."""
+        if self.crop:
+            plane = plane[..., draw.top : draw.top + self.crop, draw.left : draw.left + self.crop]
+        return orient(plane, draw)
 
 
 def orient(plane: torch.Tensor, draw: Draw) -> torch.Tensor:

@@ -69,6 +69,7 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
             data=str(data),
             out=str(run),
             backbone=config.backbone,
+            pretrained="none",  # the demo runs offline, in minutes: a small model from scratch
             epochs=config.epochs,
             batch_size=config.batch_size,
             decoder_channels=[64, 48, 32, 24, 16],

@@ -51,11 +51,15 @@ class TrainConfig:
     data: str = ""
     out: str = ""
     backbone: str = "tf_efficientnetv2_l.in21k"
-    pretrained: bool | str = False
+    #: "imagenet": timm's pretrained weights (the winner started from ImageNet-21k); "none":
+    #: random init; else a local weights file. True and False also work (YAML booleans).
+    pretrained: bool | str = "imagenet"
     temporal: str = "attention"
     decoder_channels: list[int] | None = None
     epochs: int = 800
     batch_size: int = 8
+    #: Train on random `image_size` x `image_size` crops of the chips (0: whole chips).
+    image_size: int = 0
     lr: float = 1e-3
     min_lr: float = 0.0
     weight_decay: float = 1e-2
@@ -181,6 +185,14 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def encoder_weights(pretrained: bool | str) -> bool | str:
+    """`--pretrained` as `TemporalUNet` takes it: "imagenet" -> True, "none" -> False, a path
+    as it is."""
+    if isinstance(pretrained, bool):
+        return pretrained
+    return {"imagenet": True, "none": False}.get(pretrained, pretrained)
+
+
 # --- checkpoints -----------------------------------------------------------------------------
 
 
@@ -215,7 +227,7 @@ class Trainer:
         self.config, self.rt = config, runtime
         self.out = Path(config.out)
         train_ids, val_ids = self._split()
-        self.augment = Augment(**config.augment)
+        self.augment = Augment(crop=config.image_size, **config.augment)
         # Raw months: the loaders only read; normalisation and augmentation run on the device.
         self.train_set = ChipDataset(config.data, "train", train_ids, raw=True)
         self.val_set = ChipDataset(config.data, "train", val_ids, raw=True) if val_ids else None
@@ -223,6 +235,11 @@ class Trainer:
             raise ValueError(
                 f"batch size {config.batch_size} x {runtime.world} process(es) exceeds the "
                 f"{len(self.train_set)} training chips"
+            )
+        chip_size = tuple(self.train_set[0]["s1"].shape[-2:])
+        if config.image_size > min(chip_size):
+            raise ValueError(
+                f"--image-size {config.image_size} exceeds the chips' {chip_size[0]}x{chip_size[1]}"
             )
         torch.manual_seed(config.seed)
         self.model = self._build_model().to(runtime.device)
@@ -271,14 +288,22 @@ class Trainer:
         chips = open_source(self.config.data, "train").chip_ids()
         if self.config.full:
             return chips, []
-        return fold_split(chips, self.config.folds, self.config.fold, self.config.seed)
+        train_ids, val_ids = fold_split(
+            chips, self.config.folds, self.config.fold, self.config.seed
+        )
+        if not val_ids:
+            raise ValueError(
+                f"fold {self.config.fold} of {self.config.folds} holds no chip: there are only "
+                f"{len(chips)} training chips (use fewer --folds)"
+            )
+        return train_ids, val_ids
 
     def _build_model(self) -> torch.nn.Module:
         if self.config.init:
             return load_model(self.config.init)
         arch = {
             "backbone": self.config.backbone,
-            "pretrained": self.config.pretrained,
+            "pretrained": encoder_weights(self.config.pretrained),
             "temporal": self.config.temporal,
         }
         if self.config.decoder_channels:
@@ -302,8 +327,9 @@ class Trainer:
         }
 
     def resume(self, path: Path) -> None:
-        """Continue from a checkpoint written by `state()`."""
+        """Continue from a checkpoint written by `state()` by a run with the same settings."""
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        check_same_run(ckpt["train_config"], dataclasses.asdict(self.config), path)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -326,8 +352,9 @@ class Trainer:
     def _augmented(self, batch: dict[str, Any], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Augment a batch already on the device; the random choices come from the CPU copy
         of `present`, so drawing them never waits for the device."""
+        size = tuple(batch["s1"].shape[-2:])
         draws = [
-            self.augment.draw(present, chip_generator(self.config.seed, self.epoch, chip))
+            self.augment.draw(present, size, chip_generator(self.config.seed, self.epoch, chip))
             for chip, present in zip(batch["chip_id"], batch["present"], strict=True)
         ]
         return self.augment(*tensors, draws)
@@ -373,6 +400,11 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> float:
         """The challenge metric (average per-chip RMSE, all pixels) on the held-out fold."""
+        if self.rt.world > 1:
+            # Each rank's batch-norm statistics moved with its own last batches: validate, on
+            # every rank, the model that rank 0 saves.
+            for buffer in self.model.buffers():
+                dist.broadcast(buffer, 0)
         self.model.eval()
         indices = list(range(self.rt.rank, len(self.val_set), self.rt.world))
         loader = DataLoader(
@@ -418,14 +450,16 @@ class Trainer:
             dist.barrier()
 
     def _log(self, row: dict[str, Any], val: float) -> None:
+        """Record a finished epoch. `last.pt` goes last: a run killed before it redoes the
+        epoch on `--resume`, rewriting the metrics row and `best.pt` it may have written."""
         improved = not math.isnan(val) and val < self.best
         if improved:
             self.best = val
+        _append_metrics(self.out / "metrics.csv", row)
         state = self.state()
-        save_atomic(state, self.out / "last.pt")
         if improved or (math.isnan(val) and self.epoch == self.config.epochs):
             save_atomic(state, self.out / "best.pt")
-        _append_metrics(self.out / "metrics.csv", row)
+        save_atomic(state, self.out / "last.pt")
         plot_history(self.out / "metrics.csv", self.out / "loss.png")
         if self.config.tensorboard:
             self._tensorboard(row)
@@ -454,15 +488,37 @@ def _append_metrics(path: Path, row: dict[str, Any]) -> None:
 
 
 def _trim_metrics(path: Path, epoch: int) -> None:
-    """Drop rows past `epoch` (a resumed run redoes them) so the log never has duplicates."""
+    """Drop rows past `epoch` (a resumed run redoes them) so the log never has duplicates;
+    rewritten under a temporary name, so a kill never loses the rows kept."""
     if not path.exists():
         return
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]
-    with path.open("w", newline="") as f:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+#: Settings a resumed run may change: where things are and how they are computed, not what.
+_RESUMABLE_CHANGES = frozenset({"data", "out", "workers", "tensorboard", "compile"})
+
+
+def check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint with other settings: the result would be neither run."""
+    changed = sorted(
+        k
+        for k in saved.keys() | current.keys()
+        if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+    )
+    if changed:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"{path} was written by a run with other settings ({detail}); resume with the same "
+            "options, or start a new run from its weights with --init"
+        )
 
 
 def check_config(config: TrainConfig) -> None:
@@ -483,6 +539,18 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be positive")
+    if not config.lr > 0 or not 0 <= config.min_lr <= config.lr:
+        raise ValueError(
+            f"need --lr > 0 and 0 <= --min-lr <= --lr, got {config.lr}, {config.min_lr}"
+        )
+    if config.image_size < 0 or config.image_size % 32:
+        raise ValueError(f"--image-size must be a multiple of 32, got {config.image_size}")
+    options = {f.name for f in dataclasses.fields(Augment)} - {"crop"}
+    unknown = sorted(set(config.augment) - options)
+    if unknown:
+        raise ValueError(
+            f"unknown augment option(s) {', '.join(unknown)}; known: {', '.join(sorted(options))}"
+        )
 
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
@@ -501,10 +569,14 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
 
 _FLAGS: dict[str, tuple[type, str]] = {
     "backbone": (str, "timm encoder name"),
-    "pretrained": (str, "'imagenet' for timm's pretrained weights, or a weights file"),
+    "pretrained": (
+        str,
+        "'imagenet' for timm's pretrained weights, 'none' for random init, or a weights file",
+    ),
     "temporal": (str, "month fusion: attention (default) or pool (the winner's exact variant)"),
     "epochs": (int, "epochs to train"),
     "batch_size": (int, "chips per batch per process"),
+    "image_size": (int, "train on random crops of this side, a multiple of 32 (0: whole chips)"),
     "lr": (float, "peak learning rate"),
     "min_lr": (float, "learning rate at the end of the cosine"),
     "weight_decay": (float, "AdamW weight decay"),
@@ -532,8 +604,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, name)
         if value is not None:
             values[name] = str(value) if isinstance(value, Path) else value
-    if values.get("pretrained") == "imagenet":
-        values["pretrained"] = True
     if args.no_augment:
         values["augment"] = {
             "flip_prob": 0.0,
