@@ -31,6 +31,12 @@ def add_model_options(parser: argparse.ArgumentParser, batch_size: int) -> None:
     add_amp_option(parser)
     parser.add_argument("--steps", type=int, default=3, help="timed steps (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels-last weights, as `agbm train` and `agbm predict` (default on)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--device", default="auto", help="auto (cuda if present), cuda or cpu")
 

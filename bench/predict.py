@@ -1,7 +1,7 @@
 """Inference throughput with and without flip TTA; one line per figure.
 
     python bench/predict.py [--backbone NAME] [--size 64] [--batch-size 4] [--amp auto]
-                            [--tta none flips]
+                            [--channels-last | --no-channels-last] [--tta none flips]
 
 Times `agbm.predict.predict_batch` (what `agbm predict` runs per batch) on random chips;
 loading and writing files are left out (see bench/loader.py). Warm-up batches are not timed.
@@ -39,7 +39,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = pick_device(args.device)
-    model = make_model(args.backbone, device, channels_last=False).eval()
+    model = make_model(args.backbone, device, args.channels_last).eval()
     forward = torch.compile(model) if args.compile else model
     amp = autocast_dtype(args.amp, device)
     image, present, _ = random_chips(args.batch_size, args.size, device)
@@ -52,7 +52,7 @@ def main() -> None:
             args.warmup,
             device,
         )
-        label = "predict " + describe(args, device, tta=tta)
+        label = "predict " + describe(args, device, tta=tta, channels_last=args.channels_last)
         print(f"{label}: {args.batch_size / seconds:.3g} chips/s")
     print(f"predict {describe(args, device)}: peak memory {peak_memory(device)}")
 

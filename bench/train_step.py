@@ -30,12 +30,6 @@ from agbm.train import Runtime, TrainConfig, Trainer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_model_options(parser, batch_size=2)
-    parser.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="channels-last weights, as `agbm train` (default on)",
-    )
     args = parser.parse_args()
     device = pick_device(args.device)
     with tempfile.TemporaryDirectory(prefix="agbm-bench-") as tmp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,23 @@ def test_missing_prediction_is_an_error_naming_the_chip(truth: Path, tmp_path: P
         evaluate(pred, truth, "test")
 
 
-def test_malformed_prediction_is_an_error_naming_the_chip(truth: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("write", "fault"),
+    [
+        (lambda p: write_prediction(p, np.zeros((3, 3), "f4"), {}), "size"),
+        (lambda p: p.write_bytes(b"garbage"), "unreadable"),
+        (lambda p: write_prediction(p, np.array([[1, np.nan], [3, 4]], "f4"), {}), "NaN"),
+        (lambda p: write_tif(p, np.zeros((2, 2, 2), "f4")), "2 band"),
+    ],
+)
+def test_malformed_prediction_is_an_error_naming_the_chip(
+    truth: Path, tmp_path: Path, write, fault: str
+) -> None:
     pred = tmp_path / "pred"
     pred.mkdir()
-    write_prediction(pred / "aaaa0000_agbm.tif", np.zeros((3, 3), "f4"), {})
-    (pred / "bbbb0000_agbm.tif").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="aaaa0000: malformed.*size"):
+    write_prediction(pred / "aaaa0000_agbm.tif", np.zeros((2, 2), "f4"), {})
+    write(pred / "bbbb0000_agbm.tif")
+    with pytest.raises(DataError, match=f"bbbb0000: malformed.*{fault}"):
         evaluate(pred, truth, "test")
 
 
@@ -61,6 +73,8 @@ def test_cli_prints_table_and_writes_per_chip_csv(truth: Path, tmp_path: Path, c
     args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--per-chip", str(csv_path)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "chips" in out and "2" in out and "average RMSE" in out
+    assert re.search(r"^chips\s+2$", out, re.MULTILINE)
+    # chip a: errors 100, 90, 80, 70 -> sqrt(mean of squares) = 85.732; chip b: 0
+    assert re.search(r"^average RMSE.*\s42\.866$", out, re.MULTILINE), out
     assert csv_path.read_text().splitlines()[1].startswith("aaaa0000,")
     assert main(["evaluate", "--pred", str(tmp_path / "none"), "--truth", str(truth)]) == 2

@@ -41,6 +41,34 @@ def test_flip_tta_is_the_mean_of_four_hand_flipped_predictions() -> None:
     assert not torch.allclose(predict_batch([model], image, present, "none"), expected)
 
 
+def test_predictions_are_clamped_to_non_negative() -> None:
+    class Signed(torch.nn.Module):
+        def forward(self, image, present):
+            return image[:, 0, :1] * 200 - 100  # -100..100 t/ha, per pixel
+
+    image, present = torch.rand(2, 12, 15, 8, 8), torch.ones(2, 12, dtype=torch.bool)
+    raw = Signed()(image, present)
+    assert (raw < 0).any() and (raw > 0).any()
+    out = predict_batch([Signed()], image, present, "none")
+    torch.testing.assert_close(out, raw.clamp(min=0), rtol=0, atol=0)
+
+
+def test_an_ensemble_is_the_mean_of_its_models() -> None:
+    class Scaled(torch.nn.Module):
+        def __init__(self, factor: float) -> None:
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, image, present):
+            return Skewed()(image, present) * self.factor
+
+    image, present = torch.rand(2, 12, 15, 8, 8), torch.ones(2, 12, dtype=torch.bool)
+    one, three = Scaled(1.0), Scaled(3.0)
+    ensemble = predict_batch([one, three], image, present, "flips")
+    expected = predict_batch([one], image, present, "flips") * 2  # (1 + 3) / 2 of model one
+    torch.testing.assert_close(ensemble, expected)
+
+
 def test_d4_tta_of_a_rotation_invariant_model_is_the_plain_prediction() -> None:
     class PixelWise(torch.nn.Module):
         def forward(self, image, present):

@@ -26,10 +26,10 @@ def rmse_loss(pred: torch.Tensor, target: torch.Tensor, max_target: float = 400.
     count = valid.sum(dim=1)
     sq_error = torch.where(valid, (pred - target) ** 2, torch.zeros_like(pred)).sum(dim=1)
     rmse = torch.sqrt(sq_error / count.clamp(min=1) + _EPS)
-    has_pixels = count > 0
-    if not has_pixels.any():
-        return pred.sum() * 0.0  # nothing to learn from, but keep the graph connected
-    return rmse[has_pixels].mean()
+    # The mean over chips with pixels, as arithmetic rather than indexing: no host sync per
+    # step, and a batch without any valid pixel gives 0 with the graph still connected.
+    has_pixels = (count > 0).float()
+    return (rmse * has_pixels).sum() / has_pixels.sum().clamp(min=1)
 
 
 def chip_rmse(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -82,6 +82,14 @@ def predict_batch(
     return (total / (len(models) * len(transforms))).clamp_(min=0)
 
 
+def load_for_inference(
+    checkpoints: Sequence[Path | str], device: torch.device
+) -> list[torch.nn.Module]:
+    """The checkpoints' models on `device` in eval mode, channels-last as they trained (the
+    layout convolutions run fastest in on GPUs, and no slower on CPUs)."""
+    return [load_model(c).to(device, memory_format=torch.channels_last).eval() for c in checkpoints]
+
+
 def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
     """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -127,7 +135,7 @@ def predict(
     chips = open_source(data, split).chip_ids()[runtime.rank :: runtime.world]
     todo = [c for c in chips if overwrite or not prediction_path(out, c).exists()]
     out.mkdir(parents=True, exist_ok=True)
-    models = [load_model(c).to(runtime.device).eval() for c in checkpoints]
+    models = load_for_inference(checkpoints, runtime.device)
     amp_dtype = autocast_dtype(amp, runtime.device)
     dataset = ChipDataset(data, split, todo, targets=False, raw=True)
     loader = DataLoader(

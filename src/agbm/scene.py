@@ -71,8 +71,7 @@ from agbm.data import (
     DataError,
     normalise,
 )
-from agbm.model import load_model
-from agbm.predict import TTA, add_inference_options, predict_batch
+from agbm.predict import TTA, add_inference_options, load_for_inference, predict_batch
 from agbm.train import autocast_dtype
 
 #: The placeholder that marks a per-month file pattern.
@@ -492,7 +491,7 @@ def _run(args: argparse.Namespace) -> int:
     with open_scene(args.s1, args.s2) as scene:  # bad inputs fail before models load
         tiling = plan_tiling(scene.height, scene.width, args.window, args.overlap)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        models = [load_model(c).to(device).eval() for c in args.checkpoint]
+        models = load_for_inference(args.checkpoint, device)
         predictor = model_predictor(models, device, args.tta, autocast_dtype(args.amp, device))
         predict_scene(scene, predictor, args.out, tiling, args.batch_size)
     windows = len(tiling.corners())
