@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,7 @@ def test_figures_are_written_as_png(tmp_path: Path) -> None:
 
 
 def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
+    # A short run of every step (that the model beats both baselines: tests/test_train.py)
     config = DemoConfig(out=tmp_path, chips=8, test_chips=2, size=32, epochs=1, batch_size=2)
     scores = run_demo(config)
     assert len(scores) == 3 and all(np.isfinite(v) and v > 0 for v in scores.values())
@@ -72,3 +74,5 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     run_demo(config)  # everything already there: nothing is retrained
     assert (tmp_path / "run" / "last.pt").stat().st_mtime_ns == last
     assert "== synthetic data" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="other settings .*size 32 -> 64"):
+        run_demo(dataclasses.replace(config, size=64))

@@ -9,6 +9,8 @@ training curve. Every step is resumable: running it again reuses what is already
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +58,26 @@ def baseline_scores(data: Path) -> dict[str, float]:
     }
 
 
+def claim_out_dir(config: DemoConfig) -> None:
+    """Record the settings in `out/demo.json`, refusing a directory that holds a demo made
+    with other ones: resuming it would mix data and models of two demos."""
+    settings = {k: str(v) for k, v in dataclasses.asdict(config).items() if k != "out"}
+    record = config.out / "demo.json"
+    if record.is_file() and (before := json.loads(record.read_text())) != settings:
+        changed = ", ".join(
+            f"{k} {before.get(k)} -> {v}" for k, v in settings.items() if before.get(k) != v
+        )
+        raise ValueError(
+            f"{config.out} holds a demo run with other settings ({changed}): "
+            "use another --out, or delete it"
+        )
+    config.out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=1))
+
+
 def run_demo(config: DemoConfig) -> dict[str, float]:
     """Run every step; returns the average RMSE of the model and of each baseline."""
+    claim_out_dir(config)
     out, data = config.out, config.out / "data"
     steps = _Steps()
     if not (data / FEATURES_METADATA_NAMES[0]).is_file():
@@ -92,6 +112,12 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
     with steps("figures"):
         plot_predictions(data, out / "pred", out / "figures", "test", limit=4)
     print(format_scores(scores, len(ChipDataset(data, "test"))))
+    model, *baselines = scores.values()
+    if model >= min(baselines):
+        print(
+            "WARNING: the model does not beat both baselines; train longer "
+            "(--epochs) or check the data"
+        )
     print(f"figures: {out / 'figures'}/*.png and {run / 'loss.png'}; total {steps.total:.0f} s")
     return scores
 
