@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 from torch.utils.data import default_collate
 
@@ -55,6 +56,41 @@ def test_synthetic_chip_round_trips_with_documented_shapes(synth_root: Path) -> 
     np.testing.assert_array_equal(
         sample["target"][0].numpy(), read_target(synth_root, sample["chip_id"])
     )
+
+
+def test_synthetic_files_come_back_normalised_as_computed_by_hand(synth_root: Path) -> None:
+    """Every synthetic file, read with rasterio and normalised here with NumPy, equals what
+    `read_chip` gives (absent months zero, no data zero)."""
+    chip = list_chips(synth_root)[0]
+    image, present = read_chip(synth_root, chip)
+    s1_min = np.array([-25, -62, -25, -60], np.float64)[:, None, None]
+    s1_max = np.array([29, 28, 30, 22], np.float64)[:, None, None]
+    cases = set()  # the chip must exercise no data of both satellites and an absent file
+    for month in range(12):
+        expected = np.zeros((15, 64, 64))
+        for satellite in ("S1", "S2"):
+            path = features_path(synth_root, chip, satellite, month, "train")
+            if not path.is_file():
+                cases.add("absent")
+                continue
+            with rasterio.open(path) as src:
+                raw = src.read().astype(np.float64)
+            if (raw == -9999).any() or (raw[-1] == 255).any():
+                cases.add(f"{satellite} no data")
+            if satellite == "S1":
+                expected[:4] = np.where(
+                    raw == -9999, 0, np.clip((raw - s1_min) / (s1_max - s1_min), 0, 1)
+                )
+            else:
+                norm = np.clip(raw / S2_MAX.astype(np.float64)[:, None, None], 0, 1)
+                expected[4:] = np.where(raw[10] == 255, 0, norm)
+        np.testing.assert_allclose(
+            image[month], expected, rtol=0, atol=1e-6, err_msg=f"month {month}"
+        )
+        assert present[month] == any(
+            features_path(synth_root, chip, s, month, "train").is_file() for s in ("S1", "S2")
+        )
+    assert cases == {"absent", "S1 no data", "S2 no data"}
 
 
 def test_raw_samples_normalised_on_the_device_equal_the_normalised_samples(
@@ -188,9 +224,18 @@ def test_missing_target_raises_data_error(tiny_root: Path) -> None:
         ChipDataset(tiny_root)[0]
 
 
-def test_target_of_wrong_size_raises_data_error(tiny_root: Path) -> None:
-    write_tif(target_path(tiny_root, "abcd0123", "train"), np.ones((1, 8, 8), np.float32))
-    with pytest.raises(DataError, match="abcd0123_agbm.tif.*size"):
+@pytest.mark.parametrize(
+    ("write", "fault"),
+    [
+        (lambda p: write_tif(p, np.ones((1, 8, 8), np.float32)), "size"),
+        (lambda p: write_tif(p, np.ones((2, 4, 4), np.float32)), "2 band"),
+        (lambda p: write_tif(p, np.full((1, 4, 4), np.nan, np.float32)), "NaN"),
+        (lambda p: p.write_bytes(p.read_bytes()[:200]), "unreadable or truncated"),
+    ],
+)
+def test_bad_target_raises_data_error(tiny_root: Path, write, fault: str) -> None:
+    write(target_path(tiny_root, "abcd0123", "train"))
+    with pytest.raises(DataError, match=f"abcd0123_agbm.tif.*{fault}"):
         ChipDataset(tiny_root)[0]
 
 
