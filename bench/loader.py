@@ -4,7 +4,9 @@
                            [--workers 0 2 N] [--passes 2]
 
 Without --data, a synthetic set of --chips chips (--size px) is generated in a temporary
-directory; without --cache, one is prepared there (its conversion rate is a figure too).
+directory and a cache prepared there (its conversion rate is a figure too). With --data (a
+real data root), --cache must be its `agbm prepare` cache, and the first --chips chips of
+the train split are timed: the whole 8,689 would take hours.
 
 First the per-chip times of one process: reading a chip's raw months (`ChipSource.read_raw`,
 what the loaders of `agbm train` and `agbm predict` do, and what the issue's "10x per chip"
@@ -35,9 +37,11 @@ from agbm.synth import generate
 MIB = 2**20
 
 
-def chips_per_second(root: Path, workers: int, batch_size: int, passes: int) -> float:
-    """Steady-state chips/s of a DataLoader over `root`'s train split, as `agbm train` loads."""
-    dataset = ChipDataset(root, "train", raw=True)
+def chips_per_second(
+    root: Path, chip_ids: Sequence[str], workers: int, batch_size: int, passes: int
+) -> float:
+    """Steady-state chips/s of a DataLoader over `root`'s chips, as `agbm train` loads."""
+    dataset = ChipDataset(root, "train", chip_ids, raw=True)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -77,15 +81,19 @@ def normalise_ms(root: Path, repeats: int = 10) -> float:
         torch.set_num_threads(threads)
 
 
-def mib_per_chip(folder: Path, chips: int) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / MIB / chips
+def mib(paths: Sequence[Path]) -> float:
+    """Total size of `paths` (files, or folders whose files count)."""
+    files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
+    return sum(f.stat().st_size for f in files) / MIB
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="raw data root (default: synthetic)")
     parser.add_argument("--cache", type=Path, help="cache of --data (default: prepared here)")
-    parser.add_argument("--chips", type=int, default=24, help="synthetic chips (default 24)")
+    parser.add_argument(
+        "--chips", type=int, default=24, help="chips to time (synthetic, or the first of --data)"
+    )
     parser.add_argument("--size", type=int, default=256, help="synthetic chip side (default 256)")
     parser.add_argument(
         "--workers",
@@ -99,6 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.passes < 2:
         parser.error("--passes must be at least 2 (the first is not timed)")
+    if args.data and not args.cache:
+        parser.error("with --data, give its cache as --cache (make it with `agbm prepare`)")
     with tempfile.TemporaryDirectory(prefix="agbm-bench-") as tmp:
         data = args.data or Path(tmp) / "data"
         if args.data is None:
@@ -109,20 +119,22 @@ def main() -> None:
             converted = prepare(data, cache, "train", workers=max(args.workers))
             rate = len(converted) / (time.perf_counter() - start)
             print(f"prepare workers={max(args.workers)}: {rate:.1f} chips/s")
-        chips = len(ChipDataset(data, "train"))
-        print(f"raw size: {mib_per_chip(data / 'train_features', chips):.1f} MiB/chip (features)")
-        print(f"cache size: {mib_per_chip(cache / 'train', chips):.1f} MiB/chip (with target)")
-        sources = {
-            name: open_source(root, "train") for name, root in (("raw", data), ("cache", cache))
-        }
-        ids = sources["raw"].chip_ids()
+        roots = {"raw": data, "cache": cache}
+        sources = {name: open_source(root, "train") for name, root in roots.items()}
+        ids = sources["raw"].chip_ids()[: args.chips]
+        raw_mib = mib([p for c in ids for p in (data / "train_features").glob(f"{c}_S*.tif")])
+        print(f"raw size: {raw_mib / len(ids):.1f} MiB/chip (features)")
+        cache_mib = mib([cache / "train" / c for c in ids])
+        print(f"cache size: {cache_mib / len(ids):.1f} MiB/chip (with target)")
         times = {name: per_chip_ms(src.read_raw, ids, args.passes) for name, src in sources.items()}
         for name, ms in times.items():
             print(f"read_raw {name}: {ms:.1f} ms/chip")
         print(f"read_raw cache/raw: {times['raw'] / times['cache']:.1f}x faster per chip")
         samples = {
-            name: per_chip_ms(ChipDataset(root, "train").__getitem__, range(chips), args.passes)
-            for name, root in (("raw", data), ("cache", cache))
+            name: per_chip_ms(
+                ChipDataset(root, "train", ids).__getitem__, range(len(ids)), args.passes
+            )
+            for name, root in roots.items()
         }
         for name, ms in samples.items():
             print(f"normalised sample {name}: {ms:.1f} ms/chip")
@@ -130,8 +142,8 @@ def main() -> None:
         print(f"normalise on CPU, one thread: {normalise_ms(cache):.1f} ms/chip")
         for workers in args.workers:
             rates = {
-                name: chips_per_second(root, workers, args.batch_size, args.passes)
-                for name, root in (("raw", data), ("cache", cache))
+                name: chips_per_second(root, ids, workers, args.batch_size, args.passes)
+                for name, root in roots.items()
             }
             for name, rate in rates.items():
                 print(f"loader {name} workers={workers}: {rate:.1f} chips/s")

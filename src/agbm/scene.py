@@ -25,9 +25,11 @@ that falls smoothly towards its edges (but not at the scene's border, where no n
 takes over), and the weighted sum is divided by the summed weights: no seams show where
 windows meet. Windows in which no month has any data are skipped.
 
-Memory is bounded by the window, not the scene: windows are read with windowed reads and
+Memory does not grow with the scene's height: windows are read with windowed reads and
 predicted in raster order; the weighted sums live in a strip one window plus one output
-block tall; rows that no later window touches are written out as soon as they are final.
+block tall across the scene's width (512 rows x 10,980 columns of float32 sums and weights,
+~45 MB, for a whole Sentinel-2 tile); rows that no later window touches are written out as
+soon as they are final.
 
 Usage::
 
@@ -509,8 +511,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
             "grid) of a scene of any size from its 12 monthly Sentinel-1 and Sentinel-2 "
             "images, in overlapping windows blended with a smooth taper (no seams). Months run "
             "00 = September ... 11 = August; units and no-data values are those of the "
-            "BioMassters chips. Memory is bounded by the window, not the scene. Runs on the "
-            "GPU when there is one."
+            "BioMassters chips. Memory holds a batch of windows and a strip of the scene one "
+            "window tall, whatever its height. Runs on the GPU when there is one."
         ),
     )
     parser.add_argument(
