@@ -155,6 +155,10 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     torch.save({"weights": model.state_dict()}, path)
     with pytest.raises(ValueError, match="not a model checkpoint"):
         load_model(path)
+    with pytest.raises(ValueError, match=r"unknown model config key\(s\) \['epochs'\]"):
+        save_model(path, model, {**model.config, "epochs": 3})
+    save_model(path, model, model.config)
+    assert load_model(path).config == model.config
 
 
 def test_build_model_defaults_and_unknown_keys() -> None:

@@ -323,19 +323,29 @@ def _download_hint(backbone: str, reason: str) -> str:
 # --- building and checkpoints ----------------------------------------------------------------
 
 
-def build_model(config: dict[str, Any]) -> TemporalUNet:
-    """A `TemporalUNet` from a (possibly partial) dict of its constructor arguments."""
+def check_model_config(config: dict[str, Any]) -> None:
+    """Fail unless every key of `config` is a `TemporalUNet` constructor argument."""
     known = set(inspect.signature(TemporalUNet.__init__).parameters) - {"self"}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"unknown model config key(s) {unknown}; known: {sorted(known)}")
+
+
+def build_model(config: dict[str, Any]) -> TemporalUNet:
+    """A `TemporalUNet` from a (possibly partial) dict of its constructor arguments."""
+    check_model_config(config)
     return TemporalUNet(**config)
 
 
 def save_model(
     path: str | os.PathLike, model: TemporalUNet, config: dict[str, Any] | None = None
 ) -> None:
-    """Write `{"model_config": config or model.config, "model": state_dict}` to `path`."""
+    """Write `{"model_config": config or model.config, "model": state_dict}` to `path`.
+
+    A `config` given is checked now, not when the file is loaded back: a checkpoint that
+    cannot rebuild its model is a lost model."""
+    if config is not None:
+        check_model_config(config)
     torch.save({"model_config": config or model.config, "model": model.state_dict()}, path)
 
 
