@@ -1,0 +1,46 @@
+"""The benchmarks still run against the current code and print one figure per line.
+
+Figures are not checked (benchmarks are not timed tests): this only keeps `bench/` from
+rotting silently when an API it uses changes. Each runs at a toy size in a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+#: "label: [what] number unit", as docs/benchmarks.md quotes them ("...: 4.1 ms/chip",
+#: "...: peak memory 1.50 GiB").
+FIGURE = re.compile(r"^\S.*: (peak memory )?-?\d+(\.\d+)?x?( |$)")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["loader.py", "--chips", "2", "--size", "32", "--workers", "0", "--batch-size", "2"],
+        ["train_step.py", "--size", "32", "--steps", "1", "--warmup", "0", "--device", "cpu"],
+        ["predict.py", "--size", "32", "--steps", "1", "--warmup", "0", "--device", "cpu"],
+        ["augment.py", "--size", "32", "--batch-size", "2", "--steps", "1", "--threads", "1"],
+        ["model_memory.py", "--backbone", "resnet18", "--size", "32", "--months", "3"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_benchmark_runs_and_prints_one_figure_per_line(args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / args[0]), *args[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines
+    assert [line for line in lines if not FIGURE.match(line)] == []
