@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +19,17 @@ from agbm.cli import main
 from agbm.data import ChipDataset, list_chips, read_target
 from agbm.metrics import chip_rmse
 from agbm.synth import generate
-from agbm.train import TrainConfig, Trainer, encoder_weights, fold_split, save_atomic, train
+from agbm.train import (
+    Runtime,
+    TrainConfig,
+    Trainer,
+    build_optimizer,
+    build_scheduler,
+    encoder_weights,
+    fold_split,
+    save_atomic,
+    train,
+)
 
 SMALL = {
     "backbone": "resnet18",
@@ -182,7 +193,13 @@ def test_fold_split_is_a_deterministic_partition() -> None:
         (["--image-size", "64", "--batch-size", "2"], "exceeds the chips' 32x32"),
     ],
 )
-def test_bad_options_fail_before_work(tiny_data: Path, tmp_path: Path, flags, message, capsys):
+def test_bad_options_fail_before_work(
+    tiny_data: Path, tmp_path: Path, flags, message, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    def no_model(config):
+        raise AssertionError("a model was built before the options were checked")
+
+    monkeypatch.setattr("agbm.train.build_model", no_model)
     args = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "run"), *flags]
     assert main(args) == 2
     assert message in capsys.readouterr().err
@@ -289,3 +306,31 @@ def test_pretrained_words_map_to_the_model_argument() -> None:
         False,
         "w.safetensors",
     ]
+
+
+def test_weight_decay_spares_biases_and_norms() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    decayed, spared = build_optimizer(model, lr=1e-3, weight_decay=1e-2).param_groups
+    assert decayed["weight_decay"] == 1e-2 and spared["weight_decay"] == 0.0
+    assert [p.shape for p in decayed["params"]] == [model[0].weight.shape]
+    assert len(spared["params"]) == 3  # conv bias, norm weight and bias
+
+
+def test_schedule_warms_up_linearly_then_anneals_by_cosine() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, total_steps=12, warmup_steps=2, min_ratio=0.1)
+    lrs = []
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    lrs.append(optimizer.param_groups[0]["lr"])
+    expected = [0.5, 1.0] + [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / 10)) for i in range(11)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+
+
+def test_fp16_scales_the_loss_on_any_device(tiny_data: Path, tmp_path: Path) -> None:
+    runtime = Runtime(0, 1, torch.device("cpu"))
+    for amp, scaled in (("fp16", True), ("bf16", False), ("off", False)):
+        config = TrainConfig(data=str(tiny_data), out=str(tmp_path), amp=amp, batch_size=2, **SMALL)
+        assert Trainer(config, runtime).scaler.is_enabled() == scaled, amp

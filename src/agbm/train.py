@@ -246,7 +246,9 @@ class Trainer:
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.amp_dtype = autocast_dtype(config.amp, runtime.device)
-        self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(
+            runtime.device.type, enabled=self.amp_dtype == torch.float16
+        )
         self.ddp = (
             DistributedDataParallel(
                 self.model,
