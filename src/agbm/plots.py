@@ -70,7 +70,12 @@ def plot_chip(
     s2 = image[:, 4:].reshape(12, -1).any(axis=1)
     rgb, rgb_title = true_colour(image, s2)
     fig, axes = plt.subplots(
-        1, 5, figsize=(19, 4), dpi=90, gridspec_kw={"width_ratios": [1, 1.1, 1, 1, 1]}
+        1,
+        5,
+        figsize=(19, 4),
+        dpi=90,
+        gridspec_kw={"width_ratios": [1, 1.1, 1, 1, 1]},
+        layout="constrained",  # room for the colour bars and their labels, no overlaps
     )
     axes[0].imshow(rgb)
     axes[0].set_title(rgb_title)
