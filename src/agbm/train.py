@@ -413,6 +413,7 @@ class Trainer:
             torch.utils.data.Subset(self.val_set, indices),
             batch_size=self.config.batch_size,
             num_workers=self.config.workers,
+            pin_memory=self.rt.device.type == "cuda",
         )
         total = torch.zeros(2, dtype=torch.float64, device=self.rt.device)
         for batch in loader:
