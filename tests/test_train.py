@@ -206,6 +206,14 @@ def test_bad_options_fail_before_work(
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+def test_missing_weights_file_fails_clearly(tiny_data: Path, tmp_path: Path, capsys) -> None:
+    weights = tmp_path / "nope.safetensors"
+    args = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "r"), "--batch-size", "2"]
+    assert main([*args, "--backbone", "resnet18", "--pretrained", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agbm train: error: ") and f"no weights file at {weights}" in err
+
+
 def test_missing_data_root_fails_clearly(tmp_path: Path, capsys) -> None:
     assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -275,6 +283,10 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tiny_data: Path, tmp_path
     with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 -> 0.002\)"):
         train(dataclasses.replace(config, lr=2e-3), resume=True)
     train(dataclasses.replace(config, workers=1), resume=True)  # where, not what: allowed
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
+    del ckpt["train_config"]["image_size"]  # a checkpoint of a version without the option
+    torch.save(ckpt, tmp_path / "last.pt")
+    train(config, resume=True)  # the missing setting counts as its default
 
 
 def test_image_size_trains_on_crops_and_validates_on_whole_chips(

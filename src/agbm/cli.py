@@ -63,14 +63,16 @@ def reference(width: int = 100) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `agbm` console script; returns the process exit code.
 
-    Expected failures (bad data, bad options) print one clear line instead of a traceback.
+    Expected failures (bad data, bad options, encoder weights that cannot be had) print one
+    clear line instead of a traceback.
     """
     from agbm.data import DataError
+    from agbm.model import PretrainedWeightsError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError, PretrainedWeightsError) as exc:
         print(f"agbm {args.command}: error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -236,11 +236,12 @@ class Trainer:
                 f"batch size {config.batch_size} x {runtime.world} process(es) exceeds the "
                 f"{len(self.train_set)} training chips"
             )
-        chip_size = tuple(self.train_set[0]["s1"].shape[-2:])
-        if config.image_size > min(chip_size):
-            raise ValueError(
-                f"--image-size {config.image_size} exceeds the chips' {chip_size[0]}x{chip_size[1]}"
-            )
+        if config.image_size:
+            size = tuple(self.train_set[0]["s1"].shape[-2:])  # one chip read: before any work
+            if config.image_size > min(size):
+                raise ValueError(
+                    f"--image-size {config.image_size} exceeds the chips' {size[0]}x{size[1]}"
+                )
         torch.manual_seed(config.seed)
         self.model = self._build_model().to(runtime.device)
         if config.channels_last:
@@ -510,7 +511,9 @@ _RESUMABLE_CHANGES = frozenset({"data", "out", "workers", "tensorboard", "compil
 
 
 def check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """Refuse to resume a checkpoint with other settings: the result would be neither run."""
+    """Refuse to resume a checkpoint with other settings: the result would be neither run.
+    A setting the checkpoint predates counts as its default."""
+    saved = {**dataclasses.asdict(TrainConfig()), **saved}
     changed = sorted(
         k
         for k in saved.keys() | current.keys()
