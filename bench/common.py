@@ -98,6 +98,7 @@ def describe(args: argparse.Namespace, device: torch.device, **extra: object) ->
         f"batch={args.batch_size}",
         f"amp={str(amp).removeprefix('torch.') if amp else 'off'}",
         *(f"{k.replace('_', '-')}={v}" for k, v in extra.items()),
+        f"channels-last={'on' if args.channels_last else 'off'}",
         f"compile={'on' if args.compile else 'off'}",
         f"device={torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}",
     ]

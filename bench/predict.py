@@ -52,7 +52,7 @@ def main() -> None:
             args.warmup,
             device,
         )
-        label = "predict " + describe(args, device, tta=tta, channels_last=args.channels_last)
+        label = "predict " + describe(args, device, tta=tta)
         print(f"{label}: {args.batch_size / seconds:.3g} chips/s")
     print(f"predict {describe(args, device)}: peak memory {peak_memory(device)}")
 

@@ -53,7 +53,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         seconds = timed(lambda: trainer.train_step(batch), args.steps, args.warmup, device)
-    label = "train_step " + describe(args, device, channels_last=args.channels_last)
+    label = "train_step " + describe(args, device)
     print(f"{label}: {args.batch_size / seconds:.3g} chips/s")
     print(f"{label}: {seconds:.3f} s/step")
     print(f"{label}: peak memory {peak_memory(device)}")

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from agbm.baselines import fit_linear, predict_linear
+from agbm.baselines import LINEAR, MEAN, baseline_scores
 from agbm.cli import main
-from agbm.data import ChipDataset, list_chips, read_target
-from agbm.metrics import chip_rmse
+from agbm.data import ChipDataset, list_chips
 from agbm.synth import generate
 from agbm.train import (
     Runtime,
@@ -61,18 +60,10 @@ def test_model_learns_beyond_the_mean_and_linear_baselines(tmp_path: Path) -> No
     )
     train(config)
     train_ids, val_ids = fold_split(list_chips(data), 4, 0)
-    mean = np.mean([read_target(data, c) for c in train_ids])
-    baseline = np.mean([np.sqrt(((read_target(data, c) - mean) ** 2).mean()) for c in val_ids])
-    weights = fit_linear(ChipDataset(data, "train", train_ids))
-    linear = np.mean(
-        [
-            chip_rmse(
-                predict_linear(weights, s["image"].numpy(), s["present"].numpy())[None],
-                s["target"][0].numpy()[None],
-            )[0]
-            for s in ChipDataset(data, "train", val_ids)
-        ]
+    scores = baseline_scores(
+        ChipDataset(data, "train", train_ids), ChipDataset(data, "train", val_ids)
     )
+    baseline, linear = scores[MEAN], scores[LINEAR]
     rows = read_metrics(tmp_path / "run")
     assert len(rows) == 8
     last = float(rows[-1]["val_rmse"])

@@ -15,6 +15,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from agbm.data import Sample
+from agbm.metrics import average_rmse, chip_rmse
+
+#: The baselines' names, as the demo prints them.
+MEAN, LINEAR = "predict the training mean", "per-pixel linear regression"
 
 
 def pixel_features(image: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -57,3 +61,16 @@ def predict_linear(weights: np.ndarray, image: np.ndarray, present: np.ndarray) 
     """AGBM `[H, W]` (>= 0) of the per-pixel linear model."""
     agbm = pixel_features(image, present) @ weights
     return np.clip(agbm, 0, None).reshape(image.shape[-2:])
+
+
+def baseline_scores(train: Iterable[Sample], chips: Iterable[Sample]) -> dict[str, float]:
+    """Average RMSE over `chips` of both baselines fitted on `train` (each a sample set with
+    targets, e.g. `ChipDataset`s; `train` is read twice rather than held in memory)."""
+    mean, weights = fit_mean(train), fit_linear(train)
+    mean_rmse, linear_rmse = [], []
+    for sample in chips:
+        target = sample["target"][0].numpy()
+        mean_rmse.append(chip_rmse(np.full_like(target, mean)[None], target[None])[0])
+        linear = predict_linear(weights, sample["image"].numpy(), sample["present"].numpy())
+        linear_rmse.append(chip_rmse(linear[None], target[None])[0])
+    return {MEAN: average_rmse(np.array(mean_rmse)), LINEAR: average_rmse(np.array(linear_rmse))}

@@ -15,12 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from agbm.baselines import fit_linear, fit_mean, predict_linear
+from agbm.baselines import baseline_scores
 from agbm.data import FEATURES_METADATA_NAMES, ChipDataset
 from agbm.evaluate import evaluate
-from agbm.metrics import average_rmse, chip_rmse
 from agbm.plots import plot_predictions
 from agbm.predict import predict
 from agbm.synth import generate
@@ -39,23 +36,6 @@ class DemoConfig:
     backbone: str = "resnet18"
     batch_size: int = 4
     seed: int = 0
-
-
-def baseline_scores(data: Path) -> dict[str, float]:
-    """Average RMSE on the test chips of the mean and per-pixel linear baselines."""
-    train_set, test_set = ChipDataset(data, "train"), ChipDataset(data, "test")
-    mean = fit_mean(train_set)
-    weights = fit_linear(train_set)
-    mean_rmse, linear_rmse = [], []
-    for sample in test_set:
-        target = sample["target"][0].numpy()
-        mean_rmse.append(chip_rmse(np.full_like(target, mean)[None], target[None])[0])
-        linear = predict_linear(weights, sample["image"].numpy(), sample["present"].numpy())
-        linear_rmse.append(chip_rmse(linear[None], target[None])[0])
-    return {
-        "predict the training mean": average_rmse(np.array(mean_rmse)),
-        "per-pixel linear regression": average_rmse(np.array(linear_rmse)),
-    }
 
 
 def claim_out_dir(config: DemoConfig) -> None:
@@ -108,7 +88,7 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
                 out / "pred", data, "test"
             ).average
         }
-        scores.update(baseline_scores(data))
+        scores.update(baseline_scores(ChipDataset(data, "train"), ChipDataset(data, "test")))
     with steps("figures"):
         plot_predictions(data, out / "pred", out / "figures", "test", limit=4)
     print(format_scores(scores, len(ChipDataset(data, "test"))))

@@ -21,6 +21,7 @@ import importlib.util
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,11 +197,19 @@ def encoder_weights(pretrained: bool | str) -> bool | str:
 # --- checkpoints -----------------------------------------------------------------------------
 
 
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed onto it when the block completes: a crash
+    never leaves a half-written file, only the old one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
+    yield tmp
     os.replace(tmp, path)
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """torch.save through `replacing`."""
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def rng_state() -> dict[str, Any]:
@@ -498,12 +507,10 @@ def _trim_metrics(path: Path, epoch: int) -> None:
         return
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w", newline="") as f:
+    with replacing(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 #: Settings a resumed run may change: where things are and how they are computed, not what.
