@@ -16,7 +16,7 @@ import torch
 
 from agbm.data import CHANNELS, MONTHS
 from agbm.model import TemporalUNet, build_model
-from agbm.train import add_amp_option, autocast_dtype
+from agbm.train import RECIPES, add_amp_option, autocast_dtype
 
 GIB = 2**30
 
@@ -24,6 +24,9 @@ GIB = 2**30
 def add_model_options(parser: argparse.ArgumentParser, batch_size: int) -> None:
     """The options both model benchmarks take (small CPU-friendly defaults)."""
     parser.add_argument("--backbone", default="resnet18", help="timm encoder (default resnet18)")
+    parser.add_argument(
+        "--recipe", default="winner", choices=list(RECIPES), help="model of (default winner)"
+    )
     parser.add_argument("--size", type=int, default=64, help="chip side in pixels (default 64)")
     parser.add_argument(
         "--batch-size", type=int, default=batch_size, help=f"chips per step (default {batch_size})"
@@ -47,10 +50,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_model(backbone: str, device: torch.device, channels_last: bool) -> TemporalUNet:
-    """The default (winning-recipe) architecture around `backbone`, random weights."""
+def make_model(
+    backbone: str, recipe: str, device: torch.device, channels_last: bool
+) -> TemporalUNet:
+    """The architecture a recipe trains around `backbone`, random weights."""
     torch.manual_seed(0)
-    model = build_model({"backbone": backbone, "pretrained": False}).to(device)
+    arch = {"temporal": RECIPES[recipe].train["temporal"], **RECIPES[recipe].model}
+    model = build_model({"backbone": backbone, "pretrained": False, **arch}).to(device)
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
@@ -94,6 +100,7 @@ def describe(args: argparse.Namespace, device: torch.device, **extra: object) ->
     amp = autocast_dtype(args.amp, device)
     parts = [
         args.backbone,
+        f"recipe={args.recipe}",
         f"{args.size}px",
         f"batch={args.batch_size}",
         f"amp={str(amp).removeprefix('torch.') if amp else 'off'}",

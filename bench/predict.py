@@ -39,7 +39,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = pick_device(args.device)
-    model = make_model(args.backbone, device, args.channels_last).eval()
+    model = make_model(args.backbone, args.recipe, device, args.channels_last).eval()
     forward = torch.compile(model) if args.compile else model
     amp = autocast_dtype(args.amp, device)
     image, present, _ = random_chips(args.batch_size, args.size, device)

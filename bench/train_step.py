@@ -38,6 +38,7 @@ def main() -> None:
             data=str(Path(tmp) / "data"),
             out=str(Path(tmp) / "run"),
             backbone=args.backbone,
+            recipe=args.recipe,
             pretrained="none",
             batch_size=args.batch_size,
             epochs=args.warmup + args.steps,

@@ -71,6 +71,32 @@ def test_rotation_by_zero_is_identity_and_by_90_matches_rot90() -> None:
     torch.testing.assert_close(turned[1], plane[1].rot90(-1, dims=(-2, -1)), atol=1e-4, rtol=0)
 
 
+def test_rotation_turns_about_the_shifted_centre() -> None:
+    """A half turn maps pixel p to 2c - p: with the centre one pixel (1/8 of 8) off the
+    middle (3.5, 3.5), the image lands two pixels further."""
+    plane = torch.zeros(3, 1, 8, 8)
+    plane[:, 0, 3, 5] = 1.0
+    out = rotate([plane], [180.0] * 3, [(0.0, 0.0), (0.125, 0.0), (0.0, 0.125)])[0][:, 0]
+    for i, (row, col) in enumerate([(4, 2), (4, 4), (6, 2)]):
+        expected = torch.zeros(8, 8)
+        expected[row, col] = 1.0
+        torch.testing.assert_close(out[i], expected, atol=1e-5, rtol=0)
+    assert torch.equal(rotate([plane], [0.0] * 3, [(0.1, -0.1)] * 3)[0], plane)  # no turn
+
+
+def test_the_rotation_shift_is_drawn_only_when_asked_for() -> None:
+    present = torch.ones(12, dtype=torch.bool)
+
+    def draw(shift: float) -> Draw:
+        return Augment(rotate_prob=1.0, rotate_shift=shift).draw(
+            present, (64, 64), chip_generator(0, 0, "0003d2eb")
+        )
+
+    plain, shifted = draw(0.0), draw(0.1)
+    assert plain.shift == (0.0, 0.0) and plain.degrees == shifted.degrees
+    assert all(0 < abs(s) <= 0.1 for s in shifted.shift)
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_month_dropout_zeroes_dropped_months_and_never_drops_all(seed: int) -> None:
     present = torch.tensor([True, False] * 6)

@@ -28,6 +28,7 @@ FIGURE = re.compile(r"^\S.*: (peak memory )?-?\d+(\.\d+)?x?( |$)")
         ["predict.py", "--size", "32", "--steps", "1", "--warmup", "0", "--device", "cpu"],
         ["augment.py", "--size", "32", "--batch-size", "2", "--steps", "1", "--threads", "1"],
         ["model_memory.py", "--backbone", "resnet18", "--size", "32", "--months", "3"],
+        ["recipes.py", "--epochs", "1", "--chips", "6", "--test-chips", "1", "--size", "32"],
     ],
     ids=lambda args: args[0],
 )

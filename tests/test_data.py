@@ -13,6 +13,7 @@ from torch.utils.data import default_collate
 
 from agbm.cli import main
 from agbm.data import (
+    AGBM_CONVENTIONS,
     FEATURES_METADATA_NAMES,
     S2_MAX,
     ChipDataset,
@@ -101,7 +102,7 @@ def test_raw_samples_normalised_on_the_device_equal_the_normalised_samples(
     chips = list_chips(synth_root)[:3]
     batch = default_collate(list(ChipDataset(synth_root, chip_ids=chips, raw=True)))
     assert batch["s2"].dtype == torch.uint16  # half the bytes of the normalised bands
-    image, present = model_input(batch, torch.device("cpu"))
+    image, present = model_input(batch, torch.device("cpu"), AGBM_CONVENTIONS)
     for i, sample in enumerate(ChipDataset(synth_root, chip_ids=chips)):
         assert torch.equal(image[i], sample["image"]) and torch.equal(present[i], sample["present"])
 
@@ -110,7 +111,7 @@ def test_s2_values_above_32767_are_read_as_unsigned(tmp_path: Path) -> None:
     write_tif(features_path(tmp_path, "00000001", "S2", 0, "train"), s2_image(40000))
     write_tif(target_path(tmp_path, "00000001", "train"), np.ones((1, 4, 4), np.float32))
     batch = default_collate([ChipDataset(tmp_path, raw=True)[0]])
-    image, _ = model_input(batch, torch.device("cpu"))
+    image, _ = model_input(batch, torch.device("cpu"), AGBM_CONVENTIONS)
     expected = np.minimum(np.float32(40000) / S2_MAX[:-1], 1)  # clipped where max < 40000
     np.testing.assert_array_equal(image[0, 0, 4:14, 0, 0].numpy(), expected)
 

@@ -16,7 +16,8 @@ import torch
 
 from agbm.baselines import LINEAR, MEAN, baseline_scores
 from agbm.cli import main
-from agbm.data import ChipDataset, list_chips
+from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS, ChipDataset, list_chips
+from agbm.io import save_atomic
 from agbm.synth import generate
 from agbm.train import (
     Runtime,
@@ -26,7 +27,7 @@ from agbm.train import (
     build_scheduler,
     encoder_weights,
     fold_split,
-    save_atomic,
+    resolve,
     train,
 )
 
@@ -45,11 +46,13 @@ def read_metrics(run: Path) -> list[dict[str, str]]:
 
 
 def test_model_learns_beyond_the_mean_and_linear_baselines(tmp_path: Path) -> None:
+    """The agbm recipe, whose scaled output learns in few epochs (docs/recipes.md)."""
     data = tmp_path / "data"
     generate(data, chips=48, test_chips=0, seed=3, size=32)
     config = TrainConfig(
         data=str(data),
         out=str(tmp_path / "run"),
+        recipe="agbm",
         epochs=8,
         batch_size=4,
         folds=4,
@@ -163,6 +166,66 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert torch.load(path)["version"] == 1
 
 
+def test_winner_split_is_scikit_learns_kfold_with_the_winners_seed() -> None:
+    """Validation chips as `KFold(10, shuffle=True, random_state=314159)` gave them
+    (scikit-learn 1.8, run once by hand: fold 0 of 25 -> 4, 13, 20; fold 1 of 23 -> 13, 18,
+    20), whatever --seed."""
+    chips = [f"{i:08x}" for i in range(25)]
+    assert fold_split(chips, 10, 0, seed=5, method="winner")[1] == [chips[i] for i in (4, 13, 20)]
+    assert fold_split(chips[:23], 10, 1, method="winner")[1] == [chips[i] for i in (13, 18, 20)]
+    vals = [fold_split(chips, 10, k, method="winner")[1] for k in range(10)]
+    assert sorted(sum(vals, [])) == chips and [len(v) for v in vals] == [3] * 5 + [2] * 5
+
+
+def test_recipes_fill_what_the_run_leaves_unset() -> None:
+    winner = resolve(TrainConfig())
+    assert (winner.recipe, winner.temporal, winner.cosine_step, winner.split) == (
+        "winner",
+        "pool",
+        "epoch",
+        "winner",
+    )
+    assert winner.min_lr == pytest.approx(1e-4) and winner.augment == {"rotate_shift": 0.1}
+    assert resolve(TrainConfig(lr=1e-4)).min_lr == pytest.approx(5e-5)  # the winner's floor
+    agbm = resolve(TrainConfig(recipe="agbm"))
+    assert (agbm.temporal, agbm.cosine_step, agbm.split, agbm.min_lr, agbm.augment) == (
+        "attention",
+        "batch",
+        "seeded",
+        0.0,
+        {},
+    )
+    mixed = resolve(
+        TrainConfig(
+            temporal="attention", augment={"rotate_shift": 0.0}, model_options={"output_scale": 2}
+        )
+    )
+    assert mixed.temporal == "attention" and mixed.augment == {"rotate_shift": 0.0}
+    assert mixed.model_options == {
+        "output_scale": 2,
+        "output_init": 0.0,
+        "input_conventions": "winner",
+    }
+    assert resolve(mixed) == mixed
+    with pytest.raises(ValueError, match="--recipe must be one of winner, agbm"):
+        resolve(TrainConfig(recipe="best"))
+
+
+@pytest.mark.parametrize(
+    ("recipe", "scale", "conventions"),
+    [("winner", 1.0, WINNER_CONVENTIONS), ("agbm", 100.0, AGBM_CONVENTIONS)],
+)
+def test_the_recipe_builds_its_model_and_feeds_it_its_conventions(
+    recipe: str, scale: float, conventions: object, tiny_data: Path, tmp_path: Path
+) -> None:
+    config = TrainConfig(
+        data=str(tiny_data), out=str(tmp_path), recipe=recipe, batch_size=2, **SMALL
+    )
+    trainer = Trainer(config, Runtime(0, 1, torch.device("cpu")))
+    assert trainer.model.output_scale == scale and trainer.conventions == conventions
+    assert trainer.model.config["temporal"] == ("pool" if recipe == "winner" else "attention")
+
+
 def test_fold_split_is_a_deterministic_partition() -> None:
     chips = [f"{i:08x}" for i in range(23)]
     vals = [fold_split(chips, 5, k)[1] for k in range(5)]
@@ -258,26 +321,50 @@ def test_ddp_two_processes_end_with_identical_weights(tiny_data: Path, tmp_path:
     assert len(read_metrics(tmp_path)) == 1
 
 
-def test_unknown_augment_option_in_the_config_file_fails_clearly(
-    tiny_data: Path, tmp_path: Path, capsys
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("augment:\n  flip: 0.5\n", "unknown augment option(s) flip"),
+        ("model_options:\n  months: 6\n", "unknown model option(s) months"),
+    ],
+)
+def test_unknown_augment_or_model_option_in_the_config_file_fails_clearly(
+    yaml_text: str, message: str, tiny_data: Path, tmp_path: Path, capsys
 ) -> None:
     cfg = tmp_path / "run.yaml"
-    cfg.write_text("augment:\n  flip: 0.5\n")
+    cfg.write_text(yaml_text)
     args = ["train", "--config", str(cfg), "--data", str(tiny_data), "--out", str(tmp_path / "r")]
     assert main(args) == 2
-    assert "unknown augment option(s) flip" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(tiny_data: Path, tmp_path: Path) -> None:
     config = TrainConfig(data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, **SMALL)
     train(config)
-    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 -> 0.002\)"):
+    changed = r"other settings \(lr: 0.001 -> 0.002, min_lr: 0.0001 -> 0.0002\)"  # the floor too
+    with pytest.raises(ValueError, match=changed):
         train(dataclasses.replace(config, lr=2e-3), resume=True)
     train(dataclasses.replace(config, workers=1), resume=True)  # where, not what: allowed
     ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
     del ckpt["train_config"]["image_size"]  # a checkpoint of a version without the option
     torch.save(ckpt, tmp_path / "last.pt")
     train(config, resume=True)  # the missing setting counts as its default
+
+
+def test_a_run_from_before_recipes_resumes_as_the_agbm_recipe(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    config = TrainConfig(
+        data=str(tiny_data), out=str(tmp_path), recipe="agbm", epochs=1, batch_size=2, **SMALL
+    )
+    train(config)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
+    for key in ("recipe", "cosine_step", "split", "model_options"):
+        del ckpt["train_config"][key]
+    torch.save(ckpt, tmp_path / "last.pt")
+    train(config, resume=True)
+    with pytest.raises(ValueError, match="recipe: 'agbm' -> 'winner'"):
+        train(dataclasses.replace(config, recipe="winner"), resume=True)
 
 
 def test_image_size_trains_on_crops_and_validates_on_whole_chips(
@@ -330,6 +417,19 @@ def test_schedule_warms_up_linearly_then_anneals_by_cosine() -> None:
     lrs.append(optimizer.param_groups[0]["lr"])
     expected = [0.5, 1.0] + [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / 10)) for i in range(11)]
     np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+
+
+def test_an_epoch_stepped_cosine_holds_each_epoch() -> None:
+    """The winner's CosineAnnealingLR stepped per epoch: 4 epochs of 3 batches."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, total_steps=12, warmup_steps=0, min_ratio=0.1, every=3)
+    lrs = []
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    per_epoch = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    np.testing.assert_allclose(lrs, np.repeat(per_epoch, 3), rtol=1e-6)
 
 
 def test_fp16_scales_the_loss_on_any_device(tiny_data: Path, tmp_path: Path) -> None:

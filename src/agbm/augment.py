@@ -30,6 +30,8 @@ class Draw:
     drop: torch.Tensor  # bool [months]: months to drop (a subset of the present ones, never all)
     top: int = 0  # the crop window's first row and column (0, 0 without cropping)
     left: int = 0
+    #: The rotation's centre, moved by these fractions of the width and height.
+    shift: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Augment:
     rot90: bool = True
     rotate_prob: float = 0.7
     rotate_degrees: float = 45.0
+    #: The rotation's centre moves by up to this fraction of the size along each axis (the
+    #: winner's 0.1); drawn only when positive, so runs without it draw as before.
+    rotate_shift: float = 0.0
     month_dropout_prob: float = 0.5
     month_drop_rate: float = 0.3
     #: Side of the random square window each chip is cut to first (0: the whole chip).
@@ -60,9 +65,12 @@ class Augment:
 
         flip_w, flip_h = chance(self.flip_prob), chance(self.flip_prob)
         turns = int(torch.randint(4, (), generator=generator)) if self.rot90 else 0
-        degrees = 0.0
+        degrees, shift = 0.0, (0.0, 0.0)
         if chance(self.rotate_prob):
             degrees = (torch.rand((), generator=generator).item() * 2 - 1) * self.rotate_degrees
+            if self.rotate_shift > 0:
+                dx, dy = (torch.rand(2, generator=generator) * 2 - 1) * self.rotate_shift
+                shift = (dx.item(), dy.item())
         drop = torch.zeros_like(present)
         if chance(self.month_dropout_prob):
             drop = draw_month_drop(present, self.month_drop_rate, generator)
@@ -71,7 +79,7 @@ class Augment:
             top, left = (
                 int(torch.randint(n - self.crop + 1, (), generator=generator)) for n in size
             )
-        return Draw(flip_w, flip_h, turns, degrees, drop, top, left)
+        return Draw(flip_w, flip_h, turns, degrees, drop, top, left, shift)
 
     def __call__(
         self,
@@ -90,7 +98,9 @@ class Augment:
             # for the GPU at every step.
             index = torch.tensor(turned).to(image.device, non_blocking=True)
             image[index], target[index] = rotate(
-                [image[index], target[index]], [draws[i].degrees for i in turned]
+                [image[index], target[index]],
+                [draws[i].degrees for i in turned],
+                [draws[i].shift for i in turned],
             )
         drop = torch.stack([d.drop for d in draws]).to(image.device, non_blocking=True)
         image = image.masked_fill(drop[:, :, None, None, None], 0.0)
@@ -112,16 +122,25 @@ def orient(plane: torch.Tensor, draw: Draw) -> torch.Tensor:
     return plane.rot90(draw.quarter_turns, dims=(-2, -1)) if draw.quarter_turns else plane
 
 
-def rotate(planes: list[torch.Tensor], degrees: Sequence[float]) -> list[torch.Tensor]:
+def rotate(
+    planes: list[torch.Tensor],
+    degrees: Sequence[float],
+    shifts: Sequence[tuple[float, float]] | None = None,
+) -> list[torch.Tensor]:
     """Rotate chip `i` of each batched `[n, ..., H, W]` tensor by `degrees[i]` about its
-    centre, reflecting at the borders.
+    centre, moved by `shifts[i]` (fractions of width and height; none by default),
+    reflecting at the borders.
 
     Bilinear for everything: the target is a smooth physical field, so interpolating it is
     right, and nearest-neighbour would shift its pixels against the image's.
     """
     radians = torch.tensor(degrees, dtype=torch.float64).deg2rad()
-    cos, sin, zero = radians.cos(), radians.sin(), torch.zeros(len(degrees), dtype=torch.float64)
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    cos, sin = radians.cos(), radians.sin()
+    # The centre c in grid units (-1..1 across the plane); sampling at R (x - c) + c turns
+    # the plane about c.
+    cx, cy = torch.tensor(shifts or [(0.0, 0.0)] * len(degrees), dtype=torch.float64).T * 2
+    tx, ty = cx - (cos * cx - sin * cy), cy - (sin * cx + cos * cy)
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     theta = theta.to(planes[0].device, torch.float32, non_blocking=True)
     grid = None
     out = []

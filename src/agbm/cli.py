@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agbm.data",
     "agbm.cache",
     "agbm.train",
+    "agbm.winner",
     "agbm.predict",
     "agbm.scene",
     "agbm.evaluate",

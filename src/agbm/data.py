@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -67,6 +69,7 @@ SPLITS = ("train", "test")
 #: Metadata file names accepted for the chip list, first found wins.
 FEATURES_METADATA_NAMES = (
     "The_BioMassters_-_features_metadata.csv.csv",
+    "features_metadata_FzP19JI.csv",  # the name DrivenData first published it under
     "features_metadata.csv",
 )
 AGBM_METADATA_NAME = "The_BioMassters_-_train_agbm_metadata.csv.csv"
@@ -212,32 +215,115 @@ def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawCh
     return RawChip(*stacks, acquired)
 
 
+@dataclass(frozen=True)
+class InputConventions:
+    """How a model's input image is made from the files: part of the model, not of a run.
+
+    A model only works on inputs made the way it was trained on, so every checkpoint records
+    its conventions (`TemporalUNet.config["input_conventions"]`) and everything that feeds a
+    model applies the model's own. Two sets exist:
+
+    * `AGBM` (agbm's first models): normalised values clipped to [0, 1], S2 pixels whose
+      cloud probability is 255 set to 0, months without any file masked out of the
+      attention;
+    * `WINNER` (the BioMassters winner's, as measured from its code): nothing clipped, cloud
+      probability 255 read as 1.0, every month attended (absent ones as zeros).
+
+    Both use the winner's fixed min-max constants, S1 no data (-9999) as 0 and zeros for a
+    satellite without a file that month.
+    """
+
+    s1_min: tuple[float, ...] = tuple(S1_MIN.tolist())
+    s1_max: tuple[float, ...] = tuple(S1_MAX.tolist())
+    s2_max: tuple[float, ...] = tuple(S2_MAX.tolist())
+    #: Clip every normalised value to [0, 1] (values beyond the constants' range are rare).
+    clamp: bool = True
+    #: Set all bands of S2 pixels whose cloud probability is 255 (no data) to 0.
+    cloud_nodata: bool = True
+    #: Mask months with neither an S1 nor an S2 file out of the attention.
+    mask_absent: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as checkpoints store them (loadable with `weights_only=True`)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+    @classmethod
+    def from_config(cls, value: str | dict[str, Any] | InputConventions) -> InputConventions:
+        """From a name ("agbm", "winner"), a stored dict, or conventions themselves."""
+        if isinstance(value, InputConventions):
+            return value
+        if isinstance(value, str):
+            if value not in CONVENTIONS:
+                raise ValueError(
+                    f"unknown input conventions {value!r}; known: {', '.join(CONVENTIONS)}"
+                )
+            return CONVENTIONS[value]
+        if not isinstance(value, dict):
+            raise ValueError(f"input conventions must be a name or a dict, got {value!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown input convention(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+
+    @property
+    def name(self) -> str:
+        """ "agbm", "winner", or "custom"."""
+        return next((n for n, c in CONVENTIONS.items() if c == self), "custom")
+
+    def attended(self, present: torch.Tensor) -> torch.Tensor:
+        """The month mask the model gets: `present` itself, or all months (`[..., 12]`)."""
+        return present if self.mask_absent else torch.ones_like(present)
+
+
+AGBM_CONVENTIONS = InputConventions()
+WINNER_CONVENTIONS = InputConventions(clamp=False, cloud_nodata=False, mask_absent=False)
+CONVENTIONS = {"agbm": AGBM_CONVENTIONS, "winner": WINNER_CONVENTIONS}
+
+
 @functools.cache
-def _normalisation_constants(device: torch.device) -> tuple[torch.Tensor, ...]:
+def _normalisation_constants(
+    device: torch.device, conventions: InputConventions
+) -> tuple[torch.Tensor, ...]:
     """S1 minimum, S1 range and S2 maxima as `[bands, 1, 1]` tensors, made once per device (a
     fresh host-to-device copy at every batch would stall the CPU until the GPU catches up)."""
-    arrays = (S1_MIN, S1_MAX - S1_MIN, S2_MAX)
-    return tuple(torch.from_numpy(a)[:, None, None].to(device) for a in arrays)
+    s1_min, s1_max, s2_max = (
+        np.array(c, dtype=np.float32)
+        for c in (conventions.s1_min, conventions.s1_max, conventions.s2_max)
+    )
+    return tuple(
+        torch.from_numpy(a)[:, None, None].to(device) for a in (s1_min, s1_max - s1_min, s2_max)
+    )
 
 
-def normalise(s1: torch.Tensor, s2: torch.Tensor, acquired: torch.Tensor) -> torch.Tensor:
+def normalise(
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    acquired: torch.Tensor,
+    conventions: InputConventions = AGBM_CONVENTIONS,
+) -> torch.Tensor:
     """The model's input image `[..., 12, 15, H, W]` float32 from raw months, on their device.
 
     `s1` float32 `[..., 12, 4, H, W]` dB, `s2` uint16 `[..., 12, 11, H, W]`, `acquired` bool
-    `[..., 2, 12]`. Each band is min-max normalised with the winning
-    solution's fixed constants (S1 by `S1_MIN`..`S1_MAX`, S2 divided by `S2_MAX`) and clipped
-    to [0, 1]; S1 no data (-9999), S2 pixels whose cloud probability is 255 (all their bands)
-    and months without a file become 0. Computed in place in the one output tensor: fresh
-    temporaries of a chip's size cost more than the arithmetic on a CPU.
+    `[..., 2, 12]`. Each band is min-max normalised with fixed constants (S1 by its minimum
+    and maximum, S2 divided by its maximum); S1 no data (-9999) and months without a file
+    become 0; clipping to [0, 1] and S2 cloud no data (255) follow `conventions`. Computed
+    in place in the one output tensor: fresh temporaries of a chip's size cost more than the
+    arithmetic on a CPU.
     """
-    s1_min, s1_range, s2_max = _normalisation_constants(s1.device)
+    s1_min, s1_range, s2_max = _normalisation_constants(s1.device, conventions)
     image = torch.empty((*s1.shape[:-3], CHANNELS, *s1.shape[-2:]), device=s1.device)
     s1_norm, s2_norm = image[..., : len(S1_BANDS), :, :], image[..., len(S1_BANDS) :, :, :]
     torch.sub(s1, s1_min, out=s1_norm)
-    s1_norm.div_(s1_range).clamp_(0.0, 1.0).masked_fill_(s1 == S1_NODATA, 0.0)
+    s1_norm.div_(s1_range)
     s2_norm.copy_(s2)  # the only uint16 operation: CUDA supports few others on uint16
-    cloud_nodata = s2_norm[..., -1:, :, :] == S2_NODATA_CLOUD
-    s2_norm.div_(s2_max).clamp_(max=1.0).masked_fill_(cloud_nodata, 0.0)
+    cloud_nodata = s2_norm[..., -1:, :, :] == S2_NODATA_CLOUD if conventions.cloud_nodata else None
+    s2_norm.div_(s2_max)
+    if conventions.clamp:
+        image.clamp_(0.0, 1.0)
+    s1_norm.masked_fill_(s1 == S1_NODATA, 0.0)
+    if cloud_nodata is not None:
+        s2_norm.masked_fill_(cloud_nodata, 0.0)
     for index, (_, first, bands) in enumerate(_SOURCES):
         absent = ~acquired[..., index, :, None, None, None]
         image[..., first : first + bands, :, :].masked_fill_(absent, 0.0)
@@ -245,16 +331,21 @@ def normalise(s1: torch.Tensor, s2: torch.Tensor, acquired: torch.Tensor) -> tor
 
 
 def read_chip(
-    root: Path | str, chip_id: str, split: str = "train"
+    root: Path | str,
+    chip_id: str,
+    split: str = "train",
+    conventions: InputConventions = AGBM_CONVENTIONS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read and normalise one chip's 12 months.
 
-    Returns `image` float32 `[12, 15, H, W]` (S1 bands then S2 bands, each in [0, 1], no data
-    as 0) and `present` bool `[12]`, False for a month with neither S1 nor S2 file (its image
-    is all zeros). A month with only one of the two has the other's bands at 0.
+    Returns `image` float32 `[12, 15, H, W]` (S1 bands then S2 bands, each in [0, 1] with the
+    default conventions, no data as 0) and `present` bool `[12]`, False for a month with
+    neither S1 nor S2 file (its image is all zeros). A month with only one of the two has the
+    other's bands at 0.
     """
     chip = read_raw_chip(root, chip_id, split)
-    image = normalise(*(torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired)))
+    arrays = (torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired))
+    image = normalise(*arrays, conventions)
     return image.numpy(), chip.present
 
 
@@ -328,13 +419,16 @@ class ChipDataset(Dataset):
         return self.transform(sample) if self.transform is not None else sample
 
 
-def model_input(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """`image` `[B, 12, 15, H, W]` and `present` `[B, 12]` on `device` from a batch of raw
-    samples (`ChipDataset(..., raw=True)`): the normalisation runs there."""
+def model_input(
+    batch: dict, device: torch.device, conventions: InputConventions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`image` `[B, 12, 15, H, W]` and the attended months `[B, 12]` on `device` from a batch
+    of raw samples (`ChipDataset(..., raw=True)`), made by the model's `conventions`: the
+    normalisation runs there."""
     s1, s2, acquired, present = (
         batch[key].to(device, non_blocking=True) for key in ("s1", "s2", "acquired", "present")
     )
-    return normalise(s1, s2, acquired), present
+    return normalise(s1, s2, acquired, conventions), conventions.attended(present)
 
 
 def summarise(root: Path | str, split: str) -> dict[str, float]:

@@ -31,6 +31,8 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from timm.models import get_pretrained_cfg, load_state_dict
 from torch import nn
 
+from agbm.data import InputConventions
+
 __all__ = [
     "PretrainedWeightsError",
     "TemporalUNet",
@@ -166,6 +168,11 @@ class TemporalUNet(nn.Module):
         output_init: the head's bias starts at `output_init / output_scale`, so a fresh
             model predicts about the mean biomass (~70 t/ha) rather than 0. Non-negativity
             is not forced; inference clamps.
+        input_conventions: how the model's input is made from the files ("agbm", "winner"
+            or a dict; see `agbm.data.InputConventions`). The model does not apply them
+            itself: it carries them, in `conventions` and in its checkpoint's config, for
+            whatever feeds it. The default is what agbm's checkpoints written before the
+            setting existed were trained with.
     """
 
     def __init__(
@@ -178,10 +185,13 @@ class TemporalUNet(nn.Module):
         temporal: str = "attention",
         output_scale: float = 100.0,
         output_init: float = 70.0,
+        input_conventions: str | dict[str, Any] | InputConventions = "agbm",
     ) -> None:
         super().__init__()
         if temporal not in TEMPORAL_KINDS:
             raise ValueError(f"temporal must be one of {TEMPORAL_KINDS}, got {temporal!r}")
+        #: How inputs must be made for this model (applied by the callers).
+        self.conventions = InputConventions.from_config(input_conventions)
         self.config: dict[str, Any] = {
             "backbone": backbone,
             "in_chans": in_chans,
@@ -191,6 +201,7 @@ class TemporalUNet(nn.Module):
             "temporal": temporal,
             "output_scale": float(output_scale),
             "output_init": float(output_init),
+            "input_conventions": self.conventions.to_dict(),
         }
         self.encoder = create_encoder(backbone, in_chans, pretrained)
         channels = self.encoder.feature_info.channels()

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from agbm.cache import open_source
-from agbm.data import SPLITS, ChipDataset, model_input
+from agbm.data import SPLITS, ChipDataset, InputConventions, model_input
 from agbm.model import load_model
 from agbm.train import add_amp_option, autocast_dtype, init_runtime
 
@@ -51,8 +51,11 @@ def _turn(k: int, flip: bool) -> Transform:
 
 
 #: Test-time augmentations: (forward, inverse) pairs acting on the last two (spatial) dims.
+#: "hv" is the BioMassters winner's submission: the plain pass and the pass flipped on both
+#: axes (its script's `--tta 4`).
 TTA: dict[str, list[Transform]] = {
     "none": [_flip(())],
+    "hv": [_flip(()), _flip((-2, -1))],
     "flips": [_flip(()), _flip((-1,)), _flip((-2,)), _flip((-2, -1))],
     "d4": [_turn(k, flip) for flip in (False, True) for k in range(4)],
 }
@@ -88,6 +91,19 @@ def load_for_inference(
     """The checkpoints' models on `device` in eval mode, channels-last as they trained (the
     layout convolutions run fastest in on GPUs, and no slower on CPUs)."""
     return [load_model(c).to(device, memory_format=torch.channels_last).eval() for c in checkpoints]
+
+
+def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
+    """The input conventions every model of an ensemble was trained with: one input serves
+    them all, so models made with different conventions cannot be averaged."""
+    found = {model.conventions for model in models}
+    if len(found) > 1:
+        names = ", ".join(sorted(c.name for c in found))
+        raise ValueError(
+            f"the checkpoints were trained on inputs made by different conventions ({names}); "
+            "an ensemble needs checkpoints of one kind"
+        )
+    return found.pop()
 
 
 def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
@@ -136,6 +152,7 @@ def predict(
     todo = [c for c in chips if overwrite or not prediction_path(out, c).exists()]
     out.mkdir(parents=True, exist_ok=True)
     models = load_for_inference(checkpoints, runtime.device)
+    conventions = shared_conventions(models)
     amp_dtype = autocast_dtype(amp, runtime.device)
     dataset = ChipDataset(data, split, todo, targets=False, raw=True)
     loader = DataLoader(
@@ -146,7 +163,7 @@ def predict(
     )
     bar = tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main)
     for batch in loader:
-        image, present = model_input(batch, runtime.device)
+        image, present = model_input(batch, runtime.device, conventions)
         agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
         for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
             geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached

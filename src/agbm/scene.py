@@ -63,6 +63,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from agbm.data import (
+    AGBM_CONVENTIONS,
     CHANNELS,
     MONTHS,
     RAW_DTYPES,
@@ -71,9 +72,16 @@ from agbm.data import (
     S2_BANDS,
     S2_NODATA_CLOUD,
     DataError,
+    InputConventions,
     normalise,
 )
-from agbm.predict import TTA, add_inference_options, load_for_inference, predict_batch
+from agbm.predict import (
+    TTA,
+    add_inference_options,
+    load_for_inference,
+    predict_batch,
+    shared_conventions,
+)
 from agbm.train import autocast_dtype
 
 #: The placeholder that marks a per-month file pattern.
@@ -228,9 +236,16 @@ class Scene:
         self.height, self.width = ref.shape
         self.crs, self.transform = ref.crs, ref.transform
 
-    def read(self, row: int, col: int, out: np.ndarray) -> np.ndarray:
-        """Fill `out` (zeros, `[12, 15, h, w]`) with the normalised window whose top-left
-        pixel is (`row`, `col`); return `present` bool `[12]`.
+    def read(
+        self,
+        row: int,
+        col: int,
+        out: np.ndarray,
+        conventions: InputConventions = AGBM_CONVENTIONS,
+    ) -> np.ndarray:
+        """Fill `out` (zeros, `[12, 15, h, w]`) with the window whose top-left pixel is (`row`,
+        `col`), normalised by `conventions`; return `present` bool `[12]`: the months holding
+        data there.
 
         Where the window hangs over the scene's bottom or right edge (only in a scene smaller
         than a window), the scene is mirrored into it, giving the model plausible context.
@@ -246,7 +261,7 @@ class Scene:
                 if raw is not None and sat.has_data(raw):
                     stack[month], acquired[index, month] = sat.as_raw(raw), True
             stacks.append(torch.from_numpy(stack))
-        out[..., :h, :w] = normalise(*stacks, torch.from_numpy(acquired)).numpy()
+        out[..., :h, :w] = normalise(*stacks, torch.from_numpy(acquired), conventions).numpy()
         present = acquired.any(axis=0)
         if (h, w) != out.shape[-2:]:
             pad = ((0, 0), (0, 0), (0, out.shape[-2] - h), (0, out.shape[-1] - w))
@@ -373,14 +388,16 @@ class StripBlender:
 Batch = tuple[list[tuple[int, int]], np.ndarray, np.ndarray]
 
 
-def _batches(scene: Scene, tiling: Tiling, batch_size: int) -> Iterator[Batch]:
+def _batches(
+    scene: Scene, tiling: Tiling, batch_size: int, conventions: InputConventions
+) -> Iterator[Batch]:
     """Corners, images `[n, 12, 15, h, w]` and present `[n, 12]` of successive window batches."""
     corners = tiling.corners()
     for i in range(0, len(corners), batch_size):
         batch = corners[i : i + batch_size]
         image = np.zeros((len(batch), MONTHS, CHANNELS, *tiling.size), dtype=np.float32)
         present = np.stack(
-            [scene.read(r, c, out) for (r, c), out in zip(batch, image, strict=True)]
+            [scene.read(r, c, out, conventions) for (r, c), out in zip(batch, image, strict=True)]
         )
         yield batch, image, present
 
@@ -396,14 +413,15 @@ def _prefetch(items: Iterator[T]) -> Iterator[T]:
 
 
 def _predict(
-    predictor: Predictor, image: np.ndarray, present: np.ndarray
+    predictor: Predictor, image: np.ndarray, present: np.ndarray, conventions: InputConventions
 ) -> list[np.ndarray | None]:
     """`[h, w]` predictions of a batch's windows; None for windows without any data."""
     usable = present.any(axis=1)
     preds: list[np.ndarray | None] = [None] * len(image)
     if usable.any():
         x, p = (a if usable.all() else a[usable] for a in (image, present))
-        agbm = predictor(torch.from_numpy(x), torch.from_numpy(p))[:, 0].float().cpu().numpy()
+        attended = conventions.attended(torch.from_numpy(p))
+        agbm = predictor(torch.from_numpy(x), attended)[:, 0].float().cpu().numpy()
         for i, pred in zip(np.flatnonzero(usable), agbm, strict=True):
             preds[i] = pred
     return preds
@@ -451,17 +469,20 @@ def predict_scene(
     out: Path | str,
     tiling: Tiling,
     batch_size: int = 8,
+    conventions: InputConventions = AGBM_CONVENTIONS,
 ) -> None:
-    """Predict `scene` window by window with `predictor`, blend and write the map to `out`."""
+    """Predict `scene` window by window with `predictor`, blend and write the map to `out`.
+    The windows are made by `conventions`: those of the predictor's models."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
     blender = StripBlender(min(tiling.size[0] + BLOCK, scene.height), scene.width)
     bar = tqdm(total=len(tiling.corners()), desc="predict-scene", unit="window")
     # closing(): on an error too, the reading thread ends before the caller closes the inputs.
-    reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size)))
+    reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
     with _output(Path(out), scene) as dst, bar, reads as batches:
         for corners, image, present in batches:
-            for (row, col), pred in zip(corners, _predict(predictor, image, present), strict=True):
+            preds = _predict(predictor, image, present, conventions)
+            for (row, col), pred in zip(corners, preds, strict=True):
                 _write_rows(dst, *blender.release(row // BLOCK * BLOCK))
                 if pred is not None:
                     weights = tiling.weights(row, col)
@@ -495,7 +516,8 @@ def _run(args: argparse.Namespace) -> int:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         models = load_for_inference(args.checkpoint, device)
         predictor = model_predictor(models, device, args.tta, autocast_dtype(args.amp, device))
-        predict_scene(scene, predictor, args.out, tiling, args.batch_size)
+        conventions = shared_conventions(models)
+        predict_scene(scene, predictor, args.out, tiling, args.batch_size, conventions)
     windows = len(tiling.corners())
     print(f"wrote {args.out} ({scene.height} x {scene.width} pixels, {windows} windows)")
     return 0

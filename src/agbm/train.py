@@ -1,10 +1,14 @@
 """`agbm train`: the winning recipe, on one CPU or many GPUs (torchrun + DDP), resumable.
 
-The recipe (all defaults): RMSE per chip over target pixels below 400 t/ha; AdamW, lr 1e-3,
-weight decay 1e-2 (none on biases and norms), gradient clipping at norm 5; cosine annealing
-over the run; flips, 90-degree turns, a +-45 degree rotation with reflected borders
-(p 0.7) and month dropout; validation on one of 10 folds; then fine-tuning on all chips
-from the fold's checkpoint (`--full --init CKPT`).
+Both recipes (`--recipe`, docs/recipes.md): RMSE per chip over target pixels below 400
+t/ha; AdamW, lr 1e-3, weight decay 1e-2 (none on biases and norms), gradient clipping at
+norm 5; cosine annealing over the run; flips, 90-degree turns, a +-45 degree rotation with
+reflected borders (p 0.7) and month dropout; validation on one of 10 folds; then
+fine-tuning on all chips from the fold's checkpoint (`--full --init CKPT`). `winner` (the
+default) is the BioMassters winner's exact recipe: attention pooling over months, no output
+scaling, the winner's input conventions, a cosine stepped per epoch down to a tenth of the
+learning rate, the winner's fold split and rotation-centre jitter. `agbm` is agbm's variant:
+self-attention over months, a scaled output, clipped inputs with absent months masked.
 
 Reproducibility is by construction: the data order depends only on (seed, epoch) and each
 chip's augmentation only on (seed, epoch, chip id), so a run resumed from `last.pt` ends
@@ -21,7 +25,7 @@ import importlib.util
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from tqdm import tqdm
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, model_input
+from agbm.io import replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
 from agbm.plots import plot_history
@@ -55,20 +60,28 @@ class TrainConfig:
     #: "imagenet": timm's pretrained weights (the winner started from ImageNet-21k); "none":
     #: random init; else a local weights file. True and False also work (YAML booleans).
     pretrained: bool | str = "imagenet"
-    temporal: str = "attention"
+    #: "winner" (the winner's exact recipe) or "agbm"; the settings below that are None
+    #: take the recipe's value (`RECIPES`), a value given overrides it.
+    recipe: str = "winner"
+    temporal: str | None = None
     decoder_channels: list[int] | None = None
     epochs: int = 800
     batch_size: int = 8
     #: Train on random `image_size` x `image_size` crops of the chips (0: whole chips).
     image_size: int = 0
     lr: float = 1e-3
-    min_lr: float = 0.0
+    min_lr: float | None = None
+    #: The cosine moves once per "epoch" (the winner) or once per "batch".
+    cosine_step: str | None = None
     weight_decay: float = 1e-2
     warmup_epochs: float = 0.0
     clip_grad: float = 5.0
     max_target: float = 400.0
     folds: int = 10
     fold: int = 0
+    #: "winner": scikit-learn's KFold(shuffle=True, random_state=314159) over the chip ids in
+    #: order, as the winner split; "seeded": a permutation drawn from --seed.
+    split: str | None = None
     full: bool = False
     init: str | None = None
     amp: str = "auto"
@@ -77,7 +90,58 @@ class TrainConfig:
     workers: int = 4
     seed: int = 0
     augment: dict[str, Any] = field(default_factory=dict)
+    #: `TemporalUNet` arguments without a flag of their own (`output_scale`, `output_init`,
+    #: `input_conventions`), over the recipe's; YAML files only.
+    model_options: dict[str, Any] = field(default_factory=dict)
     tensorboard: bool = False
+
+
+def winner_min_lr(lr: float) -> float:
+    """The winner's cosine floor: a tenth of the learning rate, at least 5e-5 (never above
+    `lr`): 1e-3 anneals to 1e-4, and 1e-4 to 5e-5."""
+    return min(lr, max(0.1 * lr, 5e-5))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a named recipe sets: training settings, and model settings that have no flag."""
+
+    train: dict[str, Any]
+    model: dict[str, Any]
+    #: Augmentation options under those the run gives.
+    augment: dict[str, Any]
+    #: The cosine's floor for a learning rate.
+    min_lr: Callable[[float], float]
+
+
+RECIPES: dict[str, Recipe] = {
+    "winner": Recipe(
+        train={"temporal": "pool", "cosine_step": "epoch", "split": "winner"},
+        model={"output_scale": 1.0, "output_init": 0.0, "input_conventions": "winner"},
+        augment={"rotate_shift": 0.1},
+        min_lr=winner_min_lr,
+    ),
+    "agbm": Recipe(
+        train={"temporal": "attention", "cosine_step": "batch", "split": "seeded"},
+        model={"output_scale": 100.0, "output_init": 70.0, "input_conventions": "agbm"},
+        augment={},
+        min_lr=lambda lr: 0.0,
+    ),
+}
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """`config` with every setting left to the recipe filled in: what checkpoints record, so
+    a resumed run compares concrete values."""
+    if config.recipe not in RECIPES:
+        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
+    recipe = RECIPES[config.recipe]
+    values = {k: v for k, v in recipe.train.items() if getattr(config, k) is None}
+    if config.min_lr is None:
+        values["min_lr"] = recipe.min_lr(config.lr)
+    values["augment"] = {**recipe.augment, **config.augment}
+    values["model_options"] = {**recipe.model, **config.model_options}
+    return dataclasses.replace(config, **values)
 
 
 # --- splits and data -------------------------------------------------------------------------
@@ -90,11 +154,33 @@ def check_fold(folds: int, fold: int) -> None:
         raise ValueError(f"--fold {fold} is out of range for {folds} folds (0..{folds - 1})")
 
 
-def fold_split(chips: list[str], folds: int, fold: int, seed: int = 0) -> tuple[list, list]:
-    """(train, validation) chip ids: a shuffled, seeded K-fold partition by chip."""
+#: The winner's KFold random_state.
+WINNER_SPLIT_SEED = 314159
+
+
+def fold_split(
+    chips: list[str], folds: int, fold: int, seed: int = 0, method: str = "seeded"
+) -> tuple[list, list]:
+    """(train, validation) chip ids: a shuffled K-fold partition by chip.
+
+    "seeded" deals a permutation drawn from `seed` into the folds. "winner" is scikit-learn's
+    `KFold(folds, shuffle=True, random_state=314159)` (NumPy's legacy generator shuffles the
+    indices, the first `n % folds` folds take one chip more, each fold is a contiguous run of
+    the shuffled order), so that fold 0 validates on the winner's chips.
+    """
     check_fold(folds, fold)
-    order = np.random.default_rng(seed).permutation(len(chips))
-    held_out = {chips[i] for i in order[fold::folds]}
+    if method == "winner":
+        order = np.arange(len(chips))
+        np.random.RandomState(WINNER_SPLIT_SEED).shuffle(order)
+        sizes = np.full(folds, len(chips) // folds)
+        sizes[: len(chips) % folds] += 1
+        start = int(sizes[:fold].sum())
+        held = order[start : start + sizes[fold]]
+    elif method == "seeded":
+        held = np.random.default_rng(seed).permutation(len(chips))[fold::folds]
+    else:
+        raise ValueError(f"--split must be winner or seeded, not {method!r}")
+    held_out = {chips[i] for i in held}
     return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]
 
 
@@ -173,13 +259,20 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> t
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, min_ratio: float
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int,
+    min_ratio: float,
+    every: int = 1,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then cosine annealing to `min_ratio` x lr, stepped every batch."""
+    """Linear warm-up, then cosine annealing to `min_ratio` x lr. Stepped every batch; the
+    cosine moves every `every` batches (an epoch's worth: PyTorch's CosineAnnealingLR
+    stepped per epoch, as the winner's was)."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
+        step -= (step - warmup_steps) % every
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -195,21 +288,6 @@ def encoder_weights(pretrained: bool | str) -> bool | str:
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed onto it when the block completes: a crash
-    never leaves a half-written file, only the old one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    yield tmp
-    os.replace(tmp, path)
-
-
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """torch.save through `replacing`."""
-    with replacing(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def rng_state() -> dict[str, Any]:
@@ -233,6 +311,7 @@ class Trainer:
     """One training run: builds everything from a `TrainConfig`, then `fit()`s."""
 
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        config = resolve(config)
         self.config, self.rt = config, runtime
         self.out = Path(config.out)
         train_ids, val_ids = self._split()
@@ -253,6 +332,8 @@ class Trainer:
                 )
         torch.manual_seed(config.seed)
         self.model = self._build_model().to(runtime.device)
+        #: Inputs are made as the model's checkpoint says (an `--init` model keeps its own).
+        self.conventions = self.model.conventions
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.amp_dtype = autocast_dtype(config.amp, runtime.device)
@@ -293,6 +374,7 @@ class Trainer:
             config.epochs * steps_per_epoch,
             round(config.warmup_epochs * steps_per_epoch),
             config.min_lr / config.lr,
+            every=steps_per_epoch if config.cosine_step == "epoch" else 1,
         )
         self.epoch, self.step, self.best = 0, 0, math.inf
 
@@ -301,7 +383,7 @@ class Trainer:
         if self.config.full:
             return chips, []
         train_ids, val_ids = fold_split(
-            chips, self.config.folds, self.config.fold, self.config.seed
+            chips, self.config.folds, self.config.fold, self.config.seed, self.config.split
         )
         if not val_ids:
             raise ValueError(
@@ -317,6 +399,7 @@ class Trainer:
             "backbone": self.config.backbone,
             "pretrained": encoder_weights(self.config.pretrained),
             "temporal": self.config.temporal,
+            **self.config.model_options,
         }
         if self.config.decoder_channels:
             arch["decoder_channels"] = tuple(self.config.decoder_channels)
@@ -357,7 +440,7 @@ class Trainer:
         return torch.autocast(self.rt.device.type, dtype=self.amp_dtype)
 
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-        image, present = model_input(batch, self.rt.device)
+        image, present = model_input(batch, self.rt.device, self.conventions)
         target = batch["target"].to(self.rt.device, non_blocking=True)
         return image, present, target
 
@@ -365,9 +448,10 @@ class Trainer:
         """Augment a batch already on the device; the random choices come from the CPU copy
         of `present`, so drawing them never waits for the device."""
         size = tuple(batch["s1"].shape[-2:])
+        attended = self.conventions.attended(batch["present"])
         draws = [
             self.augment.draw(present, size, chip_generator(self.config.seed, self.epoch, chip))
-            for chip, present in zip(batch["chip_id"], batch["present"], strict=True)
+            for chip, present in zip(batch["chip_id"], attended, strict=True)
         ]
         return self.augment(*tensors, draws)
 
@@ -519,8 +603,10 @@ _RESUMABLE_CHANGES = frozenset({"data", "out", "workers", "tensorboard", "compil
 
 def check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     """Refuse to resume a checkpoint with other settings: the result would be neither run.
-    A setting the checkpoint predates counts as its default."""
-    saved = {**dataclasses.asdict(TrainConfig()), **saved}
+    A setting the checkpoint predates counts as its default; one that predates recipes was
+    written by the agbm recipe."""
+    recipe = saved.get("recipe", "agbm")
+    saved = {**dataclasses.asdict(resolve(TrainConfig(recipe=recipe))), **saved}
     changed = sorted(
         k
         for k in saved.keys() | current.keys()
@@ -552,6 +638,12 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be positive")
+    for name, allowed in (("cosine_step", ("epoch", "batch")), ("split", ("winner", "seeded"))):
+        if getattr(config, name) not in allowed:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be {' or '.join(allowed)}, "
+                f"not {getattr(config, name)!r}"
+            )
     if not config.lr > 0 or not 0 <= config.min_lr <= config.lr:
         raise ValueError(
             f"need --lr > 0 and 0 <= --min-lr <= --lr, got {config.lr}, {config.min_lr}"
@@ -564,10 +656,17 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(
             f"unknown augment option(s) {', '.join(unknown)}; known: {', '.join(sorted(options))}"
         )
+    unknown = sorted(set(config.model_options) - set(RECIPES["agbm"].model))
+    if unknown:
+        raise ValueError(
+            f"unknown model option(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(RECIPES['agbm'].model))}"
+        )
 
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Run (or resume) training; returns the run directory."""
+    config = resolve(config)
     check_config(config)
     runtime = init_runtime()
     trainer = Trainer(config, runtime)
@@ -586,18 +685,25 @@ _FLAGS: dict[str, tuple[type, str]] = {
         str,
         "'imagenet' for timm's pretrained weights, 'none' for random init, or a weights file",
     ),
-    "temporal": (str, "month fusion: attention (default) or pool (the winner's exact variant)"),
+    "recipe": (
+        str,
+        "winner: the BioMassters winner's exact recipe; agbm: agbm's variant "
+        "(docs/recipes.md). Settings below left unset take the recipe's value",
+    ),
+    "temporal": (str, "month fusion: pool (the winner's) or attention (agbm's)"),
     "epochs": (int, "epochs to train"),
     "batch_size": (int, "chips per batch per process"),
     "image_size": (int, "train on random crops of this side, a multiple of 32 (0: whole chips)"),
     "lr": (float, "peak learning rate"),
-    "min_lr": (float, "learning rate at the end of the cosine"),
+    "min_lr": (float, "learning rate at the end of the cosine (winner: max(lr / 10, 5e-5))"),
+    "cosine_step": (str, "the cosine moves once per epoch (winner) or per batch (agbm)"),
     "weight_decay": (float, "AdamW weight decay"),
     "warmup_epochs": (float, "linear warm-up length"),
     "clip_grad": (float, "gradient norm clip"),
     "max_target": (float, "target pixels at or above this are left out of the loss"),
     "folds": (int, "number of folds"),
     "fold": (int, "held-out fold for validation"),
+    "split": (str, "folds: winner (its KFold, seed 314159) or seeded (by --seed)"),
     "init": (str, "start from this checkpoint's weights"),
     "amp": (str, "mixed precision: auto, bf16, fp16 or off"),
     "workers": (int, "data loader worker processes per process"),
