@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agbm.cache import prepare
 from agbm.cli import main
-from agbm.data import DataError, target_path
+from agbm.data import DataError, list_chips, read_target, target_path
 from agbm.evaluate import evaluate
 from agbm.predict import write_prediction
 from tests.helpers import write_tif
@@ -78,3 +80,58 @@ def test_cli_prints_table_and_writes_per_chip_csv(truth: Path, tmp_path: Path, c
     assert re.search(r"^average RMSE.*\s42\.866$", out, re.MULTILINE), out
     assert csv_path.read_text().splitlines()[1].startswith("aaaa0000,")
     assert main(["evaluate", "--pred", str(tmp_path / "none"), "--truth", str(truth)]) == 2
+
+
+def test_dotfiles_beside_the_targets_are_not_chips(truth: Path, tmp_path: Path) -> None:
+    """A macOS `._*` copy in test_agbm/ used to be scored as a chip and fail."""
+    (truth / "test_agbm" / "._aaaa0000_agbm.tif").write_bytes(b"\x00\x05\x16\x07")
+    (truth / "test_agbm" / ".DS_Store").write_bytes(b"Bud1")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    write_prediction(pred / "aaaa0000_agbm.tif", np.array([[0, 10], [20, 34]], "f4"), {})
+    write_prediction(pred / "bbbb0000_agbm.tif", np.full((2, 2), 97, "f4"), {})
+    assert evaluate(pred, truth, "test").chip_ids == ["aaaa0000", "bbbb0000"]
+
+
+@pytest.fixture
+def synth_test(synth_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the synthetic set's test split and a prediction folder of the targets."""
+    root = Path(shutil.copytree(synth_root, tmp_path / "data"))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for chip in list_chips(root, "test"):
+        write_prediction(pred / f"{chip}_agbm.tif", read_target(root, chip, "test"), {})
+    return root, pred
+
+
+def test_a_missing_target_is_named_unless_a_partial_score_is_asked_for(
+    synth_test: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With one target missing, evaluate used to score the others without a word."""
+    root, pred = synth_test
+    first, second = list_chips(root, "test")
+    target_path(root, first, "test").unlink()
+    args = ["evaluate", "--pred", str(pred), "--truth", str(root)]
+    assert main(args) == 2
+    assert f"1 of 2 test chip(s) have no target in {root / 'test_agbm'} (first: {first})" in (
+        capsys.readouterr().err
+    )
+    assert evaluate(pred, root, "test", partial=True).chip_ids == [second]
+
+
+def test_a_target_of_the_wrong_size_is_blamed_not_the_prediction(
+    synth_test: tuple[Path, Path],
+) -> None:
+    root, pred = synth_test
+    chip = list_chips(root, "test")[0]
+    write_tif(target_path(root, chip, "test"), np.zeros((1, 16, 16), "f4"))
+    with pytest.raises(DataError, match=rf"{chip}_agbm.tif: target size \(16, 16\) differs"):
+        evaluate(pred, root, "test")
+
+
+def test_a_prepared_cache_serves_as_the_truth(synth_test: tuple[Path, Path]) -> None:
+    root, pred = synth_test
+    cache = root.parent / "cache"
+    prepare(root, cache, "test")
+    result = evaluate(pred, cache, "test")
+    assert result.chip_ids == list_chips(root, "test") and result.average == 0

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,10 @@ import pytest
 import rasterio
 import torch
 
+from agbm.cache import open_source
 from agbm.cli import main
-from agbm.data import list_chips
-from agbm.predict import predict, predict_batch
+from agbm.data import DataError, list_chips
+from agbm.predict import pack, predict, predict_batch, write_prediction
 from agbm.synth import generate
 
 
@@ -192,3 +194,49 @@ def test_torchrun_shards_chips_across_processes(trained, tmp_path: Path) -> None
     counts = sorted(int(n) for n in re.findall(r"process \d: wrote (\d+) prediction", done.stdout))
     assert counts == [1, 2]  # 3 test chips: each written by exactly one process
     assert len(list(pred.glob("*_agbm.tif"))) == 3
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(b""),
+        lambda p: write_prediction(p, np.full((32, 32), np.nan, "f4"), {}),
+        lambda p: write_prediction(p, np.zeros((16, 16), "f4"), {}),
+    ],
+    ids=["zero-byte", "all-NaN", "wrong-size"],
+)
+def test_a_bad_prediction_file_is_redone_and_never_archived(
+    trained, tmp_path: Path, damage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resuming used to keep any file of the right name and pack it into the archive."""
+    data, ckpt = trained
+    pred, archive = tmp_path / "pred", tmp_path / "sub.tar.gz"
+    chips = list_chips(data, "test")
+    assert predict(data, [ckpt], pred, workers=0) == chips
+    damage(pred / f"{chips[0]}_agbm.tif")
+    with pytest.raises(DataError, match=f"not archiving {pred}: .*{chips[0]}_agbm.tif"):
+        pack(pred, archive, open_source(data, "test"))
+    assert not archive.exists()
+    capsys.readouterr()
+    assert predict(data, [ckpt], pred, workers=0, archive=archive) == [chips[0]]
+    assert f"skipped {len(chips) - 1} chip(s) already predicted" in capsys.readouterr().out
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == [f"{c}_agbm.tif" for c in chips]
+
+
+def test_archives_hold_the_chips_only_and_leftovers_of_killed_runs_go(
+    trained, tmp_path: Path
+) -> None:
+    data, ckpt = trained
+    pred, archive = tmp_path / "pred", tmp_path / "sub.tar.gz"
+    chips = list_chips(data, "test")
+    pred.mkdir()
+    stale = pred / f".{chips[0]}_agbm.tif.tmp{2**22 + 12345}"  # its writer is gone
+    stale.write_bytes(b"half a file")
+    (pred / f"._{chips[0]}_agbm.tif").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    (pred / ".DS_Store").write_bytes(b"Bud1")
+    (pred / "notes_agbm.tif").write_bytes(b"not a chip")
+    predict(data, [ckpt], pred, workers=0, archive=archive)
+    assert not stale.exists()
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == [f"{c}_agbm.tif" for c in chips]

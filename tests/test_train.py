@@ -437,3 +437,34 @@ def test_fp16_scales_the_loss_on_any_device(tiny_data: Path, tmp_path: Path) -> 
     for amp, scaled in (("fp16", True), ("bf16", False), ("off", False)):
         config = TrainConfig(data=str(tiny_data), out=str(tmp_path), amp=amp, batch_size=2, **SMALL)
         assert Trainer(config, runtime).scaler.is_enabled() == scaled, amp
+
+
+def test_a_run_folder_is_continued_or_replaced_only_when_asked(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training twice into one folder used to restart at epoch 1 over the first run."""
+    out = tmp_path / "run"
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("decoder_channels: [32, 32, 16, 16, 16]\n")
+    args = ["train", "--config", str(cfg), "--data", str(tiny_data), "--out", str(out)]
+    args += ["--backbone", "resnet18", "--pretrained", "none", "--batch-size", "2"]
+    args += ["--workers", "0", "--epochs", "2"]
+    assert main(args) == 0
+    first = (out / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run (2 epoch(s) done, best val RMSE" in err
+    assert "--resume" in err and "--overwrite" in err
+    assert (out / "last.pt").read_bytes() == first
+    assert main([*args, "--resume"]) == 0
+    assert "run complete: 2/2 epochs, best val RMSE" in capsys.readouterr().out
+    assert (out / "last.pt").read_bytes() == first
+    dead = out / f".best.pt.tmp{2**22 + 12345}"  # above Linux's default pid_max: no process
+    live = out / f".last.pt.tmp{os.getppid()}"  # a running process may still be writing it
+    dead.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    assert main([*args[:-1], "1", "--overwrite"]) == 0  # a new run of 1 epoch
+    assert len(read_metrics(out)) == 1
+    assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1
+    assert not dead.exists() and live.exists()

@@ -105,6 +105,8 @@ class ChipSource(Protocol):
 
     def georeference(self, chip_id: str) -> dict: ...
 
+    def size(self, chip_id: str) -> tuple[int, int]: ...
+
 
 @dataclass(frozen=True)
 class RawSource:
@@ -130,13 +132,21 @@ class RawSource:
 
     def georeference(self, chip_id: str) -> dict:
         """CRS and transform of the chip's first input file (empty when it has none)."""
+        with self._first_file(chip_id) as src:
+            return {"crs": src.crs, "transform": src.transform} if src.crs else {}
+
+    def size(self, chip_id: str) -> tuple[int, int]:
+        """(height, width) of the chip's first input file."""
+        with self._first_file(chip_id) as src:
+            return src.height, src.width
+
+    def _first_file(self, chip_id: str) -> rasterio.DatasetReader:
         for month in range(MONTHS):
             for satellite, *_ in _SOURCES:
                 path = features_path(self.root, chip_id, satellite, month, self.split)
                 if path.is_file():
-                    with rasterio.open(path) as src:
-                        return {"crs": src.crs, "transform": src.transform} if src.crs else {}
-        return {}
+                    return rasterio.open(path)
+        raise DataError(f"chip {chip_id}: no S1 or S2 file for any month in {self.root}")
 
 
 @dataclass(frozen=True)
@@ -194,9 +204,12 @@ class CacheSource:
     def read_target(self, chip_id: str) -> np.ndarray:
         if not self.targets:
             raise DataError(f"cache {self.root}: split {self.split!r} was prepared without targets")
-        folder = self._dir(chip_id)
-        size = load_array(folder / raw_file("S1"), RAW_DTYPES["S1"]).shape[2:]
-        return np.array(load_array(folder / TARGET_FILE, np.dtype(np.float32), size))
+        size = self.size(chip_id)
+        return np.array(load_array(self._dir(chip_id) / TARGET_FILE, np.dtype(np.float32), size))
+
+    def size(self, chip_id: str) -> tuple[int, int]:
+        """(height, width) of the chip's stored months."""
+        return load_array(self._dir(chip_id) / raw_file("S1"), RAW_DTYPES["S1"]).shape[2:]
 
     def georeference(self, chip_id: str) -> dict:
         """The stored CRS and transform, as rasterio objects (empty when the chip had none)."""

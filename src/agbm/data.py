@@ -357,6 +357,18 @@ def read_target(root: Path | str, chip_id: str, split: str = "train") -> np.ndar
     return read_raster(path, 1, None)[0].astype(np.float32, copy=False)
 
 
+def prediction_path(out: Path | str, chip_id: str) -> Path:
+    """Where a chip's predicted AGBM map goes: named as its target, in the challenge's format."""
+    return Path(out) / f"{chip_id}_agbm.tif"
+
+
+def read_prediction(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A prediction file's AGBM `[H, W]`, checked: one finite band of the chip's `shape`."""
+    if not path.is_file():
+        raise DataError(f"{path}: prediction missing")
+    return read_raster(path, 1, tuple(shape))[0]
+
+
 def has_targets(root: Path | str, split: str) -> bool:
     """Whether a split ships targets (train always; test when `test_agbm/` was unpacked)."""
     return (Path(root) / f"{split}_agbm").is_dir()

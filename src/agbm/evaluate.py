@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from agbm.data import SPLITS, DataError, read_raster, read_target
+from agbm.cache import is_cache, open_source
+from agbm.data import (
+    SPLITS,
+    DataError,
+    prediction_path,
+    read_prediction,
+    read_target,
+    target_path,
+)
 from agbm.metrics import average_rmse, chip_rmse
 
 
@@ -33,37 +44,80 @@ class Evaluation:
         return average_rmse(self.per_chip)
 
 
-def truth_chips(truth: Path, split: str) -> list[str]:
-    """Chip ids with a target in `truth/{split}_agbm/`."""
+#: A target (or prediction) file name; dotfiles such as macOS's `._*` copies never match.
+_AGBM_FILE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_agbm\.tif$")
+
+TargetReader = Callable[[str], np.ndarray]
+
+
+def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[str], TargetReader]:
+    """The chips to score and how to read their targets.
+
+    With the split's features beside the targets (a data root or an `agbm prepare` cache),
+    every chip of the split must have a target: a missing one is an error naming it, unless
+    `partial` asks to score only the chips that have one. A folder of targets alone is
+    scored as it is.
+    """
+    if is_cache(truth) or (truth / f"{split}_features").is_dir():
+        source = open_source(truth, split)
+        if not source.has_targets():
+            raise DataError(f"{truth} has no targets for the {split} split ({split}_agbm/)")
+        chips = source.chip_ids()
+        if not is_cache(truth):  # a cache holds every target of a split prepared with them
+            missing = [c for c in chips if not target_path(truth, c, split).is_file()]
+            if missing and not partial:
+                raise DataError(
+                    f"{len(missing)} of {len(chips)} {split} chip(s) have no target in "
+                    f"{truth / f'{split}_agbm'} (first: {', '.join(missing[:3])}); pass "
+                    "--partial to score only the chips that have one"
+                )
+            chips = [c for c in chips if c not in set(missing)]
+
+        def read_checked(chip: str) -> np.ndarray:
+            """The target, whose size must be the chip's (else the target is at fault, not
+            the prediction compared with it)."""
+            target, size = source.read_target(chip), source.size(chip)
+            if target.shape != tuple(size):
+                raise DataError(
+                    f"{target_path(truth, chip, split)}: target size {target.shape} differs "
+                    f"from the chip's {tuple(size)}"
+                )
+            return target
+
+        return chips, read_checked
     folder = truth / f"{split}_agbm"
     if not folder.is_dir():
         raise DataError(f"{truth} has no {split}_agbm/ directory of targets")
-    chips = sorted(p.name[: -len("_agbm.tif")] for p in folder.glob("*_agbm.tif"))
+    chips = sorted(m["chip"] for p in folder.iterdir() if (m := _AGBM_FILE.match(p.name)))
     if not chips:
         raise DataError(f"no targets in {folder}")
-    return chips
+    return chips, functools.partial(read_target, truth, split=split)
 
 
-def read_prediction(pred_dir: Path, chip_id: str, shape: tuple[int, ...]) -> np.ndarray:
-    path = pred_dir / f"{chip_id}_agbm.tif"
+def chip_prediction(pred_dir: Path, chip_id: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The chip's checked prediction in `pred_dir`, or a `DataError` naming the chip."""
+    path = prediction_path(pred_dir, chip_id)
     if not path.is_file():
         raise DataError(f"chip {chip_id}: prediction {path} is missing")
     try:
-        return read_raster(path, 1, shape)[0]
+        return read_prediction(path, shape)
     except DataError as exc:
         raise DataError(f"chip {chip_id}: malformed prediction: {exc}") from exc
 
 
-def evaluate(pred_dir: Path | str, truth: Path | str, split: str = "test") -> Evaluation:
-    """Compare every target of `split` under `truth` with its prediction in `pred_dir`."""
+def evaluate(
+    pred_dir: Path | str, truth: Path | str, split: str = "test", partial: bool = False
+) -> Evaluation:
+    """Compare every target of `split` under `truth` (a data root, a cache, or a folder of
+    targets) with its prediction in `pred_dir`."""
     pred_dir, truth = Path(pred_dir), Path(truth)
     if not pred_dir.is_dir():
         raise DataError(f"prediction directory {pred_dir} does not exist")
-    chips = truth_chips(truth, split)
+    chips, read_chip_target = scored_chips(truth, split, partial)
     per_chip, sq_sum, pixels = [], 0.0, 0
     for chip in chips:
-        target = read_target(truth, chip, split)
-        pred = read_prediction(pred_dir, chip, target.shape)
+        target = read_chip_target(chip)
+        pred = chip_prediction(pred_dir, chip, target.shape)
         per_chip.append(chip_rmse(pred[None], target[None])[0])
         sq_sum += float(((pred.astype(np.float64) - target) ** 2).sum())
         pixels += target.size
@@ -90,7 +144,7 @@ def format_table(result: Evaluation) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    result = evaluate(args.pred, args.truth, args.split)
+    result = evaluate(args.pred, args.truth, args.split, args.partial)
     print(format_table(result))
     if args.per_chip:
         write_per_chip(args.per_chip, result)
@@ -105,7 +159,14 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         description="Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets.",
     )
     parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
-    parser.add_argument("--truth", required=True, type=Path, help="data root with the targets")
+    parser.add_argument(
+        "--truth", required=True, type=Path, help="data root or cache with the targets"
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="score only the chips that have a target (default: a missing target is an error)",
+    )
     parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
     parser.add_argument("--per-chip", type=Path, help="write per-chip RMSEs to this CSV")
     parser.set_defaults(func=_run)

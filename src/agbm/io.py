@@ -1,26 +1,68 @@
-"""Writing files so that a crash never leaves a half-written one: only the old file, or the new."""
+"""Writing files so that a crash never leaves a half-written one: only the old file, or the new.
+
+Every file agbm writes goes through `replacing`: it is written under a temporary name beside
+its final one, `.{name}.tmp{pid}`, and renamed when complete. A process killed mid-write
+leaves only such a temporary file, which the next run in that folder removes
+(`remove_stale_temporaries`) once the process that wrote it is gone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
+
+
+def temporary_path(path: Path) -> Path:
+    """Where `replacing` writes `path` before renaming it."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
 
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it when the block completes: a crash
-    never leaves a half-written file, only the old one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    yield tmp
-    os.replace(tmp, path)
+    never leaves a half-written file, only the old one (and an error, not even that)."""
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """torch.save through `replacing`."""
     with replacing(path) as tmp:
         torch.save(obj, tmp)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files of `replacing` in `folder` whose writer no longer runs (a
+    killed run's leftovers; those of a run still writing are kept); returns them."""
+    stale = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = _TEMPORARY.match(path.name)
+            if match and path.is_file() and not _alive(int(match["pid"])):
+                path.unlink(missing_ok=True)
+                stale.append(path)
+    return stale

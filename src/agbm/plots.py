@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 from agbm.cache import open_source  # noqa: E402
 from agbm.data import MONTH_NAMES, S2_MAX, SPLITS, ChipDataset  # noqa: E402
-from agbm.evaluate import read_prediction  # noqa: E402
+from agbm.evaluate import chip_prediction  # noqa: E402
 
 #: Summer months (June, July, August, May), best first, for the true-colour composite.
 SUMMER = (9, 10, 11, 8)
@@ -117,7 +117,7 @@ def plot_predictions(
     for sample in ChipDataset(data, split, chips[:limit]):
         image = sample["image"].numpy()
         target = sample["target"][0].numpy() if "target" in sample else None
-        pred = read_prediction(pred_dir, sample["chip_id"], image.shape[-2:])
+        pred = chip_prediction(pred_dir, sample["chip_id"], image.shape[-2:])
         path = out_dir / f"{sample['chip_id']}.png"
         plot_chip(image, target, pred, sample["chip_id"], path)
         written.append(path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,8 +22,17 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from agbm.cache import open_source
-from agbm.data import SPLITS, ChipDataset, InputConventions, model_input
+from agbm.cache import ChipSource, open_source
+from agbm.data import (
+    SPLITS,
+    ChipDataset,
+    DataError,
+    InputConventions,
+    model_input,
+    prediction_path,
+    read_prediction,
+)
+from agbm.io import remove_stale_temporaries, replacing
 from agbm.model import load_model
 from agbm.train import add_amp_option, autocast_dtype, init_runtime
 
@@ -108,7 +116,6 @@ def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
 
 def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
     """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     profile = {
         "driver": "GTiff",
         "width": agbm.shape[1],
@@ -117,13 +124,18 @@ def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
         "dtype": "float32",
         **geo,
     }
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(agbm.astype(np.float32)[None])
-    os.replace(tmp, path)
 
 
-def prediction_path(out: Path, chip_id: str) -> Path:
-    return Path(out) / f"{chip_id}_agbm.tif"
+def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:
+    """Whether `path` holds a complete, valid prediction (a zero-byte, truncated, all-NaN or
+    wrong-size file left by a crash or by hand does not count)."""
+    try:
+        read_prediction(path, shape)
+    except DataError:
+        return False
+    return True
 
 
 def predict(
@@ -148,9 +160,16 @@ def predict(
             raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
     data, out = Path(data), Path(out)
     runtime = init_runtime()
-    chips = open_source(data, split).chip_ids()[runtime.rank :: runtime.world]
-    todo = [c for c in chips if overwrite or not prediction_path(out, c).exists()]
+    source = open_source(data, split)
+    chips = source.chip_ids()[runtime.rank :: runtime.world]
+    todo = [
+        c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
+    ]
     out.mkdir(parents=True, exist_ok=True)
+    if runtime.main:
+        remove_stale_temporaries(out)
+        if len(todo) < len(chips):
+            tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
     models = load_for_inference(checkpoints, runtime.device)
     conventions = shared_conventions(models)
     amp_dtype = autocast_dtype(amp, runtime.device)
@@ -173,17 +192,23 @@ def predict(
     if runtime.world > 1:
         dist.barrier()
     if archive and runtime.main:
-        pack(out, Path(archive))
+        pack(out, Path(archive), source)
     return todo
 
 
-def pack(pred_dir: Path, archive: Path) -> None:
-    """Pack the prediction files into a .tar.gz for upload (atomically)."""
-    tmp = archive.with_name(f".{archive.name}.tmp")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for path in sorted(pred_dir.glob("*_agbm.tif")):
+def pack(pred_dir: Path, archive: Path, source: ChipSource) -> None:
+    """Pack the split's predictions into a .tar.gz for upload (atomically): exactly one valid
+    `{chip}_agbm.tif` per chip of `source`, nothing else of the folder (dotfiles such as
+    macOS's `._*`, stray files); a missing or malformed prediction is an error, not a gap."""
+    paths = [prediction_path(pred_dir, c) for c in source.chip_ids()]
+    for chip, path in zip(source.chip_ids(), paths, strict=True):
+        try:
+            read_prediction(path, source.size(chip))
+        except DataError as err:
+            raise DataError(f"not archiving {pred_dir}: {err}") from None
+    with replacing(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for path in paths:
             tar.add(path, arcname=path.name)
-    os.replace(tmp, archive)
 
 
 def _run(args: argparse.Namespace) -> int:

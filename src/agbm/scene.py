@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -75,6 +74,7 @@ from agbm.data import (
     InputConventions,
     normalise,
 )
+from agbm.io import replacing
 from agbm.predict import (
     TTA,
     add_inference_options,
@@ -432,7 +432,6 @@ def _output(path: Path, scene: Scene) -> Iterator[DatasetWriter]:
     """The output GeoTIFF, written under a temporary name and renamed only once complete, so an
     interrupted run never leaves a partial map under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     profile = {
         "driver": "GTiff",
         "height": scene.height,
@@ -449,12 +448,8 @@ def _output(path: Path, scene: Scene) -> Iterator[DatasetWriter]:
         "predictor": 3,
         "BIGTIFF": "IF_SAFER",
     }
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            yield dst
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        yield dst
 
 
 def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray) -> None:

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, model_input
-from agbm.io import replacing, save_atomic
+from agbm.io import remove_stale_temporaries, replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model
 from agbm.plots import plot_history
@@ -664,17 +664,62 @@ def check_config(config: TrainConfig) -> None:
         )
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
+#: What a run writes into its directory (besides TensorBoard's `tb/`).
+RUN_FILES = ("metrics.csv", "loss.png", "best.pt", "last.pt")
+
+
+def existing_run(out: Path) -> str | None:
+    """A one-line account of the run in `out` (epochs done, best validation RMSE), or None
+    when `out` holds none."""
+    if not any((out / name).exists() for name in RUN_FILES):
+        return None
+    try:
+        with (out / "metrics.csv").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        vals = [float(r["val_rmse"]) for r in rows if r["val_rmse"] != "nan"]
+        best = f", best val RMSE {min(vals):.2f}" if vals else ""
+        return f"{len(rows)} epoch(s) done{best}"
+    except (OSError, KeyError, ValueError):
+        return "its files, but no readable metrics.csv"
+
+
+def claim_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over a run that `out` already holds unless told what to do with it:
+    continue it (`resume`) or replace it (`overwrite`, which deletes its files now so that
+    none of the old run mixes into the new). Temporary files of killed runs are removed."""
+    remove_stale_temporaries(out)
+    found = existing_run(out)
+    if found is None or resume:
+        return
+    if not overwrite:
+        raise ValueError(
+            f"{out} already holds a training run ({found}); pass --resume to continue it "
+            "or --overwrite to start again (deleting it)"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Run (or resume) training; returns the run directory."""
     config = resolve(config)
     check_config(config)
     runtime = init_runtime()
+    out = Path(config.out)
+    if runtime.main:
+        claim_run_dir(out, resume, overwrite)
+    if runtime.world > 1:
+        dist.barrier()  # no rank reads the directory before rank 0 has claimed it
     trainer = Trainer(config, runtime)
-    last = Path(config.out) / "last.pt"
-    if resume and last.exists():
-        trainer.resume(last)
+    if resume and (out / "last.pt").exists():
+        trainer.resume(out / "last.pt")
+        if trainer.epoch >= config.epochs:
+            if runtime.main:
+                best = f", best val RMSE {trainer.best:.2f}" if math.isfinite(trainer.best) else ""
+                print(f"run complete: {trainer.epoch}/{config.epochs} epochs{best}")
+            return out
     trainer.fit()
-    return Path(config.out)
+    return out
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -734,7 +779,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    train(config_from_args(args), resume=args.resume)
+    train(config_from_args(args), resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
@@ -787,5 +832,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
     parser.add_argument(
         "--resume", action="store_true", help="continue from RUN_DIR/last.pt if it exists"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in a RUN_DIR that holds a run, deleting that run's files",
     )
     parser.set_defaults(func=_run)
