@@ -153,7 +153,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     torch.save({"model_config": model.config, "model": model.state_dict(), "epoch": 3}, path)
     assert isinstance(load_model(path), TemporalUNet)
     torch.save({"weights": model.state_dict()}, path)
-    with pytest.raises(ValueError, match="not a model checkpoint"):
+    with pytest.raises(ValueError, match="not an agbm checkpoint"):
         load_model(path)
     with pytest.raises(ValueError, match=r"unknown model config key\(s\) \['epochs'\]"):
         save_model(path, model, {**model.config, "epochs": 3})

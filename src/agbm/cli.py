@@ -74,10 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (DataError, ValueError, FileNotFoundError, PretrainedWeightsError) as exc:
-        print(f"agbm {args.command}: error: {exc}", file=sys.stderr)
+        print(f"agbm {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     finally:
         _leave_process_group()
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's own message on one line. An error raised in a DataLoader worker reaches the
+    main process as the same type carrying the worker's whole traceback; its message is the
+    traceback's last line."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return " ".join(text.split())
 
 
 def _leave_process_group() -> None:

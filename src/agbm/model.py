@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -360,16 +361,60 @@ def save_model(
     torch.save({"model_config": config or model.config, "model": model.state_dict()}, path)
 
 
+def read_checkpoint(
+    path: str | os.PathLike, keys: Sequence[str] = ("model_config", "model")
+) -> dict:
+    """A checkpoint dict holding `keys`, read with `weights_only=True` (tensors and plain
+    values only), or a one-line `ValueError` naming the file and its fault: zero-byte,
+    truncated, not a checkpoint, a whole pickled model, or a dict of another program."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            f"{path}: holds Python objects, not a plain checkpoint (a whole pickled model? "
+            "the BioMassters winner's files go through `agbm import-winner`)"
+        ) from None
+    except Exception as err:  # EOFError, RuntimeError (zip), KeyError (text), ...: many types
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: unreadable, truncated or not a checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or not set(keys) <= ckpt.keys():
+        found = sorted(map(str, ckpt))[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{path}: not an agbm checkpoint (needs {list(keys)}; holds {found})")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> TemporalUNet:
+    """The model a checkpoint dict describes, with its weights; faults name `path`."""
+    config = ckpt["model_config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its model_config is a {type(config).__name__}, not a dict")
+    try:
+        model = build_model({**config, "pretrained": False})
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: its model_config cannot build a model ({err})") from None
+    missing, unexpected = [], []
+    try:
+        result = model.load_state_dict(ckpt["model"], strict=False)
+        missing, unexpected = result.missing_keys, result.unexpected_keys
+    except RuntimeError as err:  # shape mismatches
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise ValueError(f"{path}: its weights do not fit its model_config ({first})") from None
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: its weights do not fit its model_config ({len(missing)} missing, e.g. "
+            f"{missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})"
+        )
+    return model
+
+
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TemporalUNet:
     """Rebuild a `TemporalUNet` from a checkpoint dict with "model_config" and "model" keys.
 
     Weights come from the checkpoint, so the encoder is built with `pretrained=False` (no
-    download, no weights file needed). Loaded with `weights_only=True`: the file may hold
-    only tensors and plain Python values.
+    download, no weights file needed). Read by `read_checkpoint`: the file may hold only
+    tensors and plain Python values, and every fault is a one-line `ValueError`.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or not {"model_config", "model"} <= ckpt.keys():
-        raise ValueError(f"{path} is not a model checkpoint (needs 'model_config' and 'model')")
-    model = build_model({**ckpt["model_config"], "pretrained": False})
-    model.load_state_dict(ckpt["model"])
-    return model
+    return model_from_checkpoint(read_checkpoint(path), path).to(map_location)

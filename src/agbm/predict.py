@@ -180,15 +180,14 @@ def predict(
         num_workers=workers,
         pin_memory=runtime.device.type == "cuda",
     )
-    bar = tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main)
-    for batch in loader:
-        image, present = model_input(batch, runtime.device, conventions)
-        agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
-        for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
-            geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
-            write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
-        bar.update(len(batch["chip_id"]))
-    bar.close()
+    with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
+        for batch in loader:
+            image, present = model_input(batch, runtime.device, conventions)
+            agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
+            for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
+                geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
+                write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
+            bar.update(len(batch["chip_id"]))
     if runtime.world > 1:
         dist.barrier()
     if archive and runtime.main:

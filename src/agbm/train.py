@@ -44,7 +44,7 @@ from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, model_input
 from agbm.io import remove_stale_temporaries, replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
-from agbm.model import build_model, load_model
+from agbm.model import build_model, load_model, read_checkpoint
 from agbm.plots import plot_history
 
 METRICS_FIELDS = ("epoch", "train_loss", "val_rmse", "lr", "seconds", "chips_per_s")
@@ -307,6 +307,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # --- the run ---------------------------------------------------------------------------------
 
 
+#: What `Trainer.state` writes and `Trainer.resume` needs.
+RESUME_KEYS = (
+    "model_config", "model", "optimizer", "scheduler", "scaler", "epoch", "step", "best", "rng",
+    "train_config",
+)  # fmt: skip
+
+
 class Trainer:
     """One training run: builds everything from a `TrainConfig`, then `fit()`s."""
 
@@ -423,7 +430,9 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         """Continue from a checkpoint written by `state()` by a run with the same settings."""
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(path, RESUME_KEYS)
+        if not isinstance(ckpt["train_config"], dict):
+            raise ValueError(f"{path}: its train_config is not a dict")
         check_same_run(ckpt["train_config"], dataclasses.asdict(self.config), path)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
