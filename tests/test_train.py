@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from agbm.baselines import LINEAR, MEAN, baseline_scores
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS, ChipDataset, list_chips
 from agbm.io import save_atomic
+from agbm.model import TemporalUNet, save_model
 from agbm.synth import generate
 from agbm.train import (
     Runtime,
@@ -240,7 +242,6 @@ def test_fold_split_is_a_deterministic_partition() -> None:
         (["--backbone", "no_such_net"], "unknown timm backbone"),
         (["--fold", "10"], "out of range"),
         (["--batch-size", "64"], "exceeds"),
-        (["--amp", "fp8"], "--amp must be"),
         (["--folds", "10", "--fold", "9"], "holds no chip"),  # 8 chips in 10 folds
         (["--lr", "0"], "need --lr > 0"),
         (["--image-size", "48"], "multiple of 32"),
@@ -258,6 +259,15 @@ def test_bad_options_fail_before_work(
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("flag", ["--amp", "--temporal", "--recipe", "--split", "--cosine-step"])
+def test_word_options_list_and_enforce_their_choices(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", flag, "fp8"])
+    assert f"argument {flag}: invalid choice: 'fp8'" in capsys.readouterr().err
 
 
 def test_missing_weights_file_fails_clearly(tiny_data: Path, tmp_path: Path, capsys) -> None:
@@ -468,3 +478,33 @@ def test_a_run_folder_is_continued_or_replaced_only_when_asked(
     assert len(read_metrics(out)) == 1
     assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1
     assert not dead.exists() and live.exists()
+
+
+def test_model_options_that_contradict_the_init_checkpoint_are_refused(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """`--init CKPT --backbone resnet34` used to train CKPT's resnet18 and record resnet34."""
+    ckpt = tmp_path / "init.pt"
+    save_model(ckpt, TemporalUNet("resnet18", decoder_channels=(32, 32, 16, 16, 16)))
+    base = TrainConfig(data=str(tiny_data), init=str(ckpt), batch_size=2, workers=0, epochs=1)
+    runtime = Runtime(0, 1, torch.device("cpu"))
+    for given, message in [
+        ({"backbone": "resnet34"}, "--backbone resnet34"),
+        ({"temporal": "pool"}, "--temporal pool"),
+        ({"decoder_channels": [16, 16, 16, 16, 16]}, "--decoder-channels [16, 16, 16, 16, 16]"),
+        (
+            {"model_options": {"input_conventions": "winner"}},
+            "model_options input_conventions: winner",
+        ),
+    ]:
+        config = dataclasses.replace(base, out=str(tmp_path / "r"), **given)
+        with pytest.raises(
+            ValueError, match=f"holds a resnet18 model .*contradicts {re.escape(message)}"
+        ):
+            Trainer(config, runtime)
+    agreeing = dataclasses.replace(base, out=str(tmp_path / "ok"), backbone="resnet18")
+    trainer = Trainer(agreeing, runtime)
+    recorded = trainer.state()["train_config"]
+    assert (recorded["backbone"], recorded["temporal"]) == ("resnet18", "attention")
+    assert recorded["decoder_channels"] == [32, 32, 16, 16, 16]
+    assert recorded["model_options"]["output_scale"] == 100.0

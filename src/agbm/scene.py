@@ -37,8 +37,9 @@ Usage::
         --out scene/agbm.tif [--window 256] [--overlap 64] [--tta flips] [--batch-size 8]
 
 Output: float32 AGBM (t/ha, >= 0) on the input grid, a tiled (256 x 256), deflate-
-compressed GeoTIFF written under a temporary name and renamed when complete. Pixels that
-only windows without any data cover are NaN (the file's no-data value).
+compressed GeoTIFF written under a temporary name and renamed when complete. Pixels with no
+observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the file's no-data
+value: the model would only invent biomass there.
 """
 
 from __future__ import annotations
@@ -101,15 +102,15 @@ T = TypeVar("T")
 # --- input --------------------------------------------------------------------------------------
 
 
-def _s1_has_data(raw: np.ndarray) -> bool:
-    """Whether any pixel of an S1 image `[4, h, w]` is not -9999."""
-    return bool((raw != S1_NODATA).any())
+def _s1_observed(raw: np.ndarray) -> np.ndarray:
+    """bool `[h, w]`: the pixels of an S1 image `[4, h, w]` with any band not -9999."""
+    return (raw != S1_NODATA).any(axis=0)
 
 
-def _s2_has_data(raw: np.ndarray) -> bool:
-    """Whether any pixel of an S2 image `[11, h, w]` has data: CLP not 255 and not all bands 0
-    (stacks often fill a missing month with zeros)."""
-    return bool(((raw[-1] != S2_NODATA_CLOUD) & raw.any(axis=0)).any())
+def _s2_observed(raw: np.ndarray) -> np.ndarray:
+    """bool `[h, w]`: the pixels of an S2 image `[11, h, w]` with data: CLP not 255 and not all
+    bands 0 (stacks often fill a missing month with zeros)."""
+    return (raw[-1] != S2_NODATA_CLOUD) & raw.any(axis=0)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class Satellite:
     name: str
     bands: int
     dtype: np.dtype
-    has_data: Callable[[np.ndarray], bool]
+    #: The pixels of a month's image `[bands, h, w]` that hold an observation.
+    observed: Callable[[np.ndarray], np.ndarray]
 
     def as_raw(self, raw: np.ndarray) -> np.ndarray:
         """`raw` in the layout's dtype; a user's float or signed S2 is clipped to the uint16
@@ -130,8 +132,8 @@ class Satellite:
         return raw.astype(self.dtype, copy=False)
 
 
-S1 = Satellite("S1", len(S1_BANDS), RAW_DTYPES["S1"], _s1_has_data)
-S2 = Satellite("S2", len(S2_BANDS), RAW_DTYPES["S2"], _s2_has_data)
+S1 = Satellite("S1", len(S1_BANDS), RAW_DTYPES["S1"], _s1_observed)
+S2 = Satellite("S2", len(S2_BANDS), RAW_DTYPES["S2"], _s2_observed)
 
 
 def _open(path: Path, bands: int, what: str, files: contextlib.ExitStack) -> DatasetReader:
@@ -242,10 +244,11 @@ class Scene:
         col: int,
         out: np.ndarray,
         conventions: InputConventions = AGBM_CONVENTIONS,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Fill `out` (zeros, `[12, 15, h, w]`) with the window whose top-left pixel is (`row`,
-        `col`), normalised by `conventions`; return `present` bool `[12]`: the months holding
-        data there.
+        `col`), normalised by `conventions`; return `present` bool `[12]`, the months holding
+        data there, and `observed` bool `[h, w]`, the pixels with an observation in any month
+        (False in the padding).
 
         Where the window hangs over the scene's bottom or right edge (only in a scene smaller
         than a window), the scene is mirrored into it, giving the model plausible context.
@@ -253,20 +256,23 @@ class Scene:
         h, w = min(out.shape[-2], self.height - row), min(out.shape[-1], self.width - col)
         window = Window(col, row, w, h)
         acquired = np.zeros((len(self.sources), MONTHS), dtype=bool)
+        observed = np.zeros(out.shape[-2:], dtype=bool)
         stacks = []
         for index, source in enumerate(self.sources):
             sat = source.satellite
             stack = np.zeros((MONTHS, sat.bands, h, w), dtype=sat.dtype)
             for month, raw in enumerate(source.read(window)):
-                if raw is not None and sat.has_data(raw):
+                seen = sat.observed(raw) if raw is not None else None
+                if seen is not None and seen.any():
                     stack[month], acquired[index, month] = sat.as_raw(raw), True
+                    observed[:h, :w] |= seen
             stacks.append(torch.from_numpy(stack))
         out[..., :h, :w] = normalise(*stacks, torch.from_numpy(acquired), conventions).numpy()
         present = acquired.any(axis=0)
         if (h, w) != out.shape[-2:]:
             pad = ((0, 0), (0, 0), (0, out.shape[-2] - h), (0, out.shape[-1] - w))
             out[:] = np.pad(out[..., :h, :w], pad, mode="reflect")
-        return present
+        return present, observed
 
 
 @contextlib.contextmanager
@@ -385,21 +391,23 @@ class StripBlender:
 
 # --- the engine ---------------------------------------------------------------------------------
 
-Batch = tuple[list[tuple[int, int]], np.ndarray, np.ndarray]
+Batch = tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]
 
 
 def _batches(
     scene: Scene, tiling: Tiling, batch_size: int, conventions: InputConventions
 ) -> Iterator[Batch]:
-    """Corners, images `[n, 12, 15, h, w]` and present `[n, 12]` of successive window batches."""
+    """Corners, images `[n, 12, 15, h, w]`, present `[n, 12]` and observed pixels `[n, h, w]`
+    of successive window batches."""
     corners = tiling.corners()
     for i in range(0, len(corners), batch_size):
         batch = corners[i : i + batch_size]
         image = np.zeros((len(batch), MONTHS, CHANNELS, *tiling.size), dtype=np.float32)
-        present = np.stack(
-            [scene.read(r, c, out, conventions) for (r, c), out in zip(batch, image, strict=True)]
-        )
-        yield batch, image, present
+        reads = [
+            scene.read(r, c, out, conventions) for (r, c), out in zip(batch, image, strict=True)
+        ]
+        present, observed = (np.stack(a) for a in zip(*reads, strict=True))
+        yield batch, image, present, observed
 
 
 def _prefetch(items: Iterator[T]) -> Iterator[T]:
@@ -475,13 +483,15 @@ def predict_scene(
     # closing(): on an error too, the reading thread ends before the caller closes the inputs.
     reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
     with _output(Path(out), scene) as dst, bar, reads as batches:
-        for corners, image, present in batches:
+        for corners, image, present, observed in batches:
             preds = _predict(predictor, image, present, conventions)
-            for (row, col), pred in zip(corners, preds, strict=True):
+            for (row, col), pred, seen in zip(corners, preds, observed, strict=True):
                 _write_rows(dst, *blender.release(row // BLOCK * BLOCK))
                 if pred is not None:
+                    # Pixels with no observation in any month get no weight: they end NaN.
                     weights = tiling.weights(row, col)
-                    blender.add(row, col, pred[: len(weights), : weights.shape[1]], weights)
+                    h, w = weights.shape
+                    blender.add(row, col, pred[:h, :w], weights * seen[:h, :w])
             bar.update(len(corners))
         _write_rows(dst, *blender.release(scene.height))
 

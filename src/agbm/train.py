@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
-from agbm.data import ChipDataset, DataError, model_input
+from agbm.data import ChipDataset, DataError, InputConventions, model_input
 from agbm.io import remove_stale_temporaries, replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model, read_checkpoint
@@ -56,7 +56,8 @@ class TrainConfig:
 
     data: str = ""
     out: str = ""
-    backbone: str = "tf_efficientnetv2_l.in21k"
+    #: None: the winner's `DEFAULT_BACKBONE`, or with `init` the checkpoint's.
+    backbone: str | None = None
     #: "imagenet": timm's pretrained weights (the winner started from ImageNet-21k); "none":
     #: random init; else a local weights file. True and False also work (YAML booleans).
     pretrained: bool | str = "imagenet"
@@ -130,9 +131,15 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+DEFAULT_BACKBONE = "tf_efficientnetv2_l.in21k"
+#: The settings that describe the model rather than its training.
+MODEL_SETTINGS = ("backbone", "temporal", "decoder_channels", "model_options")
+
+
 def resolve(config: TrainConfig) -> TrainConfig:
     """`config` with every setting left to the recipe filled in: what checkpoints record, so
-    a resumed run compares concrete values."""
+    a resumed run compares concrete values. A run from `--init` takes its model settings from
+    the checkpoint instead (`adopt_model`)."""
     if config.recipe not in RECIPES:
         raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
     recipe = RECIPES[config.recipe]
@@ -140,8 +147,46 @@ def resolve(config: TrainConfig) -> TrainConfig:
     if config.min_lr is None:
         values["min_lr"] = recipe.min_lr(config.lr)
     values["augment"] = {**recipe.augment, **config.augment}
-    values["model_options"] = {**recipe.model, **config.model_options}
+    if config.init:
+        values.pop("temporal", None)
+    else:
+        values["backbone"] = config.backbone or DEFAULT_BACKBONE
+        values["model_options"] = {**recipe.model, **config.model_options}
     return dataclasses.replace(config, **values)
+
+
+def adopt_model(config: TrainConfig, model: torch.nn.Module) -> TrainConfig:
+    """`config` with the model settings of the `--init` checkpoint's `model`; a setting given
+    that contradicts the checkpoint is an error (the run would train one model and record
+    another)."""
+    arch = model.config
+    actual = {
+        "backbone": arch["backbone"],
+        "temporal": arch["temporal"],
+        "decoder_channels": list(arch["decoder_channels"]),
+        "model_options": {k: arch[k] for k in ("output_scale", "output_init")}
+        | {"input_conventions": model.conventions.to_dict()},
+    }
+    given = {k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k)}
+    if "decoder_channels" in given:
+        given["decoder_channels"] = list(given["decoder_channels"])
+    options = given.pop("model_options", {})
+    conflicts = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v != actual[k]]
+    for key, value in options.items():
+        same = (
+            InputConventions.from_config(value) == model.conventions
+            if key == "input_conventions"
+            else float(value) == actual["model_options"][key]
+        )
+        if not same:
+            conflicts.append(f"model_options {key}: {value}")
+    if conflicts:
+        raise ValueError(
+            f"--init {config.init} holds a {arch['backbone']} model (temporal "
+            f"{arch['temporal']}, decoder {actual['decoder_channels']}); it contradicts "
+            f"{', '.join(conflicts)}: drop those options, or train without --init"
+        )
+    return dataclasses.replace(config, **actual)
 
 
 # --- splits and data -------------------------------------------------------------------------
@@ -401,7 +446,9 @@ class Trainer:
 
     def _build_model(self) -> torch.nn.Module:
         if self.config.init:
-            return load_model(self.config.init)
+            model = load_model(self.config.init)
+            self.config = adopt_model(self.config, model)
+            return model
         arch = {
             "backbone": self.config.backbone,
             "pretrained": encoder_weights(self.config.pretrained),
@@ -637,7 +684,7 @@ def check_config(config: TrainConfig) -> None:
         raise DataError(f"data root {config.data!r} does not exist or is not a directory")
     if not config.out:
         raise ValueError("--out RUN_DIR is required")
-    if not timm.is_model(config.backbone):
+    if config.backbone is not None and not timm.is_model(config.backbone):
         raise ValueError(f"unknown timm backbone {config.backbone!r} (see timm.list_models())")
     if not config.full:
         check_fold(config.folds, config.fold)
@@ -734,7 +781,10 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 # --- command line ----------------------------------------------------------------------------
 
 _FLAGS: dict[str, tuple[type, str]] = {
-    "backbone": (str, "timm encoder name"),
+    "backbone": (
+        str,
+        f"timm encoder name (default {DEFAULT_BACKBONE}; with --init the checkpoint's)",
+    ),
     "pretrained": (
         str,
         "'imagenet' for timm's pretrained weights, 'none' for random init, or a weights file",
@@ -744,24 +794,46 @@ _FLAGS: dict[str, tuple[type, str]] = {
         "winner: the BioMassters winner's exact recipe; agbm: agbm's variant "
         "(docs/recipes.md). Settings below left unset take the recipe's value",
     ),
-    "temporal": (str, "month fusion: pool (the winner's) or attention (agbm's)"),
+    "temporal": (str, "month fusion (default: the recipe's, winner pool, agbm attention)"),
     "epochs": (int, "epochs to train"),
     "batch_size": (int, "chips per batch per process"),
     "image_size": (int, "train on random crops of this side, a multiple of 32 (0: whole chips)"),
     "lr": (float, "peak learning rate"),
-    "min_lr": (float, "learning rate at the end of the cosine (winner: max(lr / 10, 5e-5))"),
-    "cosine_step": (str, "the cosine moves once per epoch (winner) or per batch (agbm)"),
+    "min_lr": (
+        float,
+        "learning rate at the end of the cosine (default: the recipe's, winner "
+        "max(lr / 10, 5e-5), agbm 0)",
+    ),
+    "cosine_step": (
+        str,
+        "the cosine moves once per epoch or per batch (default: the recipe's, "
+        "winner epoch, agbm batch)",
+    ),  # fmt: skip
     "weight_decay": (float, "AdamW weight decay"),
     "warmup_epochs": (float, "linear warm-up length"),
     "clip_grad": (float, "gradient norm clip"),
     "max_target": (float, "target pixels at or above this are left out of the loss"),
     "folds": (int, "number of folds"),
     "fold": (int, "held-out fold for validation"),
-    "split": (str, "folds: winner (its KFold, seed 314159) or seeded (by --seed)"),
+    "split": (
+        str,
+        "folds: winner (its KFold, seed 314159) or seeded (by --seed) (default: "
+        "the recipe's, winner winner, agbm seeded)",
+    ),  # fmt: skip
     "init": (str, "start from this checkpoint's weights"),
-    "amp": (str, "mixed precision: auto, bf16, fp16 or off"),
+    "amp": (str, "mixed precision (auto: bf16 on GPU, off on CPU)"),
     "workers": (int, "data loader worker processes per process"),
     "seed": (int, "random seed"),
+}
+
+
+#: The flags that take one of a few words.
+_CHOICES: dict[str, list[str]] = {
+    "recipe": list(RECIPES),
+    "temporal": ["pool", "attention"],
+    "cosine_step": ["epoch", "batch"],
+    "split": ["winner", "seeded"],
+    "amp": ["auto", *AMP_DTYPES],
 }
 
 
@@ -812,7 +884,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
             f"--{name.replace('_', '-')}",
             type=kind,
             default=None,
-            help=f"{text} (default {default})",
+            choices=_CHOICES.get(name),
+            help=text if default is None else f"{text} (default {default})",
         )
     parser.add_argument(
         "--full",
