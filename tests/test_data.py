@@ -167,8 +167,20 @@ def test_chip_list_from_metadata_equals_chip_list_from_file_names(scratch_root: 
     assert list_chips(scratch_root, "test") == from_csv and len(from_csv) == 2
 
 
-def test_plain_features_metadata_csv_is_accepted(tiny_root: Path) -> None:
-    with (tiny_root / "features_metadata.csv").open("w", newline="") as f:
+@pytest.mark.parametrize(
+    ("name", "encoding"),
+    [
+        ("features_metadata.csv", "utf-8"),
+        ("biomassters_features_metadata.csv", "utf-8"),  # TorchGeo's fixture
+        ("features_metadata_FzP19JI.csv", "utf-8"),  # the winner's copy
+        ("features_metadata.csv", "utf-8-sig"),  # saved by a spreadsheet, with a BOM
+    ],
+)
+def test_features_metadata_csv_is_found_by_any_published_name(
+    tiny_root: Path, name: str, encoding: str
+) -> None:
+    """TorchGeo's name was not recognised, and a BOM made the file lack `chip_id`."""
+    with (tiny_root / name).open("w", newline="", encoding=encoding) as f:
         writer = csv.writer(f)
         writer.writerow(["filename", "chip_id", "split"])
         writer.writerow(["ffff0000_S2_00.tif", "ffff0000", "train"])
@@ -177,6 +189,13 @@ def test_plain_features_metadata_csv_is_accepted(tiny_root: Path) -> None:
     assert list_chips(tiny_root) == ["abcd0123", "ffff0000"]
     with pytest.raises(DataError, match="ffff0000_S2_00.tif|no S1 or S2 file"):
         ChipDataset(tiny_root)[1]
+
+
+def test_a_metadata_csv_that_is_not_utf8_is_named(tiny_root: Path) -> None:
+    path = tiny_root / "features_metadata.csv"
+    path.write_bytes("chip_id,split\nabcd0123,tr\xe4in\n".encode("latin-1"))
+    with pytest.raises(DataError, match=f"{path}: not a UTF-8 CSV file"):
+        list_chips(tiny_root)
 
 
 def test_truncated_tif_raises_data_error_naming_it(scratch_root: Path) -> None:

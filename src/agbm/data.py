@@ -113,10 +113,9 @@ def list_chips(root: Path | str, split: str = "train") -> list[str]:
     """
     root = Path(root)
     features = _check_split(root, split)
-    for name in FEATURES_METADATA_NAMES:
-        if (root / name).is_file():
-            chips = _chips_from_metadata(root / name, split)
-            break
+    metadata = features_metadata(root)
+    if metadata is not None:
+        chips = _chips_from_metadata(metadata, split)
     else:
         chips = {m["chip"] for p in features.iterdir() if (m := _FEATURE_RE.match(p.name))}
     if not chips:
@@ -131,13 +130,33 @@ def splits_present(root: Path | str) -> list[str]:
     return [s for s, f in zip(SPLITS, folders, strict=True) if f.is_dir() and any(f.iterdir())]
 
 
+def features_metadata(root: Path) -> Path | None:
+    """The features metadata CSV of a data root: a known name first, else any
+    `*features_metadata*.csv` (TorchGeo's `biomassters_features_metadata.csv`, ...); None
+    when there is none. Dotfiles (macOS's `._*` copies) are never it."""
+    for name in FEATURES_METADATA_NAMES:
+        if (root / name).is_file():
+            return root / name
+    found = sorted(
+        p
+        for p in root.glob("*features_metadata*.csv")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    return found[0] if found else None
+
+
 def _chips_from_metadata(path: Path, split: str) -> set[str]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"chip_id", "split"} - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{path}: metadata lacks column(s) {', '.join(sorted(missing))}")
-        return {row["chip_id"] for row in reader if row["split"] == split}
+    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"chip_id", "split"} - set(reader.fieldnames or ())
+            if missing:
+                raise DataError(f"{path}: metadata lacks column(s) {', '.join(sorted(missing))}")
+            return {row["chip_id"] for row in reader if row["split"] == split}
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not a UTF-8 CSV file ({err.reason} at byte {err.start})"
+        ) from None
 
 
 def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
