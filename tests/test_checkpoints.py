@@ -94,3 +94,49 @@ def test_a_data_error_in_a_loader_worker_is_the_same_one_line(
     err = capsys.readouterr().err  # the progress bar's line, then the error's
     assert err.splitlines()[-1].startswith(f"agbm predict: error: {bad}: unreadable")
     assert "Traceback" not in err and err.endswith("\n") and err.count("\n") == 2
+
+
+def test_an_unwritable_output_fails_before_the_model_runs(
+    synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """It used to fail with a traceback at the first write, after the model had run."""
+    ckpt = tmp_path / "model.pt"
+    save_model(ckpt, small_model())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr("agbm.predict.load_for_inference", no_model)
+    monkeypatch.setattr("agbm.scene.load_for_inference", no_model)
+    out = blocker / "pred"
+    args = ["predict", "--data", str(synth_root), "--checkpoint", str(ckpt), "--out", str(out)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(f"agbm predict: error: {out}: cannot write there")
+    features = synth_root / "test_features"
+    chip = next(features.glob("*_S1_00.tif")).name.split("_")[0]
+    s1, s2 = (f"{features}/{chip}_{s}_{{MM}}.tif" for s in ("S1", "S2"))
+    scene = ["predict-scene", "--s1", s1, "--s2", s2, "--checkpoint", str(ckpt)]
+    assert main([*scene, "--out", str(out / "agbm.tif")]) == 2
+    assert f"{out}: cannot write there" in capsys.readouterr().err
+
+
+def test_a_command_that_fails_before_writing_leaves_no_empty_folder(
+    synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"")
+    out = tmp_path / "new" / "pred"
+    args = ["predict", "--data", str(synth_root), "--checkpoint", str(bad), "--out", str(out)]
+    assert main(args) == 2
+    assert not (tmp_path / "new").exists()
+    run = tmp_path / "run"
+    train = ["train", "--data", str(synth_root), "--out", str(run), "--init", str(bad)]
+    assert main([*train, "--workers", "0", "--batch-size", "2", "--folds", "3"]) == 2
+    assert not run.exists()
+
+
+def test_train_without_data_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train"]) == 2
+    assert "--data ROOT is required" in capsys.readouterr().err

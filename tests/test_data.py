@@ -219,7 +219,9 @@ def test_truncated_tif_raises_data_error_naming_it(scratch_root: Path) -> None:
         ("S1", np.zeros((4, 8, 8), np.float32), "size"),
         ("S1", np.full((4, 4, 4), np.nan, np.float32), "NaN"),
         ("S1", np.full((4, 4, 4), np.inf, np.float32), "NaN or infinite"),
-        ("S2", np.zeros((11, 4, 4), np.float32), "float32, the layout's S2 files are uint16"),
+        ("S2", np.full((11, 4, 4), 0.5, np.float32), "float32 values cannot all be held as"),
+        ("S2", np.full((11, 4, 4), -1, np.int32), "int32 values cannot all be held as"),
+        ("S1", np.full((4, 4, 4), 2**30, np.int32), "int32 values cannot all be held as"),
     ],
 )
 def test_bad_feature_file_raises_data_error(
@@ -228,6 +230,30 @@ def test_bad_feature_file_raises_data_error(
     path = features_path(tiny_root, "abcd0123", satellite, 5, "train")
     write_tif(path, array)
     with pytest.raises(DataError, match=rf"{path.name}.*{fault}"):
+        read_chip(tiny_root, "abcd0123")
+
+
+def test_features_stored_in_other_types_are_read_as_the_values_they_hold(
+    tiny_root: Path,
+) -> None:
+    """TorchGeo's fixture stores S1 as uint16; some tools write S2 as float. Both used to be
+    refused for their type alone."""
+    expected, _ = read_chip(tiny_root, "abcd0123")
+    s1 = features_path(tiny_root, "abcd0123", "S1", 0, "train")
+    s2 = features_path(tiny_root, "abcd0123", "S2", 0, "train")
+    write_tif(s2, rasterio.open(s2).read().astype(np.float64))
+    image, _ = read_chip(tiny_root, "abcd0123")
+    np.testing.assert_array_equal(image, expected)
+    write_tif(s1, np.full((4, 4, 4), 7, np.uint16))
+    image, _ = read_chip(tiny_root, "abcd0123")
+    np.testing.assert_allclose(image[0, 0], (7 + 25) / 54)  # VV_asc: (x - min) / (max - min)
+
+
+def test_a_file_of_another_size_is_named_not_its_neighbour(tiny_root: Path) -> None:
+    """One S1 file of 5x4 among 4x4 files: the S2 file read after it used to be blamed."""
+    path = features_path(tiny_root, "abcd0123", "S1", 0, "train")
+    write_tif(path, np.zeros((4, 5, 4), np.float32))
+    with pytest.raises(DataError, match=rf"{path.name}: size \(5, 4\) differs from the \(4, 4\)"):
         read_chip(tiny_root, "abcd0123")
 
 
@@ -299,3 +325,14 @@ def test_transform_is_applied(synth_root: Path) -> None:
     plain = ChipDataset(synth_root, chip_ids=list_chips(synth_root)[:1])[0]
     flipped = ChipDataset(synth_root, chip_ids=[plain["chip_id"]], transform=flip)[0]
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1))
+
+
+def test_a_chip_of_another_size_is_named_when_loaded(tiny_root: Path) -> None:
+    """It used to pass and crash training with `stack expects each tensor to be equal size`."""
+    write_tif(features_path(tiny_root, "ffff0000", "S1", 0, "train"), np.zeros((4, 8, 8), "f4"))
+    write_tif(target_path(tiny_root, "ffff0000", "train"), np.ones((1, 8, 8), np.float32))
+    dataset = ChipDataset(tiny_root)
+    assert dataset.chip_ids == ["abcd0123", "ffff0000"]
+    dataset[0]
+    with pytest.raises(DataError, match=r"chip ffff0000: size \(8, 8\) differs from the \(4, 4\)"):
+        dataset[1]

@@ -27,6 +27,7 @@ from agbm.train import (
     Trainer,
     build_optimizer,
     build_scheduler,
+    default_workers,
     encoder_weights,
     fold_split,
     resolve,
@@ -508,3 +509,25 @@ def test_model_options_that_contradict_the_init_checkpoint_are_refused(
     assert (recorded["backbone"], recorded["temporal"]) == ("resnet18", "attention")
     assert recorded["decoder_channels"] == [32, 32, 16, 16, 16]
     assert recorded["model_options"]["output_scale"] == 100.0
+
+
+def test_a_run_starts_with_one_line_on_what_it_trains_and_fits_the_machines_cores(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """It printed no header, and asked for 4 loader workers on a 2-core machine."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    config = TrainConfig(
+        data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, folds=4,
+        **{**SMALL, "workers": None},
+    )  # fmt: skip
+    trainer = Trainer(config, Runtime(0, 1, torch.device("cpu")))
+    assert trainer.config.workers == 2 and trainer.loader.num_workers == 2
+    params = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+    assert trainer.describe() == (
+        f"training resnet18 ({params:.1f} M parameters, recipe winner) on cpu, amp off: "
+        "6 training chips, 2 validation chips (fold 0 of 4), 2 loader workers per process"
+    )
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert default_workers() == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_workers() == 8

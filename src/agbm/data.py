@@ -16,6 +16,7 @@ fault: a model trained on silently patched garbage is worse than a run that stop
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
 import dataclasses
 import functools
@@ -202,27 +203,53 @@ class RawChip:
         return self.acquired.any(axis=0)
 
 
+def as_layout_dtype(raw: np.ndarray, satellite: str, path: Path) -> np.ndarray:
+    """`raw` in the layout's dtype for `satellite` (S1 float32, S2 uint16), whatever type the
+    file stores it in (TorchGeo's fixtures hold S1 as uint16, some tools write S2 as float),
+    as long as every value survives: a value that cannot be represented is an error."""
+    dtype = RAW_DTYPES[satellite]
+    if raw.dtype == dtype:
+        return raw
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        fits = raw.size == 0 or (raw.min() >= info.min and raw.max() <= info.max)
+        exact = np.issubdtype(raw.dtype, np.integer) or bool((raw == np.round(raw)).all())
+    else:
+        limit = 2**24 if np.issubdtype(raw.dtype, np.integer) else np.finfo(dtype).max
+        fits, exact = raw.size == 0 or bool(np.abs(raw).max() <= limit), True
+    if not (fits and exact):
+        raise DataError(
+            f"{path}: its {raw.dtype} values cannot all be held as the layout's {dtype} "
+            f"({satellite}: {'integers 0..65535' if dtype == np.uint16 else 'float32'})"
+        )
+    return raw.astype(dtype)
+
+
 def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawChip:
-    """Read one chip's 12 months of S1 and S2 files, checking each file."""
+    """Read one chip's 12 months of S1 and S2 files, checking each file; a file whose size
+    differs from most of the chip's files is the one named."""
     root = Path(root)
     _check_split(root, split)
     rasters: dict[tuple[int, int], np.ndarray] = {}
-    size = None
+    paths: dict[tuple[int, int], Path] = {}
     for month in range(MONTHS):
         for index, (satellite, _, bands) in enumerate(_SOURCES):
             path = features_path(root, chip_id, satellite, month, split)
             if path.is_file():
-                raw = read_raster(path, bands, size)
-                if raw.dtype != RAW_DTYPES[satellite]:
-                    raise DataError(
-                        f"{path}: is {raw.dtype}, the layout's {satellite} files are "
-                        f"{RAW_DTYPES[satellite]}"
-                    )
-                rasters[index, month], size = raw, raw.shape[1:]
-    if size is None:
+                raw = as_layout_dtype(read_raster(path, bands, None), satellite, path)
+                rasters[index, month], paths[index, month] = raw, path
+    if not rasters:
         raise DataError(
             f"chip {chip_id}: no S1 or S2 file for any month in {root / f'{split}_features'}"
         )
+    sizes = collections.Counter(r.shape[1:] for r in rasters.values())
+    size, count = sizes.most_common(1)[0]
+    for key, raster in rasters.items():
+        if raster.shape[1:] != size:
+            raise DataError(
+                f"{paths[key]}: size {raster.shape[1:]} differs from the {size} of "
+                f"{count} other file(s) of chip {chip_id}"
+            )
     acquired = np.zeros((len(_SOURCES), MONTHS), dtype=bool)
     stacks = []
     for index, (satellite, _, bands) in enumerate(_SOURCES):
@@ -426,6 +453,8 @@ class ChipDataset(Dataset):
         self.with_target = self.source.has_targets() if targets is None else targets
         self.transform = transform
         self.raw = raw
+        #: Every chip must have the first one's size: batches stack them.
+        self.size = tuple(self.source.size(self.chip_ids[0])) if self.chip_ids else None
 
     def __len__(self) -> int:
         return len(self.chip_ids)
@@ -433,6 +462,11 @@ class ChipDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         chip_id = self.chip_ids[index]
         chip = self.source.read_raw(chip_id)
+        if chip.s1.shape[2:] != self.size:
+            raise DataError(
+                f"chip {chip_id}: size {chip.s1.shape[2:]} differs from the {self.size} of chip "
+                f"{self.chip_ids[0]}; the chips of a data set must share one size"
+            )
         s1, s2, acquired = (torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired))
         sample: Sample = {"present": torch.from_numpy(chip.present), "chip_id": chip_id}
         if self.raw:

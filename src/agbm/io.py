@@ -66,3 +66,25 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
                 path.unlink(missing_ok=True)
                 stale.append(path)
     return stale
+
+
+@contextlib.contextmanager
+def output_folder(path: Path) -> Iterator[Path]:
+    """`path` as a folder to write into, made (with its parents) and checked writable before
+    any work starts, so that a long job never fails at its first write. If the block fails
+    and leaves the folder it made empty, the folder goes again."""
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".agbm-write-check{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot write there ({err.strerror or err})") from None
+    try:
+        yield path
+    except BaseException:
+        for folder in made:  # deepest first; another process may be at it too
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # fails, as it should, on a folder that is not empty
+        raise

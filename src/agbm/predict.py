@@ -32,7 +32,7 @@ from agbm.data import (
     prediction_path,
     read_prediction,
 )
-from agbm.io import remove_stale_temporaries, replacing
+from agbm.io import output_folder, remove_stale_temporaries, replacing
 from agbm.model import load_model
 from agbm.train import add_amp_option, autocast_dtype, init_runtime
 
@@ -165,33 +165,36 @@ def predict(
     todo = [
         c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    if runtime.main:
-        remove_stale_temporaries(out)
-        if len(todo) < len(chips):
-            tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
-    models = load_for_inference(checkpoints, runtime.device)
-    conventions = shared_conventions(models)
-    amp_dtype = autocast_dtype(amp, runtime.device)
-    dataset = ChipDataset(data, split, todo, targets=False, raw=True)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=workers,
-        pin_memory=runtime.device.type == "cuda",
-    )
-    with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
-        for batch in loader:
-            image, present = model_input(batch, runtime.device, conventions)
-            agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
-            for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
-                geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
-                write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
-            bar.update(len(batch["chip_id"]))
-    if runtime.world > 1:
-        dist.barrier()
-    if archive and runtime.main:
-        pack(out, Path(archive), source)
+    with contextlib.ExitStack() as outputs:  # writable before the models run
+        outputs.enter_context(output_folder(out))
+        if archive:
+            outputs.enter_context(output_folder(Path(archive).parent))
+        if runtime.main:
+            remove_stale_temporaries(out)
+            if len(todo) < len(chips):
+                tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
+        models = load_for_inference(checkpoints, runtime.device)
+        conventions = shared_conventions(models)
+        amp_dtype = autocast_dtype(amp, runtime.device)
+        dataset = ChipDataset(data, split, todo, targets=False, raw=True)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=workers,
+            pin_memory=runtime.device.type == "cuda",
+        )
+        with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
+            for batch in loader:
+                image, present = model_input(batch, runtime.device, conventions)
+                agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
+                for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
+                    geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
+                    write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
+                bar.update(len(batch["chip_id"]))
+        if runtime.world > 1:
+            dist.barrier()
+        if archive and runtime.main:
+            pack(out, Path(archive), source)
     return todo
 
 

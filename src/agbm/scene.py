@@ -75,7 +75,7 @@ from agbm.data import (
     InputConventions,
     normalise,
 )
-from agbm.io import replacing
+from agbm.io import output_folder, replacing
 from agbm.predict import (
     TTA,
     add_inference_options,
@@ -516,7 +516,10 @@ def model_predictor(
 
 
 def _run(args: argparse.Namespace) -> int:
-    with open_scene(args.s1, args.s2) as scene:  # bad inputs fail before models load
+    with (
+        open_scene(args.s1, args.s2) as scene,  # bad inputs fail before models load
+        output_folder(args.out.parent),  # and an output that cannot be written
+    ):
         tiling = plan_tiling(scene.height, scene.width, args.window, args.overlap)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         models = load_for_inference(args.checkpoint, device)

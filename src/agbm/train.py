@@ -42,7 +42,7 @@ from tqdm import tqdm
 from agbm.augment import Augment, chip_generator
 from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, InputConventions, model_input
-from agbm.io import remove_stale_temporaries, replacing, save_atomic
+from agbm.io import output_folder, remove_stale_temporaries, replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model, read_checkpoint
 from agbm.plots import plot_history
@@ -88,7 +88,9 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: bool = True
     compile: bool = False
-    workers: int = 4
+    #: Loader workers per process; None: the CPUs this process may use, shared among the
+    #: processes of the machine, at most 8.
+    workers: int | None = None
     seed: int = 0
     augment: dict[str, Any] = field(default_factory=dict)
     #: `TemporalUNet` arguments without a flag of their own (`output_scale`, `output_init`,
@@ -245,6 +247,15 @@ class Runtime:
         return self.rank == 0
 
 
+def default_workers() -> int:
+    """Loader workers per process when not given: this machine's CPUs (those the process may
+    run on) shared among its torchrun processes, at most 8 (more rarely feeds one GPU
+    faster), so that the loader never asks for more workers than there are cores."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = (cpus or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(8, per_process))
+
+
 def init_runtime() -> Runtime:
     """Join the torchrun job if launched by torchrun (NCCL on GPUs, gloo on CPU), else run alone."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -364,6 +375,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
         config = resolve(config)
+        if config.workers is None:
+            config = dataclasses.replace(config, workers=default_workers())
         self.config, self.rt = config, runtime
         self.out = Path(config.out)
         train_ids, val_ids = self._split()
@@ -578,9 +591,24 @@ class Trainer:
             dist.all_reduce(total)
         return (total[0] / total[1]).item()
 
+    def describe(self) -> str:
+        """One line on what this run trains, where and on what."""
+        config, amp = self.config, self.amp_dtype
+        params = sum(p.numel() for p in self.model.parameters()) / 1e6
+        held = "" if config.full else f" (fold {config.fold} of {config.folds})"
+        where = f"{self.rt.device}" + (f" x {self.rt.world} processes" if self.rt.world > 1 else "")
+        return (
+            f"training {config.backbone} ({params:.1f} M parameters, recipe {config.recipe}) on "
+            f"{where}, amp {str(amp).removeprefix('torch.') if amp else 'off'}: "
+            f"{len(self.train_set)} training chips, "
+            f"{len(self.val_set) if self.val_set else 0} validation chips{held}, "
+            f"{config.workers} loader workers per process"
+        )
+
     def fit(self) -> None:
         """Train until `epochs`, checkpointing and logging after every epoch."""
         if self.rt.main:
+            tqdm.write(self.describe())
             self.out.mkdir(parents=True, exist_ok=True)
             _trim_metrics(self.out / "metrics.csv", self.epoch)
         while self.epoch < self.config.epochs:
@@ -680,7 +708,9 @@ def check_config(config: TrainConfig) -> None:
     """Fail on bad options before any data is read or any model is built."""
     import timm
 
-    if not config.data or not Path(config.data).is_dir():
+    if not config.data:
+        raise ValueError("--data ROOT is required: the data root or cache to train on")
+    if not Path(config.data).is_dir():
         raise DataError(f"data root {config.data!r} does not exist or is not a directory")
     if not config.out:
         raise ValueError("--out RUN_DIR is required")
@@ -762,19 +792,22 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     check_config(config)
     runtime = init_runtime()
     out = Path(config.out)
-    if runtime.main:
-        claim_run_dir(out, resume, overwrite)
-    if runtime.world > 1:
-        dist.barrier()  # no rank reads the directory before rank 0 has claimed it
-    trainer = Trainer(config, runtime)
-    if resume and (out / "last.pt").exists():
-        trainer.resume(out / "last.pt")
-        if trainer.epoch >= config.epochs:
-            if runtime.main:
-                best = f", best val RMSE {trainer.best:.2f}" if math.isfinite(trainer.best) else ""
-                print(f"run complete: {trainer.epoch}/{config.epochs} epochs{best}")
-            return out
-    trainer.fit()
+    # Rank 0 owns the run directory: writable before any work, gone again if nothing came of it.
+    with output_folder(out) if runtime.main else contextlib.nullcontext():
+        if runtime.main:
+            claim_run_dir(out, resume, overwrite)
+        if runtime.world > 1:
+            dist.barrier()  # no rank reads the directory before rank 0 has claimed it
+        trainer = Trainer(config, runtime)
+        if resume and (out / "last.pt").exists():
+            trainer.resume(out / "last.pt")
+            if trainer.epoch >= config.epochs:
+                if runtime.main:
+                    best = trainer.best
+                    text = f", best val RMSE {best:.2f}" if math.isfinite(best) else ""
+                    print(f"run complete: {trainer.epoch}/{config.epochs} epochs{text}")
+                return out
+        trainer.fit()
     return out
 
 
@@ -822,7 +855,11 @@ _FLAGS: dict[str, tuple[type, str]] = {
     ),  # fmt: skip
     "init": (str, "start from this checkpoint's weights"),
     "amp": (str, "mixed precision (auto: bf16 on GPU, off on CPU)"),
-    "workers": (int, "data loader worker processes per process"),
+    "workers": (
+        int,
+        "data loader worker processes per process (default: the machine's CPUs shared among "
+        "its processes, at most 8)",
+    ),
     "seed": (int, "random seed"),
 }
 
