@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +210,32 @@ def test_prepare_command_line(raw: Path, tmp_path: Path, capsys) -> None:
     shutil.copytree(raw, other)
     assert main(["prepare", "--data", str(other), "--out", str(out)]) == 2
     assert "was prepared from" in capsys.readouterr().err
+
+
+def test_info_reads_a_cache_as_its_data_root(raw: Path, cached: Path, capsys) -> None:
+    """`agbm info --data CACHE` used to refuse the cache the README says is read like ROOT."""
+    assert main(["info", "--data", str(raw)]) == 0
+    from_raw = capsys.readouterr().out
+    assert main(["info", "--data", str(cached)]) == 0
+    assert capsys.readouterr().out == from_raw and from_raw.startswith("train  chips      6")
+
+
+def test_prepare_workers_start_while_another_thread_holds_a_lock(raw: Path, tmp_path: Path) -> None:
+    """A forked pool waits for (or inherits) locks other threads hold; `agbm prepare` hung
+    once at 1/8 that way. Here a thread holds logging's lock, which every fork takes first:
+    forked workers would wait the full minute; spawned ones do not."""
+    release = threading.Event()
+
+    def hold() -> None:
+        with logging._lock:  # noqa: SLF001 - the lock os.fork() takes through logging's hook
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        start = time.perf_counter()
+        assert prepare(raw, tmp_path / "cache", "test", workers=2) == list_chips(raw, "test")
+        assert time.perf_counter() - start < 45
+    finally:
+        release.set()
+        holder.join()

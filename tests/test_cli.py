@@ -27,7 +27,10 @@ def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
-    assert f"usage: agbm {command}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"usage: agbm {command}" in out
+    if command == "demo":  # its options used to show no defaults
+        assert "(default: 10)" in out and "(default: resnet18)" in out
 
 
 def test_docs_cli_reference_is_current() -> None:

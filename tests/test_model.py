@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -181,9 +183,29 @@ def test_default_model_builds_with_expected_size() -> None:
     assert model.encoder.feature_info.reduction() == [2, 4, 8, 16, 32]
 
 
-def test_missing_weights_file_raises_with_instructions() -> None:
-    with pytest.raises(PretrainedWeightsError, match="pretrained='PATH"):
+def test_missing_weights_file_raises_with_instructions_as_cli_flags() -> None:
+    with pytest.raises(PretrainedWeightsError) as err:
         TemporalUNet("resnet18", pretrained="nonexistent/path")
+    message = str(err.value)
+    assert "--pretrained PATH/model.safetensors" in message and "--pretrained none" in message
+    assert ".." not in message and "\n" not in message
+
+
+def test_an_unreachable_hub_fails_at_once_without_retrying(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline, the hub client used to retry for ~51 s before the error."""
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    start = time.perf_counter()
+    with pytest.raises(PretrainedWeightsError, match="timm/resnet18.a1_in1k/resolve/main"):
+        TemporalUNet("resnet18", pretrained=True)
+    assert time.perf_counter() - start < 10
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is False  # restored
 
 
 def test_hub_weights_offline_fail_fast_with_instructions(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,9 +19,10 @@ from agbm.baselines import LINEAR, MEAN, baseline_scores
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS, ChipDataset, list_chips
 from agbm.io import save_atomic
-from agbm.model import TemporalUNet, save_model
+from agbm.model import TemporalUNet, load_model, save_model
 from agbm.synth import generate
 from agbm.train import (
+    BEST_KEYS,
     Runtime,
     TrainConfig,
     Trainer,
@@ -531,3 +532,12 @@ def test_a_run_starts_with_one_line_on_what_it_trains_and_fits_the_machines_core
     assert default_workers() == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert default_workers() == 8
+
+
+def test_best_pt_holds_the_model_without_the_optimiser(tiny_data: Path, tmp_path: Path) -> None:
+    """best.pt used to carry the optimiser's state too (315 MB for resnet18's default run)."""
+    train(TrainConfig(data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, **SMALL))
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert sorted(best) == sorted(BEST_KEYS) and "optimizer" in torch.load(tmp_path / "last.pt")
+    assert (tmp_path / "best.pt").stat().st_size < 0.5 * (tmp_path / "last.pt").stat().st_size
+    assert isinstance(load_model(tmp_path / "best.pt"), TemporalUNet)

@@ -29,11 +29,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import multiprocessing
 import os
 import shutil
 import time
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Protocol
 
@@ -58,6 +58,7 @@ from agbm.data import (
     read_raw_chip,
     read_target,
     splits_present,
+    target_path,
 )
 
 MANIFEST = "agbm_cache.json"
@@ -107,6 +108,10 @@ class ChipSource(Protocol):
 
     def size(self, chip_id: str) -> tuple[int, int]: ...
 
+    def acquired(self, chip_id: str) -> np.ndarray: ...
+
+    def has_target(self, chip_id: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class RawSource:
@@ -134,6 +139,21 @@ class RawSource:
         """CRS and transform of the chip's first input file (empty when it has none)."""
         with self._first_file(chip_id) as src:
             return {"crs": src.crs, "transform": src.transform} if src.crs else {}
+
+    def acquired(self, chip_id: str) -> np.ndarray:
+        """bool `[2, 12]`: which S1 / S2 monthly files exist (nothing read)."""
+        return np.array(
+            [
+                [
+                    features_path(self.root, chip_id, sat, m, self.split).is_file()
+                    for m in range(MONTHS)
+                ]
+                for sat, *_ in _SOURCES
+            ]
+        )
+
+    def has_target(self, chip_id: str) -> bool:
+        return target_path(self.root, chip_id, self.split).is_file()
 
     def size(self, chip_id: str) -> tuple[int, int]:
         """(height, width) of the chip's first input file."""
@@ -206,6 +226,13 @@ class CacheSource:
             raise DataError(f"cache {self.root}: split {self.split!r} was prepared without targets")
         size = self.size(chip_id)
         return np.array(load_array(self._dir(chip_id) / TARGET_FILE, np.dtype(np.float32), size))
+
+    def acquired(self, chip_id: str) -> np.ndarray:
+        """bool `[2, 12]`: which S1 / S2 monthly files the chip had."""
+        return np.array(load_array(self._dir(chip_id) / ACQUIRED_FILE, np.dtype(bool)))
+
+    def has_target(self, chip_id: str) -> bool:
+        return self.targets
 
     def size(self, chip_id: str) -> tuple[int, int]:
         """(height, width) of the chip's stored months."""
@@ -340,7 +367,9 @@ def prepare(
     job = functools.partial(convert_chip, source, out, targets)
     bar = tqdm(total=len(todo), desc=f"prepare {split}", unit="chip", disable=not progress)
     if workers > 0:
-        with Pool(workers) as pool:
+        # Spawned, not forked: a child forked while another thread holds a lock (tqdm's
+        # monitor, logging, GDAL) inherits the lock held forever and can hang.
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
             for _ in pool.imap_unordered(job, todo):
                 bar.update()
     else:
@@ -364,8 +393,48 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def available_splits(root: Path) -> list[str]:
+    """The splits a data root holds files of, or a cache has prepared."""
+    if is_cache(root):
+        return [s for s in SPLITS if s in read_manifest(root)["splits"]]
+    return splits_present(root)
+
+
+def summarise(source: ChipSource) -> dict[str, float]:
+    """Counts and month availability of a split, for a quick look at a data set."""
+    chips = source.chip_ids()
+    acquired = np.stack([source.acquired(c) for c in chips])  # [chips, 2, 12]
+    return {
+        "chips": len(chips),
+        "s1_months_present": float(acquired[:, 0].mean()),
+        "s2_months_present": float(acquired[:, 1].mean()),
+        "targets": sum(source.has_target(c) for c in chips),
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    for split in args.split or available_splits(args.data) or ["train"]:  # train: say what lacks
+        stats = summarise(open_source(args.data, split))
+        print(
+            f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
+            f"S1 months present {stats['s1_months_present']:6.1%}  "
+            f"S2 months present {stats['s2_months_present']:6.1%}"
+        )
+    return 0
+
+
 def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm prepare`."""
+    """`agbm info` and `agbm prepare`: what a data root or cache holds, and making a cache."""
+    info = subparsers.add_parser(
+        "info",
+        help="summarise a BioMassters data root or cache",
+        description="Count chips, targets and month availability of a data root or cache.",
+    )
+    info.add_argument("--data", required=True, type=Path, help="data root or cache")
+    info.add_argument(
+        "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"
+    )
+    info.set_defaults(func=_run_info)
     parser = subparsers.add_parser(
         "prepare",
         help="convert a data root into a fast, memory-mapped chip cache",

@@ -18,7 +18,6 @@ from agbm import __version__
 #: Modules that contribute subcommands, in the order `agbm --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "agbm.synth",
-    "agbm.data",
     "agbm.cache",
     "agbm.train",
     "agbm.winner",

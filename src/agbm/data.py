@@ -15,7 +15,6 @@ fault: a model trained on silently patched garbage is worse than a run that stop
 
 from __future__ import annotations
 
-import argparse
 import collections
 import csv
 import dataclasses
@@ -494,46 +493,3 @@ def model_input(
         batch[key].to(device, non_blocking=True) for key in ("s1", "s2", "acquired", "present")
     )
     return normalise(s1, s2, acquired, conventions), conventions.attended(present)
-
-
-def summarise(root: Path | str, split: str) -> dict[str, float]:
-    """Counts and availability statistics of a split, for a quick look at a data set."""
-    chips = list_chips(root, split)
-    features = Path(root) / f"{split}_features"
-    names = {p.name for p in features.iterdir()}
-    s1 = sum(f"{c}_S1_{m:02d}.tif" in names for c in chips for m in range(MONTHS))
-    s2 = sum(f"{c}_S2_{m:02d}.tif" in names for c in chips for m in range(MONTHS))
-    slots = len(chips) * MONTHS
-    return {
-        "chips": len(chips),
-        "s1_months_present": s1 / slots,
-        "s2_months_present": s2 / slots,
-        "targets": sum(target_path(root, c, split).is_file() for c in chips),
-    }
-
-
-def _run_info(args: argparse.Namespace) -> int:
-    for split in (
-        args.split or splits_present(args.data) or ["train"]
-    ):  # "train" to report what is missing
-        stats = summarise(args.data, split)
-        print(
-            f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
-            f"S1 months present {stats['s1_months_present']:6.1%}  "
-            f"S2 months present {stats['s2_months_present']:6.1%}"
-        )
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm info`: what a data root holds."""
-    parser = subparsers.add_parser(
-        "info",
-        help="summarise a BioMassters data root",
-        description="Count chips, targets and month availability of a BioMassters data root.",
-    )
-    parser.add_argument("--data", required=True, type=Path, help="data root (with *_features/)")
-    parser.add_argument(
-        "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"
-    )
-    parser.set_defaults(func=_run_info)

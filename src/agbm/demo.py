@@ -151,6 +151,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
             "Generate synthetic data, train, predict with flip TTA, evaluate against the mean "
             "and per-pixel linear baselines, and draw figures. Resumable."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=defaults.out, help="output directory")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")

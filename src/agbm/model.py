@@ -18,10 +18,12 @@ rebuilds the model from the file alone; training code may add more keys beside t
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import pickle
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +289,8 @@ def create_encoder(backbone: str, in_chans: int, pretrained: bool | str | os.Pat
         return timm.create_model(backbone, pretrained=False, **kwargs)
     if pretrained is True:
         try:
-            return timm.create_model(backbone, pretrained=True, **kwargs)
+            with _hub_offline_unless_reachable():
+                return timm.create_model(backbone, pretrained=True, **kwargs)
         except Exception as err:  # hub, network and cache errors come in many types
             raise PretrainedWeightsError(_download_hint(backbone, str(err))) from err
     path = Path(pretrained)
@@ -321,14 +324,45 @@ def _check_weights_file(backbone: str, path: Path) -> None:
         )
 
 
+#: The Hugging Face hub, where timm's pretrained weights come from.
+HUB = ("huggingface.co", 443)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a connection to the hub opens within `timeout` seconds."""
+    try:
+        socket.create_connection(HUB, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _hub_offline_unless_reachable() -> Iterator[None]:
+    """Offline, the hub client retries for about a minute before failing. When the hub cannot
+    be reached, switch it to offline mode for the block: weights already in the local cache
+    still load, and missing ones fail at once."""
+    import huggingface_hub.constants as hub
+
+    if getattr(hub, "HF_HUB_OFFLINE", True) or hub_reachable():
+        yield
+        return
+    hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = False
+
+
 def _download_hint(backbone: str, reason: str) -> str:
     cfg = get_pretrained_cfg(backbone)
     hub_id = cfg.hf_hub_id if cfg is not None and cfg.hf_hub_id else f"timm/{backbone}"
+    reason = " ".join(reason.split()).rstrip(".")
     return (
-        f"cannot get pretrained weights for {backbone}: {reason}. On a machine with internet "
+        f"cannot get pretrained weights for {backbone} ({reason}). On a machine with internet "
         f"access download https://huggingface.co/{hub_id}/resolve/main/model.safetensors, "
-        f"copy it here and pass pretrained='PATH/model.safetensors' (or pretrained=False for "
-        f"random init). Set HF_HUB_OFFLINE=1 to fail fast instead of retrying the hub offline."
+        f"copy it here and pass --pretrained PATH/model.safetensors (in Python: "
+        f"pretrained='PATH/model.safetensors'), or --pretrained none for random init"
     )
 
 

@@ -370,6 +370,10 @@ RESUME_KEYS = (
 )  # fmt: skip
 
 
+#: What `best.pt` keeps of `Trainer.state`: the model and how it was trained, no optimiser.
+BEST_KEYS = ("model_config", "model", "epoch", "best", "train_config")
+
+
 class Trainer:
     """One training run: builds everything from a `TrainConfig`, then `fit()`s."""
 
@@ -639,7 +643,8 @@ class Trainer:
         _append_metrics(self.out / "metrics.csv", row)
         state = self.state()
         if improved or (math.isnan(val) and self.epoch == self.config.epochs):
-            save_atomic(state, self.out / "best.pt")
+            # The model for predict and --init: without the optimiser's state (2/3 of last.pt).
+            save_atomic({k: state[k] for k in BEST_KEYS}, self.out / "best.pt")
         save_atomic(state, self.out / "last.pt")
         plot_history(self.out / "metrics.csv", self.out / "loss.png")
         if self.config.tensorboard:
