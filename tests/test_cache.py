@@ -239,3 +239,11 @@ def test_prepare_workers_start_while_another_thread_holds_a_lock(raw: Path, tmp_
     finally:
         release.set()
         holder.join()
+
+
+def test_a_cache_that_cannot_be_written_is_one_line(raw: Path, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = blocker / "cache"
+    assert main(["prepare", "--data", str(raw), "--out", str(out), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.startswith(f"agbm prepare: error: {out / 'train'}: cannot write")

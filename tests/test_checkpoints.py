@@ -48,6 +48,10 @@ FAULTS: dict[str, tuple[Callable[[], bytes], str]] = {
         "model_config is a list, not a dict",
     ),
     "weights-misfit": (mismatched, "its weights do not fit its model_config"),
+    "unknown-config-key": (
+        lambda: torch_bytes({"model_config": {**small_model().config, "gamma": 1}, "model": {}}),
+        "its model_config cannot build a model (unknown model config key(s) ['gamma']",
+    ),
 }
 
 
@@ -73,7 +77,12 @@ def test_a_bad_checkpoint_is_one_line_naming_the_file(
         "init": [*train, "--out", str(tmp_path / "new"), "--init", str(ckpt)],
         "resume": [*train, "--out", str(run), "--resume"],
     }[command]
-    if command == "resume" and fault in ("foreign-dict", "config-not-dict", "weights-misfit"):
+    if command == "resume" and fault in (
+        "foreign-dict",
+        "config-not-dict",
+        "weights-misfit",
+        "unknown-config-key",
+    ):
         message = "not an agbm checkpoint (needs ['model_config', 'model', 'optimizer'"
     assert main(args) == 2
     err = capsys.readouterr().err

@@ -60,6 +60,7 @@ from agbm.data import (
     splits_present,
     target_path,
 )
+from agbm.io import writable_folder
 
 MANIFEST = "agbm_cache.json"
 FORMAT = "agbm-cache"
@@ -359,7 +360,7 @@ def prepare(
         raise DataError(f"{data} is already a cache: give the raw data root as --data")
     source = RawSource(data, split)
     chips, targets = source.chip_ids(), source.has_targets()
-    (out / split).mkdir(parents=True, exist_ok=True)
+    writable_folder(out / split)  # a cache that cannot be written fails here, in one line
     write_manifest(out, data, split, chips, targets)
     for leftover in (out / split).glob(f".*{_TEMP_MARK}*"):  # from a killed run
         shutil.rmtree(leftover)

@@ -68,11 +68,9 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return stale
 
 
-@contextlib.contextmanager
-def output_folder(path: Path) -> Iterator[Path]:
-    """`path` as a folder to write into, made (with its parents) and checked writable before
-    any work starts, so that a long job never fails at its first write. If the block fails
-    and leaves the folder it made empty, the folder goes again."""
+def writable_folder(path: Path) -> list[Path]:
+    """Make `path` (with its parents) and check that a file can be written in it, or raise a
+    one-line `ValueError`; returns the folders it made, deepest first."""
     made = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -81,6 +79,15 @@ def output_folder(path: Path) -> Iterator[Path]:
         probe.unlink()
     except OSError as err:
         raise ValueError(f"{path}: cannot write there ({err.strerror or err})") from None
+    return made
+
+
+@contextlib.contextmanager
+def output_folder(path: Path) -> Iterator[Path]:
+    """`path` as a folder to write into, made and checked writable before any work starts,
+    so that a long job never fails at its first write. If the block fails and leaves the
+    folders it made empty, they go again."""
+    made = writable_folder(path)
     try:
         yield path
     except BaseException:
