@@ -313,7 +313,11 @@ def test_cli_predicts_a_scene_with_a_real_checkpoint(small: SceneFiles, tmp_path
     out = tmp_path / "maps" / "agbm.tif"
     inputs = f"--s1 {small.stacks[0]} --s2 {small.months[1]} --checkpoint {tmp_path / 'model.pt'}"
     options = f"--out {out} --window 64 --overlap 16 --tta none --batch-size 4"
+    out.parent.mkdir(parents=True)
+    stale = out.parent / f".agbm.tif.tmp{2**22 + 12345}"  # a killed run's partial map
+    stale.write_bytes(b"half a map")
     assert main(["predict-scene", *inputs.split(), *options.split()]) == 0
+    assert not stale.exists()
     with rasterio.open(out) as src:
         assert (src.height, src.width, src.crs, src.transform) == (80, 72, CRS_, TRANSFORM)
         agbm = src.read(1)

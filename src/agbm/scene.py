@@ -75,7 +75,7 @@ from agbm.data import (
     InputConventions,
     normalise,
 )
-from agbm.io import output_folder, replacing
+from agbm.io import output_folder, remove_stale_temporaries, replacing
 from agbm.predict import (
     TTA,
     add_inference_options,
@@ -520,6 +520,7 @@ def _run(args: argparse.Namespace) -> int:
         open_scene(args.s1, args.s2) as scene,  # bad inputs fail before models load
         output_folder(args.out.parent),  # and an output that cannot be written
     ):
+        remove_stale_temporaries(args.out.parent)  # a killed run's partial map
         tiling = plan_tiling(scene.height, scene.width, args.window, args.overlap)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         models = load_for_inference(args.checkpoint, device)
