@@ -16,7 +16,8 @@ import torch
 
 from agbm.data import CHANNELS, MONTHS
 from agbm.model import TemporalUNet, build_model
-from agbm.train import RECIPES, add_amp_option, autocast_dtype
+from agbm.runtime import add_amp_option, autocast_dtype
+from agbm.train import RECIPES
 
 GIB = 2**30
 

@@ -28,7 +28,7 @@ from common import (
 )
 
 from agbm.predict import TTA, predict_batch
-from agbm.train import autocast_dtype
+from agbm.runtime import autocast_dtype
 
 
 def main() -> None:

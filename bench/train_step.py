@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from common import add_model_options, describe, peak_memory, pick_device, timed
 
+from agbm.runtime import Runtime
 from agbm.synth import generate
-from agbm.train import Runtime, TrainConfig, Trainer
+from agbm.train import TrainConfig, Trainer
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from agbm.train import TrainConfig, Trainer, init_runtime
+from agbm.runtime import init_runtime
+from agbm.train import TrainConfig, Trainer
 
 
 def main(data: str, out: str) -> None:

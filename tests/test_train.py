@@ -20,15 +20,14 @@ from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS, ChipDataset, list_chips
 from agbm.io import save_atomic
 from agbm.model import TemporalUNet, load_model, save_model
+from agbm.runtime import Runtime, default_workers
 from agbm.synth import generate
 from agbm.train import (
     BEST_KEYS,
-    Runtime,
     TrainConfig,
     Trainer,
     build_optimizer,
     build_scheduler,
-    default_workers,
     encoder_weights,
     fold_split,
     resolve,

@@ -16,7 +16,8 @@ import torch
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS
 from agbm.model import TemporalUNet, load_model, save_model
-from agbm.train import TrainConfig, Trainer, init_runtime
+from agbm.runtime import init_runtime
+from agbm.train import TrainConfig, Trainer
 from agbm.winner import agbm_key, import_winner, timm_name
 
 WINNER = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "winner"

@@ -34,7 +34,7 @@ from agbm.data import (
 )
 from agbm.io import output_folder, remove_stale_temporaries, replacing
 from agbm.model import load_model
-from agbm.train import add_amp_option, autocast_dtype, init_runtime
+from agbm.runtime import add_amp_option, autocast_dtype, init_runtime
 
 Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 

@@ -83,7 +83,7 @@ from agbm.predict import (
     predict_batch,
     shared_conventions,
 )
-from agbm.train import autocast_dtype
+from agbm.runtime import autocast_dtype
 
 #: The placeholder that marks a per-month file pattern.
 MONTH_FIELD = "{MM}"

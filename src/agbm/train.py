@@ -23,7 +23,6 @@ import csv
 import dataclasses
 import importlib.util
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,13 @@ from agbm.io import output_folder, remove_stale_temporaries, replacing, save_ato
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.model import build_model, load_model, read_checkpoint
 from agbm.plots import plot_history
+from agbm.runtime import (
+    AMP_DTYPES,
+    Runtime,
+    autocast_dtype,
+    default_workers,
+    init_runtime,
+)
 
 METRICS_FIELDS = ("epoch", "train_loss", "val_rmse", "lr", "seconds", "chips_per_s")
 
@@ -229,72 +235,6 @@ def fold_split(
         raise ValueError(f"--split must be winner or seeded, not {method!r}")
     held_out = {chips[i] for i in held}
     return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]
-
-
-# --- distributed set-up ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Where this process runs: its rank in the job and its device."""
-
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def default_workers() -> int:
-    """Loader workers per process when not given: this machine's CPUs (those the process may
-    run on) shared among its torchrun processes, at most 8 (more rarely feeds one GPU
-    faster), so that the loader never asks for more workers than there are cores."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    per_process = (cpus or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(0, min(8, per_process))
-
-
-def init_runtime() -> Runtime:
-    """Join the torchrun job if launched by torchrun (NCCL on GPUs, gloo on CPU), else run alone."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-    else:
-        device = torch.device("cpu")
-    return Runtime(rank, world, device)
-
-
-#: `--amp` values and their autocast dtypes ("auto" is resolved per device).
-AMP_DTYPES: dict[str, torch.dtype | None] = {
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "off": None,
-}
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `--amp` (auto: bf16 on CUDA, full precision on CPU)."""
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return AMP_DTYPES[amp]
-
-
-def add_amp_option(parser: argparse.ArgumentParser) -> None:
-    """`--amp` as every model-running command and benchmark takes it."""
-    parser.add_argument(
-        "--amp",
-        default="auto",
-        choices=["auto", *AMP_DTYPES],
-        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
-    )
 
 
 # --- optimisation ----------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""Where a process runs and in what precision: device, torchrun rank, loader workers, AMP.
+
+Shared by training and inference (and the benchmarks), so that neither imports the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank in the job and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def default_workers() -> int:
+    """Loader workers per process when not given: this machine's CPUs (those the process may
+    run on) shared among its torchrun processes, at most 8 (more rarely feeds one GPU
+    faster), so that the loader never asks for more workers than there are cores."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_process = (cpus or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(8, per_process))
+
+
+def init_runtime() -> Runtime:
+    """Join the torchrun job if launched by torchrun (NCCL on GPUs, gloo on CPU), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return Runtime(rank, world, device)
+
+
+#: `--amp` values and their autocast dtypes ("auto" is resolved per device).
+AMP_DTYPES: dict[str, torch.dtype | None] = {
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "off": None,
+}
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `--amp` (auto: bf16 on CUDA, full precision on CPU)."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return AMP_DTYPES[amp]
+
+
+def add_amp_option(parser: argparse.ArgumentParser) -> None:
+    """`--amp` as every model-running command and benchmark takes it."""
+    parser.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", *AMP_DTYPES],
+        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
+    )

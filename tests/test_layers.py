@@ -1,0 +1,21 @@
+"""Inference does not depend on training: importing it loads neither the training code nor
+matplotlib (which training's loss plot needs). It used to load both, through agbm.train."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["agbm.predict", "agbm.scene", "agbm.winner", "agbm.runtime"])
+def test_inference_modules_load_no_training_code_and_no_matplotlib(module: str) -> None:
+    code = (
+        f"import sys, {module}; "
+        "loaded = [m for m in ('agbm.train', 'agbm.plots', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(loaded))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"{module} loads {done.stdout.strip()}"
