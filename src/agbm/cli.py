@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from agbm import __version__
+from agbm.errors import AgbmError
 
 #: Modules that contribute subcommands, in the order `agbm --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -66,13 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     Expected failures (bad data, bad options, encoder weights that cannot be had) print one
     clear line instead of a traceback.
     """
-    from agbm.data import DataError
-    from agbm.model import PretrainedWeightsError
-
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ValueError, FileNotFoundError, PretrainedWeightsError) as exc:
+    except (AgbmError, ValueError, FileNotFoundError) as exc:
         print(f"agbm {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     finally:

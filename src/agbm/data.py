@@ -32,6 +32,8 @@ import torch
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch.utils.data import Dataset
 
+from agbm.errors import DataError
+
 MONTHS = 12
 #: Month names in file order: the BioMassters year runs September -> August.
 MONTH_NAMES = (
@@ -74,10 +76,6 @@ FEATURES_METADATA_NAMES = (
 )
 AGBM_METADATA_NAME = "The_BioMassters_-_train_agbm_metadata.csv.csv"
 _FEATURE_RE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_S(?P<sat>[12])_(?P<month>\d{2})\.tif$")
-
-
-class DataError(Exception):
-    """A data set file or directory is missing, unreadable or not what the layout promises."""
 
 
 def features_path(root: Path | str, chip_id: str, satellite: str, month: int, split: str) -> Path:

@@ -35,6 +35,7 @@ from timm.models import get_pretrained_cfg, load_state_dict
 from torch import nn
 
 from agbm.data import InputConventions
+from agbm.errors import PretrainedWeightsError
 
 __all__ = [
     "PretrainedWeightsError",
@@ -54,10 +55,6 @@ _HEAD_DIM = 32
 _MAX_HEADS = 8
 
 TEMPORAL_KINDS = ("attention", "pool")
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Encoder weights were asked for but cannot be had (no network, missing or bad file)."""
 
 
 # --- temporal aggregation ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ import torch
 from timm.models import get_deprecated_models
 
 from agbm.data import WINNER_CONVENTIONS
+from agbm.errors import UnsafePickleError
 from agbm.io import save_atomic
 from agbm.model import TemporalUNet, build_model
 
@@ -101,10 +102,6 @@ class Opaque:
 
     def __repr__(self) -> str:
         return f"<{self.origin} (not loaded)>"
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The file names something no checkpoint needs; nothing in it was run."""
 
 
 def _find_class(module: str, name: str) -> Any:

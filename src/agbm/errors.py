@@ -1,0 +1,26 @@
+"""Every exception agbm raises on purpose, in one place, under one base class.
+
+`agbm` commands print an `AgbmError` (and a `ValueError` for a bad option) as one line
+naming the file or option at fault, never as a traceback; library users can catch
+`AgbmError` for all of them.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+
+class AgbmError(Exception):
+    """Base of the errors agbm raises for bad input."""
+
+
+class DataError(AgbmError):
+    """A data set file or directory is missing, unreadable or not what the layout promises."""
+
+
+class PretrainedWeightsError(AgbmError, RuntimeError):
+    """Encoder weights were asked for but cannot be had (no network, missing or bad file)."""
+
+
+class UnsafePickleError(AgbmError, pickle.UnpicklingError):
+    """A checkpoint names something no checkpoint needs; nothing in it was run."""
