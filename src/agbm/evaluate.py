@@ -71,7 +71,8 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
                     f"{truth / f'{split}_agbm'} (first: {', '.join(missing[:3])}); pass "
                     "--partial to score only the chips that have one"
                 )
-            chips = [c for c in chips if c not in set(missing)]
+            absent = set(missing)
+            chips = [c for c in chips if c not in absent]
 
         def read_checked(chip: str) -> np.ndarray:
             """The target, whose size must be the chip's (else the target is at fault, not

@@ -44,8 +44,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+    """Whether process `pid` runs (this one included)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -43,7 +43,7 @@ from agbm.cache import open_source
 from agbm.data import ChipDataset, DataError, InputConventions, model_input
 from agbm.io import output_folder, remove_stale_temporaries, replacing, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
-from agbm.model import build_model, load_model, read_checkpoint
+from agbm.model import TEMPORAL_KINDS, build_model, load_model, read_checkpoint
 from agbm.plots import plot_history
 from agbm.runtime import (
     AMP_DTYPES,
@@ -669,7 +669,8 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"--amp must be auto, bf16, fp16 or off, not {config.amp!r}")
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be positive")
-    for name, allowed in (("cosine_step", ("epoch", "batch")), ("split", ("winner", "seeded"))):
+    for name in ("cosine_step", "split"):
+        allowed = _CHOICES[name]
         if getattr(config, name) not in allowed:
             raise ValueError(
                 f"--{name.replace('_', '-')} must be {' or '.join(allowed)}, "
@@ -812,9 +813,9 @@ _FLAGS: dict[str, tuple[type, str]] = {
 #: The flags that take one of a few words.
 _CHOICES: dict[str, list[str]] = {
     "recipe": list(RECIPES),
-    "temporal": ["pool", "attention"],
+    "temporal": list(TEMPORAL_KINDS),
     "cosine_step": ["epoch", "batch"],
-    "split": ["winner", "seeded"],
+    "split": ["winner", "seeded"],  # fold_split's methods
     "amp": ["auto", *AMP_DTYPES],
 }
 
