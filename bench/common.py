@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 import torch
 
+from agbm.cli.options import add_amp_option
 from agbm.data import CHANNELS, MONTHS
-from agbm.model import TemporalUNet, build_model
-from agbm.runtime import add_amp_option, autocast_dtype
-from agbm.train import RECIPES
+from agbm.models import TemporalUNet, build_model
+from agbm.runtime import autocast_dtype
+from agbm.training import RECIPES
 
 GIB = 2**30
 

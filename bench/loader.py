@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from agbm.cache import open_source, prepare
-from agbm.data import ChipDataset, normalise
-from agbm.synth import generate
+from agbm.data import ChipDataset, normalise, open_source
+from agbm.data.cache import prepare
+from agbm.data.synth import generate
 
 MIB = 2**20
 

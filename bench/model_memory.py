@@ -26,7 +26,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from agbm.model import AttentionPool, TemporalAttention, TemporalUNet, fuse_months
+from agbm.models import AttentionPool, TemporalAttention, TemporalUNet
+from agbm.models.temporal import fuse_months
 
 GIB = 2**30
 

@@ -3,7 +3,7 @@
     python bench/predict.py [--backbone NAME] [--size 64] [--batch-size 4] [--amp auto]
                             [--channels-last | --no-channels-last] [--tta none flips]
 
-Times `agbm.predict.predict_batch` (what `agbm predict` runs per batch) on random chips;
+Times `agbm.inference.predict_batch` (what `agbm predict` runs per batch) on random chips;
 loading and writing files are left out (see bench/loader.py). Warm-up batches are not timed.
 
 On a GPU, the issue's target (flip TTA, one H100: >= 60 chips/s)::
@@ -27,7 +27,7 @@ from common import (
     timed,
 )
 
-from agbm.predict import TTA, predict_batch
+from agbm.inference import TTA, predict_batch
 from agbm.runtime import autocast_dtype
 
 

@@ -22,10 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from agbm.evaluate import evaluate
-from agbm.predict import predict
-from agbm.synth import generate
-from agbm.train import RECIPES, TrainConfig, train
+from agbm.data.synth import generate
+from agbm.evaluation import evaluate
+from agbm.inference import predict
+from agbm.training import RECIPES, TrainConfig, train
 
 #: Run name -> (recipe, model options over the recipe's).
 RUNS: dict[str, tuple[str, dict]] = {

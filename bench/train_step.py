@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from common import add_model_options, describe, peak_memory, pick_device, timed
 
+from agbm.data.synth import generate
 from agbm.runtime import Runtime
-from agbm.synth import generate
-from agbm.train import TrainConfig, Trainer
+from agbm.training import TrainConfig, Trainer
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
         )
         torch.manual_seed(0)
         trainer = Trainer(config, Runtime(rank=0, world=1, device=device))
-        batch = next(iter(trainer.loader))
+        batch = next(iter(trainer.data.loader))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         seconds = timed(lambda: trainer.train_step(batch), args.steps, args.warmup, device)

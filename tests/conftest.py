@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agbm.synth import generate
+from agbm.data.synth import generate
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from agbm.runtime import init_runtime
-from agbm.train import TrainConfig, Trainer
+from agbm.training import TrainConfig, Trainer
 
 
 def main(data: str, out: str) -> None:

@@ -14,13 +14,13 @@ import pytest
 import rasterio
 import torch
 
-from agbm import cache
-from agbm.cache import CacheSource, is_done, prepare
 from agbm.cli import main
-from agbm.data import S1_NODATA, S2_NODATA_CLOUD, ChipDataset, DataError, features_path, list_chips
-from agbm.plots import plot_predictions
-from agbm.predict import predict
-from agbm.train import TrainConfig, train
+from agbm.data import S1_NODATA, S2_NODATA_CLOUD, ChipDataset, cache, features_path, list_chips
+from agbm.data.cache import CacheSource, is_done, prepare
+from agbm.errors import DataError
+from agbm.inference import predict
+from agbm.training import TrainConfig, train
+from agbm.viz import plot_predictions
 
 TRAIN = {
     "backbone": "resnet18",

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from agbm.cli import main
-from agbm.model import TemporalUNet, save_model
+from agbm.models import TemporalUNet, save_model
 
 
 def small_model(**kwargs: object) -> TemporalUNet:
@@ -117,8 +117,8 @@ def test_an_unwritable_output_fails_before_the_model_runs(
     def no_model(*args: object) -> None:
         raise AssertionError("the model was loaded before the output was checked")
 
-    monkeypatch.setattr("agbm.predict.load_for_inference", no_model)
-    monkeypatch.setattr("agbm.scene.load_for_inference", no_model)
+    monkeypatch.setattr("agbm.inference.chips.load_for_inference", no_model)
+    monkeypatch.setattr("agbm.inference.scene.load_for_inference", no_model)
     out = blocker / "pred"
     args = ["predict", "--data", str(synth_root), "--checkpoint", str(ckpt), "--out", str(out)]
     assert main(args) == 2

@@ -17,7 +17,6 @@ from agbm.data import (
     FEATURES_METADATA_NAMES,
     S2_MAX,
     ChipDataset,
-    DataError,
     features_path,
     list_chips,
     model_input,
@@ -26,6 +25,7 @@ from agbm.data import (
     splits_present,
     target_path,
 )
+from agbm.errors import DataError
 from tests.helpers import write_tif
 
 

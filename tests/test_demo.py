@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from agbm.baselines import fit_linear, fit_mean, pixel_features, predict_linear
 from agbm.demo import DemoConfig, run_demo
-from agbm.plots import plot_chip, plot_history
+from agbm.evaluation.baselines import fit_linear, fit_mean, pixel_features, predict_linear
+from agbm.training.history import plot_history
+from agbm.viz import plot_chip
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agbm.cache import prepare
 from agbm.cli import main
-from agbm.data import DataError, list_chips, read_target, target_path
-from agbm.evaluate import evaluate
-from agbm.predict import write_prediction
+from agbm.data import list_chips, read_target, target_path
+from agbm.data.cache import prepare
+from agbm.errors import DataError
+from agbm.evaluation import evaluate
+from agbm.inference import write_prediction
 from tests.helpers import write_tif
 
 

@@ -1,34 +1,180 @@
-"""Inference does not depend on training: importing it loads neither the training code nor
-matplotlib (which training's loss plot needs). It used to load both, through agbm.train."""
+"""The package's floors: imports run one way only, with no circle, and inference stays light.
+
+The layer rule (README, "Architecture"): errors, io, metrics < data < models < runtime <
+training, inference < evaluation, viz < demo < cli. A module may import from its own folder
+or from a lower floor; an import upward, or sideways between the two folders of one floor,
+is a violation. Imports inside functions count too: a late import is how a cycle hides.
+"""
 
 from __future__ import annotations
 
+import ast
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import agbm
 
-@pytest.mark.parametrize("module", ["agbm.predict", "agbm.scene", "agbm.winner", "agbm.runtime"])
-def test_inference_modules_load_no_training_code_and_no_matplotlib(module: str) -> None:
+PACKAGE = Path(agbm.__file__).parent
+
+#: Each top-level module or folder of agbm, and its floor.
+FLOORS = {
+    "agbm": 0,  # agbm/__init__.py: the version
+    "errors": 0,
+    "io": 0,
+    "metrics": 0,
+    "data": 1,
+    "models": 2,
+    "runtime": 3,
+    "training": 4,
+    "inference": 4,
+    "evaluation": 5,
+    "viz": 5,
+    "demo": 6,
+    "cli": 7,
+    "__main__": 8,
+}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(root: Path) -> dict[str, Path]:
+    """Every module of the package under `root`, by dotted name."""
+    return {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+
+
+def imports(path: Path, names: set[str]) -> Iterator[tuple[int, str]]:
+    """(line, module) of every agbm module `path` imports, anywhere in the file. `from
+    agbm.data import cache` imports the module agbm.data.cache; `from agbm.data import
+    ChipDataset` imports the package agbm.data."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in names else node.module
+                for a in node.names
+            ]
+        else:
+            continue
+        yield from ((node.lineno, m) for m in found if m == "agbm" or m.startswith("agbm."))
+
+
+def floor(module: str) -> str:
+    return module.split(".")[1] if "." in module else "agbm"
+
+
+def layer_violations(root: Path) -> list[str]:
+    """Imports that go up a floor or sideways to another folder of the same floor."""
+    found = modules(root)
+    bad = []
+    for name, path in found.items():
+        here = floor(name)
+        for line, target in imports(path, set(found)):
+            there = floor(target)
+            if there != here and FLOORS[there] >= FLOORS[here]:
+                bad.append(f"{path.relative_to(root.parent)}:{line} ({here}) imports {target}")
+    return bad
+
+
+def import_cycles(root: Path) -> list[list[str]]:
+    """Every circle of module imports (each found once, from its smallest name)."""
+    found = modules(root)
+    graph = {n: {t for _, t in imports(p, set(found)) if t in found} for n, p in found.items()}
+    cycles = []
+
+    def walk(start: str, node: str, trail: list[str]) -> None:
+        for nxt in sorted(graph[node]):
+            if nxt == start:
+                cycles.append([*trail, start])
+            elif nxt > start and nxt not in trail:
+                walk(start, nxt, [*trail, nxt])
+
+    for start in sorted(graph):
+        walk(start, start, [start])
+    return cycles
+
+
+def test_every_module_has_a_floor() -> None:
+    assert {floor(n) for n in modules(PACKAGE)} <= set(FLOORS)
+
+
+def test_imports_run_one_way_only() -> None:
+    assert layer_violations(PACKAGE) == []
+
+
+def test_there_is_no_import_cycle() -> None:
+    assert import_cycles(PACKAGE) == []
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(PACKAGE, tmp_path / "agbm"))
+
+
+def test_a_planted_upward_import_is_caught(copy: Path) -> None:
+    with (copy / "data" / "bands.py").open("a") as f:
+        f.write("\n\ndef late():\n    from agbm.training.trainer import train\n")
+    assert layer_violations(copy) == [
+        "agbm/data/bands.py:"
+        + str(len((copy / "data" / "bands.py").read_text().splitlines()))
+        + " (data) imports agbm.training.trainer"
+    ]
+
+
+def test_a_sideways_import_between_peers_is_caught(copy: Path) -> None:
+    with (copy / "inference" / "tta.py").open("a") as f:
+        f.write("\nfrom agbm.training import config\n")
+    assert [v.split(" imports ")[1] for v in layer_violations(copy)] == ["agbm.training.config"]
+
+
+def test_a_planted_cycle_is_caught(copy: Path) -> None:
+    with (copy / "data" / "layout.py").open("a") as f:
+        f.write("\nfrom agbm.data import dataset\n")  # dataset -> sources -> raw -> layout
+    cycles = import_cycles(copy)
+    assert cycles and all("agbm.data.layout" in c and "agbm.data.dataset" in c for c in cycles)
+
+
+def test_every_exception_class_is_defined_in_errors() -> None:
+    """One place for every deliberate exception, all under `AgbmError`."""
+    from agbm.errors import AgbmError
+
+    elsewhere = [
+        f"{name}.{node.name}"
+        for name, path in modules(PACKAGE).items()
+        if name != "agbm.errors"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and any(ast.unparse(b).endswith(("Error", "Exception")) for b in node.bases)
+    ]
+    assert elsewhere == []
+    import agbm.errors
+
+    errors = [v for v in vars(agbm.errors).values() if isinstance(v, type)]
+    assert all(issubclass(e, AgbmError) for e in errors if issubclass(e, Exception))
+
+
+@pytest.mark.parametrize("module", ["agbm.inference", "agbm.models.winner", "agbm.data"])
+def test_inference_loads_no_training_code_and_no_matplotlib(module: str) -> None:
     code = (
         f"import sys, {module}; "
-        "loaded = [m for m in ('agbm.train', 'agbm.plots', 'matplotlib') if m in sys.modules]; "
-        "print(','.join(loaded))"
+        "loaded = [m for m in sys.modules if m.startswith(('agbm.training', 'agbm.viz', "
+        "'matplotlib'))]; print(','.join(loaded))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"{module} loads {done.stdout.strip()}"
 
 
-def test_every_deliberate_error_is_an_agbm_error_defined_in_one_place() -> None:
-    import agbm.data
-    import agbm.model
-    import agbm.winner
-    from agbm.errors import AgbmError, DataError, PretrainedWeightsError, UnsafePickleError
-
-    assert agbm.data.DataError is DataError  # still importable where users found it
-    assert agbm.model.PretrainedWeightsError is PretrainedWeightsError
-    assert agbm.winner.UnsafePickleError is UnsafePickleError
-    for error in (DataError, PretrainedWeightsError, UnsafePickleError):
-        assert issubclass(error, AgbmError) and error.__module__ == "agbm.errors"
+def test_training_loads_matplotlib_only_to_draw() -> None:
+    """Importing the training code leaves matplotlib (and the caller's backend) alone."""
+    code = "import sys, agbm.training; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -12,14 +12,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from agbm import model as model_module
-from agbm.model import (
-    PretrainedWeightsError,
-    TemporalUNet,
-    build_model,
-    load_model,
-    save_model,
-)
+from agbm.errors import PretrainedWeightsError
+from agbm.models import TemporalUNet, build_model, load_model, save_model
+from agbm.models import temporal as temporal_module
 
 MONTHS = 4
 
@@ -88,7 +83,7 @@ def test_chunked_attention_matches_one_call(monkeypatch: pytest.MonkeyPatch) -> 
     model = small_model()
     image, present = inputs()
     reference = run(model, image, present)
-    monkeypatch.setattr(model_module, "_SDPA_MAX_BATCH", 100)  # 2*16*16 positions at stride 2
+    monkeypatch.setattr(temporal_module, "_SDPA_MAX_BATCH", 100)  # 2*16*16 positions at stride 2
     torch.testing.assert_close(run(model, image, present), reference)
 
 

@@ -14,11 +14,11 @@ import pytest
 import rasterio
 import torch
 
-from agbm.cache import open_source
 from agbm.cli import main
-from agbm.data import DataError, list_chips
-from agbm.predict import pack, predict, predict_batch, write_prediction
-from agbm.synth import generate
+from agbm.data import list_chips, open_source
+from agbm.data.synth import generate
+from agbm.errors import DataError
+from agbm.inference import pack, predict, predict_batch, write_prediction
 
 
 class Skewed(torch.nn.Module):

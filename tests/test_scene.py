@@ -16,17 +16,13 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from agbm.cli import main
-from agbm.data import (
-    CHANNELS,
-    MONTHS,
-    S1_NODATA,
-    S2_NODATA_CLOUD,
-    DataError,
-    normalise,
-)
-from agbm.model import TemporalUNet, save_model
-from agbm.scene import BLOCK, StripBlender, open_scene, plan_tiling, predict_scene, taper
-from agbm.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
+from agbm.data import CHANNELS, MONTHS, S1_NODATA, S2_NODATA_CLOUD, normalise
+from agbm.data.scene import open_scene
+from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
+from agbm.errors import DataError
+from agbm.inference import predict_scene
+from agbm.inference.tiling import BLOCK, StripBlender, plan_tiling, taper
+from agbm.models import TemporalUNet, save_model
 
 #: Taller and wider than 1024, and multiples neither of 32 nor of the default stride (192).
 HEIGHT, WIDTH = 1030, 1100

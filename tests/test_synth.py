@@ -11,14 +11,9 @@ import pytest
 import rasterio
 
 from agbm.cli import main
-from agbm.data import (
-    AGBM_METADATA_NAME,
-    FEATURES_METADATA_NAMES,
-    MONTH_NAMES,
-    list_chips,
-    read_target,
-)
-from agbm.synth import generate
+from agbm.data import FEATURES_METADATA_NAMES, MONTH_NAMES, list_chips, read_target
+from agbm.data.layout import AGBM_METADATA_NAME
+from agbm.data.synth import generate
 
 
 def digest(root: Path) -> dict[str, str]:

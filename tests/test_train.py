@@ -15,24 +15,18 @@ import numpy as np
 import pytest
 import torch
 
-from agbm.baselines import LINEAR, MEAN, baseline_scores
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS, ChipDataset, list_chips
+from agbm.data.synth import generate
+from agbm.evaluation import baseline_scores
+from agbm.evaluation.baselines import LINEAR, MEAN
 from agbm.io import save_atomic
-from agbm.model import TemporalUNet, load_model, save_model
+from agbm.models import TemporalUNet, load_model, save_model
 from agbm.runtime import Runtime, default_workers
-from agbm.synth import generate
-from agbm.train import (
-    BEST_KEYS,
-    TrainConfig,
-    Trainer,
-    build_optimizer,
-    build_scheduler,
-    encoder_weights,
-    fold_split,
-    resolve,
-    train,
-)
+from agbm.training import TrainConfig, Trainer, fold_split, resolve, train
+from agbm.training.config import encoder_weights
+from agbm.training.optim import build_optimizer, build_scheduler
+from agbm.training.state import BEST_KEYS
 
 SMALL = {
     "backbone": "resnet18",
@@ -255,7 +249,7 @@ def test_bad_options_fail_before_work(
     def no_model(config):
         raise AssertionError("a model was built before the options were checked")
 
-    monkeypatch.setattr("agbm.train.build_model", no_model)
+    monkeypatch.setattr("agbm.training.trainer.build_model", no_model)
     args = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "run"), *flags]
     assert main(args) == 2
     assert message in capsys.readouterr().err
@@ -521,7 +515,7 @@ def test_a_run_starts_with_one_line_on_what_it_trains_and_fits_the_machines_core
         **{**SMALL, "workers": None},
     )  # fmt: skip
     trainer = Trainer(config, Runtime(0, 1, torch.device("cpu")))
-    assert trainer.config.workers == 2 and trainer.loader.num_workers == 2
+    assert trainer.config.workers == 2 and trainer.data.loader.num_workers == 2
     params = sum(p.numel() for p in trainer.model.parameters()) / 1e6
     assert trainer.describe() == (
         f"training resnet18 ({params:.1f} M parameters, recipe winner) on cpu, amp off: "

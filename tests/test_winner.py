@@ -15,10 +15,10 @@ import torch
 
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS
-from agbm.model import TemporalUNet, load_model, save_model
+from agbm.models import TemporalUNet, load_model, save_model
+from agbm.models.winner import agbm_key, import_winner, timm_name
 from agbm.runtime import init_runtime
-from agbm.train import TrainConfig, Trainer
-from agbm.winner import agbm_key, import_winner, timm_name
+from agbm.training import TrainConfig, Trainer
 
 WINNER = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "winner"
 pytestmark = pytest.mark.skipif(not WINNER.is_dir(), reason="../shared/fixtures/winner absent")

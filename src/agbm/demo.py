@@ -8,20 +8,21 @@ training curve. Every step is resumable: running it again reuses what is already
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agbm.baselines import baseline_scores
-from agbm.data import FEATURES_METADATA_NAMES, ChipDataset
-from agbm.evaluate import evaluate
-from agbm.plots import plot_predictions
-from agbm.predict import predict
-from agbm.synth import generate
-from agbm.train import TrainConfig, train
+from agbm.data.dataset import ChipDataset
+from agbm.data.layout import FEATURES_METADATA_NAMES
+from agbm.data.synth import generate
+from agbm.evaluation.baselines import baseline_scores
+from agbm.evaluation.evaluate import evaluate
+from agbm.inference.chips import predict
+from agbm.training.config import TrainConfig
+from agbm.training.trainer import train
+from agbm.viz.plots import plot_predictions
 
 
 @dataclass(frozen=True)
@@ -130,32 +131,3 @@ class _Steps:
         seconds = time.perf_counter() - self.start
         self.total += seconds
         print(f"   {self.name}: {seconds:.1f} s", flush=True)
-
-
-def _run(args: argparse.Namespace) -> int:
-    run_demo(
-        DemoConfig(
-            out=args.out, epochs=args.epochs, backbone=args.backbone, size=args.size, seed=args.seed
-        )
-    )
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm demo`."""
-    defaults = DemoConfig()
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the main job end to end on built-in synthetic data",
-        description=(
-            "Generate synthetic data, train, predict with flip TTA, evaluate against the mean "
-            "and per-pixel linear baselines, and draw figures. Resumable."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--out", type=Path, default=defaults.out, help="output directory")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
-    parser.add_argument("--backbone", default=defaults.backbone, help="timm encoder")
-    parser.add_argument("--size", type=int, default=defaults.size, help="chip side in pixels")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
-    parser.set_defaults(func=_run)

@@ -5,7 +5,6 @@ Shared by training and inference (and the benchmarks), so that neither imports t
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
 
@@ -64,13 +63,3 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return AMP_DTYPES[amp]
-
-
-def add_amp_option(parser: argparse.ArgumentParser) -> None:
-    """`--amp` as every model-running command and benchmark takes it."""
-    parser.add_argument(
-        "--amp",
-        default="auto",
-        choices=["auto", *AMP_DTYPES],
-        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
-    )

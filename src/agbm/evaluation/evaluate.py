@@ -1,4 +1,4 @@
-"""`agbm evaluate`: score a prediction directory with the challenge metric.
+"""Score a prediction directory with the challenge metric.
 
 Average RMSE (the RMSE over each chip's pixels, averaged over chips) is what BioMassters
 ranked by; the RMSE over all pixels pooled is printed beside it because it weighs every
@@ -8,7 +8,6 @@ well-formed prediction: a gap is an error naming the chip, never a silent skip.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import math
@@ -19,15 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from agbm.cache import is_cache, open_source
-from agbm.data import (
-    SPLITS,
-    DataError,
-    prediction_path,
-    read_prediction,
-    read_target,
-    target_path,
-)
+from agbm.data.cache import is_cache
+from agbm.data.layout import target_path
+from agbm.data.raw import chip_prediction, read_target
+from agbm.data.sources import open_source
+from agbm.errors import DataError
 from agbm.metrics import average_rmse, chip_rmse
 
 
@@ -46,6 +41,7 @@ class Evaluation:
 
 #: A target (or prediction) file name; dotfiles such as macOS's `._*` copies never match.
 _AGBM_FILE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_agbm\.tif$")
+
 
 TargetReader = Callable[[str], np.ndarray]
 
@@ -95,17 +91,6 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
     return chips, functools.partial(read_target, truth, split=split)
 
 
-def chip_prediction(pred_dir: Path, chip_id: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The chip's checked prediction in `pred_dir`, or a `DataError` naming the chip."""
-    path = prediction_path(pred_dir, chip_id)
-    if not path.is_file():
-        raise DataError(f"chip {chip_id}: prediction {path} is missing")
-    try:
-        return read_prediction(path, shape)
-    except DataError as exc:
-        raise DataError(f"chip {chip_id}: malformed prediction: {exc}") from exc
-
-
 def evaluate(
     pred_dir: Path | str, truth: Path | str, split: str = "test", partial: bool = False
 ) -> Evaluation:
@@ -142,32 +127,3 @@ def format_table(result: Evaluation) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value:>10}" for name, value in rows)
-
-
-def _run(args: argparse.Namespace) -> int:
-    result = evaluate(args.pred, args.truth, args.split, args.partial)
-    print(format_table(result))
-    if args.per_chip:
-        write_per_chip(args.per_chip, result)
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm evaluate`."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score predictions with the challenge metric (average RMSE)",
-        description="Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets.",
-    )
-    parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
-    parser.add_argument(
-        "--truth", required=True, type=Path, help="data root or cache with the targets"
-    )
-    parser.add_argument(
-        "--partial",
-        action="store_true",
-        help="score only the chips that have a target (default: a missing target is an error)",
-    )
-    parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
-    parser.add_argument("--per-chip", type=Path, help="write per-chip RMSEs to this CSV")
-    parser.set_defaults(func=_run)

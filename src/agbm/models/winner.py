@@ -1,4 +1,4 @@
-"""`agbm import-winner`: the BioMassters winner's published checkpoints as agbm checkpoints.
+"""The BioMassters winner's published checkpoints as agbm checkpoints.
 
 The winner published two kinds of file, both plain `torch.save` pickles:
 
@@ -23,7 +23,6 @@ input conventions (`agbm.data.WINNER_CONVENTIONS`); the imported checkpoint reco
 from __future__ import annotations
 
 import _compat_pickle
-import argparse
 import codecs
 import pickle
 import re
@@ -39,12 +38,11 @@ import timm
 import torch
 from timm.models import get_deprecated_models
 
-from agbm.data import WINNER_CONVENTIONS
+from agbm.data.bands import WINNER_CONVENTIONS
 from agbm.errors import UnsafePickleError
 from agbm.io import save_atomic
-from agbm.model import TemporalUNet, build_model
-
-# --- a pickle reader that runs nothing ----------------------------------------------------------
+from agbm.models.checkpoint import build_model
+from agbm.models.unet import TemporalUNet
 
 #: Callables the file may have called: they only rebuild tensors, containers and numbers.
 _REAL: dict[tuple[str, str], Any] = {
@@ -60,10 +58,15 @@ _REAL: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("numpy", "ndarray"): np.ndarray,
 }
+
+
 _MULTIARRAY = getattr(np, "_core", None) or np.core  # NumPy 2 moved numpy.core to numpy._core
+
+
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _REAL[_module, "scalar"] = _MULTIARRAY.multiarray.scalar
     _REAL[_module, "_reconstruct"] = _MULTIARRAY.multiarray._reconstruct
+
 
 #: Packages whose classes a saved model is made of: their objects are kept as `Opaque` data.
 _MODEL_PACKAGES = frozenset(
@@ -142,8 +145,14 @@ def _load(file: Any, **kwargs: Any) -> Any:
 #: The `pickle_module` torch.load reads with (it needs `Unpickler` and, for the pre-zip
 #: format, `load`).
 _SAFE_PICKLE = types.ModuleType("agbm_safe_pickle")
+
+
 _SAFE_PICKLE.Unpickler = _Unpickler  # type: ignore[attr-defined]
+
+
 _SAFE_PICKLE.load = _load  # type: ignore[attr-defined]
+
+
 _SAFE_PICKLE.__dict__.update(
     {k: getattr(pickle, k) for k in ("UnpicklingError", "HIGHEST_PROTOCOL")}
 )
@@ -158,9 +167,6 @@ def safe_load(path: Path) -> Any:
         raise ValueError(f"{path}: {err}") from None
     except Exception as err:  # truncated zip, not a pickle, ...: many types
         raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from None
-
-
-# --- what the file holds -----------------------------------------------------------------------
 
 
 @dataclass
@@ -251,13 +257,13 @@ def _module_backbone(model: Opaque) -> str | None:
     return name.removeprefix("u-") if isinstance(name, str) else None
 
 
-# --- the mapping to agbm ---------------------------------------------------------------------
-
 #: Winner key prefix -> TemporalUNet key prefix.
 _RENAMES: tuple[tuple[str, str], ...] = (
     ("encoder.model.", "encoder."),
     ("segmentation_head.", "head."),
 )
+
+
 _ATTN = re.compile(r"^attn\.(\d+)\.attn\.")
 
 
@@ -359,39 +365,3 @@ def import_winner(src: Path | str, dst: Path | str) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "dropped": len(dropped),
     }
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def _run(args: argparse.Namespace) -> int:
-    report = import_winner(args.src, args.out)
-    extra = "".join(f", {k} {report[k]}" for k in ("epoch", "best_score") if k in report)
-    print(
-        f"read {args.src}: {report['kind']}{extra}\n"
-        f"wrote {args.out}\n"
-        f"  backbone     {report['backbone']}\n"
-        f"  decoder      {report['decoder_channels']}, scSE; attention pooling over 12 months\n"
-        f"  parameters   {report['parameters'] / 1e6:.1f} M ({report['dropped']} tensors of the "
-        "last decoder block's unused skip attention left out)\n"
-        "  conventions  winner: inputs not clipped, cloud 255 read as 1.0, every month "
-        "attended; no output scaling"
-    )
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm import-winner`."""
-    parser = subparsers.add_parser(
-        "import-winner",
-        help="convert the BioMassters winner's published checkpoint into an agbm checkpoint",
-        description=(
-            "Read the winner's model_best.pth / model_last.pth (training checkpoint) or "
-            "modelo_best.pth (whole saved model) without its code or old timm/smp, running no "
-            "code from the file, and write an agbm checkpoint that predict, predict-scene and "
-            "train --init use with the winner's input conventions."
-        ),
-    )
-    parser.add_argument("src", type=Path, help="the winner's .pth file")
-    parser.add_argument("--out", required=True, type=Path, help="agbm checkpoint to write (.pt)")
-    parser.set_defaults(func=_run)

@@ -2,52 +2,35 @@
 
 `agbm plot` draws, for each chip, an S2 true-colour composite of its clearest summer month,
 the 12-month availability strip, the target, the prediction and the error, the two maps
-sharing one colour bar in t/ha. `agbm train` writes `loss.png` after every epoch.
+sharing one colour bar in t/ha.
+
+Figures are made with matplotlib's object API (`Figure`, drawn by its Agg canvas), never
+pyplot: nothing here depends on a display or changes the backend of the caller's session.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: works on servers without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from agbm.cache import open_source  # noqa: E402
-from agbm.data import MONTH_NAMES, S2_MAX, SPLITS, ChipDataset  # noqa: E402
-from agbm.evaluate import chip_prediction  # noqa: E402
+from agbm.data.bands import MONTH_NAMES, S2_MAX
+from agbm.data.dataset import ChipDataset
+from agbm.data.raw import chip_prediction
+from agbm.data.sources import open_source
+from agbm.io import replacing
 
 #: Summer months (June, July, August, May), best first, for the true-colour composite.
 SUMMER = (9, 10, 11, 8)
+
+
 #: Channel indices of B4, B3, B2 (red, green, blue) in the 15-channel image.
 RGB = (6, 5, 4)
+
+
 #: Reflectance (x 10,000) shown as full brightness: forests are dark, so stretch.
 RGB_WHITE = 2500.0
-
-
-def plot_history(metrics_csv: Path, out_png: Path) -> None:
-    """Train loss and validation RMSE per epoch from a run's metrics.csv."""
-    with Path(metrics_csv).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    epochs = [int(r["epoch"]) for r in rows]
-    loss = [float(r["train_loss"]) for r in rows]
-    val = [float(r["val_rmse"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(epochs, loss, marker="o", ms=3, label="train loss (RMSE, targets < max)")
-    if not all(math.isnan(v) for v in val):
-        ax.plot(epochs, val, marker="o", ms=3, label="validation RMSE (challenge metric)")
-    ax.set(xlabel="epoch", ylabel="t/ha", title="training")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_png)
-    plt.close(fig)
 
 
 def true_colour(image: np.ndarray, present_s2: np.ndarray) -> tuple[np.ndarray, str]:
@@ -69,14 +52,12 @@ def plot_chip(
     s1 = image[:, :4].reshape(12, -1).any(axis=1)
     s2 = image[:, 4:].reshape(12, -1).any(axis=1)
     rgb, rgb_title = true_colour(image, s2)
-    fig, axes = plt.subplots(
+    fig = Figure(figsize=(19, 4), dpi=90, layout="constrained")
+    axes = fig.subplots(
         1,
         5,
-        figsize=(19, 4),
-        dpi=90,
         gridspec_kw={"width_ratios": [1, 1.1, 1, 1, 1]},
-        layout="constrained",  # room for the colour bars and their labels, no overlaps
-    )
+    )  # constrained layout: room for the colour bars and their labels, no overlaps
     axes[0].imshow(rgb)
     axes[0].set_title(rgb_title)
     axes[1].imshow(np.stack([s1, s2]).astype(float), cmap="Greens", vmin=0, vmax=1.4)
@@ -101,8 +82,8 @@ def plot_chip(
         ax.set(xticks=[], yticks=[])
     fig.colorbar(maps, ax=axes[2:4], fraction=0.03, label="AGBM, t/ha")
     fig.suptitle(f"chip {chip_id}")
-    fig.savefig(out_png, bbox_inches="tight")
-    plt.close(fig)
+    with replacing(out_png) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
 
 
 def plot_predictions(
@@ -122,24 +103,3 @@ def plot_predictions(
         plot_chip(image, target, pred, sample["chip_id"], path)
         written.append(path)
     return written
-
-
-def _run(args: argparse.Namespace) -> int:
-    written = plot_predictions(args.data, args.pred, args.out, args.split, args.chips)
-    print(f"wrote {len(written)} figure(s) to {args.out}")
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm plot`."""
-    parser = subparsers.add_parser(
-        "plot",
-        help="draw per-chip maps: true colour, months available, target, prediction, error",
-        description="Write one PNG per chip comparing predictions with the targets.",
-    )
-    parser.add_argument("--data", required=True, type=Path, help="data root")
-    parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
-    parser.add_argument("--out", required=True, type=Path, help="figure directory")
-    parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
-    parser.add_argument("--chips", type=int, default=8, help="how many chips (default 8)")
-    parser.set_defaults(func=_run)

@@ -1,4 +1,4 @@
-"""`agbm prepare`: a chip cache that loads several times faster than its GeoTIFFs.
+"""The chip cache that loads several times faster than its GeoTIFFs.
 
 Decoding 24 GeoTIFFs per chip costs every epoch far more than the model needs to wait for,
 so `agbm prepare` converts each chip once into uncompressed `.npy` files that are opened
@@ -12,13 +12,10 @@ memory-mapped::
     CACHE/{split}/{chip}/geo.json         CRS (WKT) and transform, for prediction files
 
 The raw values are stored losslessly (absent months as zeros), exactly the `RawChip` that
-`agbm.data.read_raw_chip` makes of the GeoTIFFs, and normalised after loading by the same
-`agbm.data.normalise` (on the training device), so a chip read from the cache is
+`agbm.data.raw.read_raw_chip` makes of the GeoTIFFs, and normalised after loading by the same
+`agbm.data.bands.normalise` (on the training device), so a chip read from the cache is
 bit-identical to the same chip read from the GeoTIFFs by construction, and a change of
 normalisation never needs a new cache.
-
-`open_source(root, split)` is the one place that tells a cache from a raw root: `ChipDataset`,
-`agbm train` and `agbm predict` read chips through the `ChipSource` it returns.
 
 A chip is written into a temporary directory renamed into place when complete, so a killed
 run never leaves a half chip that counts as done; a second run converts only what is missing.
@@ -26,16 +23,13 @@ run never leaves a half chip that counts as done; a second run converts only wha
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import multiprocessing
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import rasterio
@@ -44,31 +38,30 @@ from rasterio.errors import CRSError
 from rasterio.transform import Affine
 from tqdm import tqdm
 
-from agbm.data import (
-    _SOURCES,
-    MONTHS,
-    RAW_DTYPES,
-    SPLITS,
-    DataError,
-    RawChip,
-    _check_split,
-    features_path,
-    has_targets,
-    list_chips,
-    read_raw_chip,
-    read_target,
-    splits_present,
-    target_path,
-)
+from agbm.data.bands import MONTHS, RAW_DTYPES, SATELLITES
+from agbm.data.raw import RawChip, RawSource
+from agbm.errors import DataError
 from agbm.io import writable_folder
 
 MANIFEST = "agbm_cache.json"
+
+
 FORMAT = "agbm-cache"
+
+
 #: Bump when the layout changes: an old cache is then refused with a clear message.
 VERSION = 1
+
+
 GEO_FILE = "geo.json"
+
+
 TARGET_FILE = "target.npy"
+
+
 ACQUIRED_FILE = "acquired.npy"
+
+
 _TEMP_MARK = ".tmp-"
 
 
@@ -79,95 +72,13 @@ def raw_file(satellite: str) -> str:
 
 def chip_files(targets: bool) -> tuple[str, ...]:
     """The files a complete cached chip has."""
-    files = (*(raw_file(s) for s, *_ in _SOURCES), ACQUIRED_FILE, GEO_FILE)
+    files = (*(raw_file(s) for s, *_ in SATELLITES), ACQUIRED_FILE, GEO_FILE)
     return (*files, TARGET_FILE) if targets else files
 
 
 def is_cache(root: Path | str) -> bool:
     """Whether `root` is a chip cache (rather than a raw BioMassters root)."""
     return (Path(root) / MANIFEST).is_file()
-
-
-# --- reading: one interface over a raw root and a cache --------------------------------------
-
-
-class ChipSource(Protocol):
-    """Where one split's chips come from: `ChipDataset` and `agbm predict` need only this."""
-
-    root: Path
-    split: str
-
-    def chip_ids(self) -> list[str]: ...
-
-    def has_targets(self) -> bool: ...
-
-    def read_raw(self, chip_id: str) -> RawChip: ...
-
-    def read_target(self, chip_id: str) -> np.ndarray: ...
-
-    def georeference(self, chip_id: str) -> dict: ...
-
-    def size(self, chip_id: str) -> tuple[int, int]: ...
-
-    def acquired(self, chip_id: str) -> np.ndarray: ...
-
-    def has_target(self, chip_id: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class RawSource:
-    """A split of a raw BioMassters root (GeoTIFFs), read by `agbm.data`."""
-
-    root: Path
-    split: str
-
-    def __post_init__(self) -> None:
-        _check_split(self.root, self.split)
-
-    def chip_ids(self) -> list[str]:
-        return list_chips(self.root, self.split)
-
-    def has_targets(self) -> bool:
-        return has_targets(self.root, self.split)
-
-    def read_raw(self, chip_id: str) -> RawChip:
-        return read_raw_chip(self.root, chip_id, self.split)
-
-    def read_target(self, chip_id: str) -> np.ndarray:
-        return read_target(self.root, chip_id, self.split)
-
-    def georeference(self, chip_id: str) -> dict:
-        """CRS and transform of the chip's first input file (empty when it has none)."""
-        with self._first_file(chip_id) as src:
-            return {"crs": src.crs, "transform": src.transform} if src.crs else {}
-
-    def acquired(self, chip_id: str) -> np.ndarray:
-        """bool `[2, 12]`: which S1 / S2 monthly files exist (nothing read)."""
-        return np.array(
-            [
-                [
-                    features_path(self.root, chip_id, sat, m, self.split).is_file()
-                    for m in range(MONTHS)
-                ]
-                for sat, *_ in _SOURCES
-            ]
-        )
-
-    def has_target(self, chip_id: str) -> bool:
-        return target_path(self.root, chip_id, self.split).is_file()
-
-    def size(self, chip_id: str) -> tuple[int, int]:
-        """(height, width) of the chip's first input file."""
-        with self._first_file(chip_id) as src:
-            return src.height, src.width
-
-    def _first_file(self, chip_id: str) -> rasterio.DatasetReader:
-        for month in range(MONTHS):
-            for satellite, *_ in _SOURCES:
-                path = features_path(self.root, chip_id, satellite, month, self.split)
-                if path.is_file():
-                    return rasterio.open(path)
-        raise DataError(f"chip {chip_id}: no S1 or S2 file for any month in {self.root}")
 
 
 @dataclass(frozen=True)
@@ -212,9 +123,9 @@ class CacheSource:
     def read_raw(self, chip_id: str) -> RawChip:
         """The stored months, copied out of the memory maps (the loader hands them to torch)."""
         folder = self._dir(chip_id)
-        acquired = load_array(folder / ACQUIRED_FILE, np.dtype(bool), (len(_SOURCES), MONTHS))
+        acquired = load_array(folder / ACQUIRED_FILE, np.dtype(bool), (len(SATELLITES), MONTHS))
         stacks = []
-        for satellite, _, bands in _SOURCES:
+        for satellite, _, bands in SATELLITES:
             path = folder / raw_file(satellite)
             stack = load_array(path, RAW_DTYPES[satellite], (MONTHS, bands))
             if stacks and stack.shape[2:] != stacks[0].shape[2:]:
@@ -288,17 +199,6 @@ def read_manifest(root: Path) -> dict:
             "delete the cache and run `agbm prepare` again"
         )
     return manifest
-
-
-def open_source(root: Path | str, split: str) -> ChipSource:
-    """The chips of `split` in `root`, whether a raw BioMassters root or a cache."""
-    root = Path(root)
-    if is_cache(root):
-        return CacheSource.open(root, split)
-    return RawSource(root, split)
-
-
-# --- writing ---------------------------------------------------------------------------------
 
 
 def convert_chip(source: RawSource, out: Path, targets: bool, chip_id: str) -> str:
@@ -379,79 +279,3 @@ def prepare(
             bar.update()
     bar.close()
     return todo
-
-
-def _run(args: argparse.Namespace) -> int:
-    for split in (
-        args.split or splits_present(args.data) or ["train"]
-    ):  # "train": say what's missing
-        start = time.perf_counter()
-        done = prepare(args.data, args.out, split, args.workers, progress=True)
-        print(
-            f"{split}: converted {len(done)} chip(s) into {args.out} "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
-    return 0
-
-
-def available_splits(root: Path) -> list[str]:
-    """The splits a data root holds files of, or a cache has prepared."""
-    if is_cache(root):
-        return [s for s in SPLITS if s in read_manifest(root)["splits"]]
-    return splits_present(root)
-
-
-def summarise(source: ChipSource) -> dict[str, float]:
-    """Counts and month availability of a split, for a quick look at a data set."""
-    chips = source.chip_ids()
-    acquired = np.stack([source.acquired(c) for c in chips])  # [chips, 2, 12]
-    return {
-        "chips": len(chips),
-        "s1_months_present": float(acquired[:, 0].mean()),
-        "s2_months_present": float(acquired[:, 1].mean()),
-        "targets": sum(source.has_target(c) for c in chips),
-    }
-
-
-def _run_info(args: argparse.Namespace) -> int:
-    for split in args.split or available_splits(args.data) or ["train"]:  # train: say what lacks
-        stats = summarise(open_source(args.data, split))
-        print(
-            f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
-            f"S1 months present {stats['s1_months_present']:6.1%}  "
-            f"S2 months present {stats['s2_months_present']:6.1%}"
-        )
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm info` and `agbm prepare`: what a data root or cache holds, and making a cache."""
-    info = subparsers.add_parser(
-        "info",
-        help="summarise a BioMassters data root or cache",
-        description="Count chips, targets and month availability of a data root or cache.",
-    )
-    info.add_argument("--data", required=True, type=Path, help="data root or cache")
-    info.add_argument(
-        "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"
-    )
-    info.set_defaults(func=_run_info)
-    parser = subparsers.add_parser(
-        "prepare",
-        help="convert a data root into a fast, memory-mapped chip cache",
-        description=(
-            "Convert every chip once into uncompressed .npy files (raw values, lossless) that "
-            "train and predict read several times faster than the GeoTIFFs, with identical "
-            "results: give the cache directory as --data. Resumable: chips already converted "
-            "are skipped; each chip is written atomically."
-        ),
-    )
-    parser.add_argument("--data", required=True, type=Path, help="raw data root (*_features/)")
-    parser.add_argument("--out", required=True, type=Path, help="cache directory")
-    parser.add_argument(
-        "--split", nargs="+", choices=SPLITS, help="splits to convert (default: those present)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=4, help="conversion processes (default 4; 0: in-process)"
-    )
-    parser.set_defaults(func=_run)

@@ -17,9 +17,7 @@ The same seed gives the same bytes: every chip draws from its own seeded generat
 
 from __future__ import annotations
 
-import argparse
 import csv
-import time
 import zlib
 from pathlib import Path
 
@@ -29,38 +27,56 @@ import rasterio.crs
 from rasterio.transform import Affine
 from tqdm import tqdm
 
-from agbm.data import (
-    AGBM_METADATA_NAME,
-    FEATURES_METADATA_NAMES,
-    MONTH_NAMES,
-    MONTHS,
-    S1_NODATA,
-    S2_NODATA_CLOUD,
-    features_path,
-    target_path,
-)
+from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
+from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
 
 #: ETRS89 / TM35FIN, the national grid of Finland where the real chips lie; 10 m pixels.
 #: Built once: parsing the EPSG code for every file costs a third of the write time.
 CRS = rasterio.crs.CRS.from_epsg(3067)
+
+
 PIXEL_M = 10.0
+
+
 #: Greenness of the vegetation through the year (September ... August); plain floats keep
 #: the arithmetic in float32 (a NumPy float64 scalar would promote every array).
 PHENOLOGY = [0.8, 0.5, 0.2, 0.0, 0.0, 0.0, 0.1, 0.3, 0.7, 1.0, 1.0, 0.95]
+
+
 SNOW = [0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 0.8, 0.2, 0.0, 0.0, 0.0, 0.0]
+
+
 #: Probability that a month's S2 image is missing: high in the dark, snowy months.
 S2_MISSING = [0.08, 0.1, 0.25, 0.35, 0.3, 0.2, 0.1, 0.08, 0.05, 0.05, 0.05, 0.05]
+
+
 S1_MISSING = 0.03
+
+
 CLOUDY = 0.3
+
+
 #: Months whose clean NDVI and VH define the target (May ... September).
 GROWING_SEASON = (0, 8, 9, 10, 11)
+
+
 #: Reflectance (x 10,000) of the bands B2 ... B12 for bare ground (g = 0) and the change at
 #: full greenness (g = 1): vegetation is dark in red and SWIR, bright in NIR.
 S2_BASE = np.array([800, 1000, 1200, 1100, 1500, 1700, 1800, 1850, 2200, 1500], dtype=np.float32)
+
+
 S2_GREEN = np.array([-500, -500, -900, -300, 1500, 2200, 2600, 2500, -1000, -900], np.float32)
+
+
 S2_SNOW = np.array([8500, 8300, 8000, 7800, 7500, 7300, 7000, 6900, 600, 500], dtype=np.float32)
+
+
 S2_CLOUD = np.array([7000, 7000, 7100, 7100, 7000, 7000, 6900, 6900, 5000, 4200], np.float32)
+
+
 OUTLIER_FRACTION = 5e-4
+
+
 #: Keeps the random streams of train and test chips apart.
 SPLIT_CODES = {"train": 0, "test": 1}
 
@@ -334,32 +350,3 @@ def generate(
         written[split][chip] = write_chip(root, chip, split, size, rng)
     write_metadata(root, written)
     return splits
-
-
-def _run(args: argparse.Namespace) -> int:
-    start = time.perf_counter()
-    splits = generate(args.out, args.chips, args.test_chips, args.seed, args.size, progress=True)
-    print(
-        f"wrote {len(splits['train'])} train and {len(splits['test'])} test chips "
-        f"({args.size}x{args.size}) to {args.out} in {time.perf_counter() - start:.1f} s"
-    )
-    return 0
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """`agbm synth`: write a synthetic data set in the BioMassters layout."""
-    parser = subparsers.add_parser(
-        "synth",
-        help="generate a synthetic data set in the BioMassters layout",
-        description=(
-            "Write a learnable synthetic data set with the real BioMassters layout, file "
-            "formats and metadata CSVs (train_features/, train_agbm/, test_features/, "
-            "test_agbm/). The same seed gives the same bytes."
-        ),
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output data root")
-    parser.add_argument("--chips", type=int, default=64, help="training chips (default 64)")
-    parser.add_argument("--test-chips", type=int, default=16, help="test chips (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--size", type=int, default=256, help="chip side in pixels (default 256)")
-    parser.set_defaults(func=_run)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from agbm.data import Sample
+from agbm.data.dataset import Sample
 from agbm.metrics import average_rmse, chip_rmse
 
 #: The baselines' names, as the demo prints them.

@@ -1,0 +1,38 @@
+"""`agbm evaluate`: score a prediction directory with the challenge metric."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.data.layout import SPLITS
+from agbm.evaluation.evaluate import evaluate, format_table, write_per_chip
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = evaluate(args.pred, args.truth, args.split, args.partial)
+    print(format_table(result))
+    if args.per_chip:
+        write_per_chip(args.per_chip, result)
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm evaluate`."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score predictions with the challenge metric (average RMSE)",
+        description="Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets.",
+    )
+    parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
+    parser.add_argument(
+        "--truth", required=True, type=Path, help="data root or cache with the targets"
+    )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="score only the chips that have a target (default: a missing target is an error)",
+    )
+    parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
+    parser.add_argument("--per-chip", type=Path, help="write per-chip RMSEs to this CSV")
+    parser.set_defaults(func=_run)

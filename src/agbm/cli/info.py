@@ -1,0 +1,34 @@
+"""`agbm info`: what a data root or cache holds, split by split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.data.layout import SPLITS
+from agbm.data.sources import available_splits, open_source, summarise
+
+
+def _run(args: argparse.Namespace) -> int:
+    for split in args.split or available_splits(args.data) or ["train"]:  # train: say what lacks
+        stats = summarise(open_source(args.data, split))
+        print(
+            f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "
+            f"S1 months present {stats['s1_months_present']:6.1%}  "
+            f"S2 months present {stats['s2_months_present']:6.1%}"
+        )
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm info`."""
+    info = subparsers.add_parser(
+        "info",
+        help="summarise a BioMassters data root or cache",
+        description="Count chips, targets and month availability of a data root or cache.",
+    )
+    info.add_argument("--data", required=True, type=Path, help="data root or cache")
+    info.add_argument(
+        "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"
+    )
+    info.set_defaults(func=_run)

@@ -1,0 +1,51 @@
+"""`agbm predict`: AGBM maps for every chip of a split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch.distributed as dist
+
+from agbm.cli.options import add_inference_options
+from agbm.data.layout import SPLITS
+from agbm.inference.chips import predict
+
+
+def _run(args: argparse.Namespace) -> int:
+    written = predict(
+        args.data,
+        args.checkpoint,
+        args.out,
+        args.split,
+        args.tta,
+        args.batch_size,
+        args.amp,
+        args.workers,
+        args.overwrite,
+        args.archive,
+    )
+    rank = f"process {dist.get_rank()}: " if dist.is_initialized() else ""
+    print(f"{rank}wrote {len(written)} prediction(s) to {args.out}")
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm predict`."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict AGBM maps (submission GeoTIFFs) for a split",
+        description=(
+            "Write one float32 {chip}_agbm.tif per chip, with test-time augmentation and an "
+            "ensemble of checkpoints. Chips already written are skipped unless --overwrite. "
+            "Run under `torchrun --nproc_per_node=N -m agbm predict ...` to shard across GPUs."
+        ),
+    )
+    parser.add_argument("--data", required=True, type=Path, help="data root or cache")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
+    parser.add_argument("--out", required=True, type=Path, help="prediction directory")
+    add_inference_options(parser, "chips")
+    parser.add_argument("--workers", type=int, default=2, help="loader workers (default 2)")
+    parser.add_argument("--overwrite", action="store_true", help="redo chips already written")
+    parser.add_argument("--archive", type=Path, help="also pack the predictions into this .tar.gz")
+    parser.set_defaults(func=_run)

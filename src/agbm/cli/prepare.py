@@ -1,0 +1,46 @@
+"""`agbm prepare`: a lossless, memory-mapped chip cache that loads several times faster."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from agbm.data.cache import prepare
+from agbm.data.layout import SPLITS, splits_present
+
+
+def _run(args: argparse.Namespace) -> int:
+    for split in (
+        args.split or splits_present(args.data) or ["train"]
+    ):  # "train": say what's missing
+        start = time.perf_counter()
+        done = prepare(args.data, args.out, split, args.workers, progress=True)
+        print(
+            f"{split}: converted {len(done)} chip(s) into {args.out} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm prepare`."""
+    parser = subparsers.add_parser(
+        "prepare",
+        help="convert a data root into a fast, memory-mapped chip cache",
+        description=(
+            "Convert every chip once into uncompressed .npy files (raw values, lossless) that "
+            "train and predict read several times faster than the GeoTIFFs, with identical "
+            "results: give the cache directory as --data. Resumable: chips already converted "
+            "are skipped; each chip is written atomically."
+        ),
+    )
+    parser.add_argument("--data", required=True, type=Path, help="raw data root (*_features/)")
+    parser.add_argument("--out", required=True, type=Path, help="cache directory")
+    parser.add_argument(
+        "--split", nargs="+", choices=SPLITS, help="splits to convert (default: those present)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="conversion processes (default 4; 0: in-process)"
+    )
+    parser.set_defaults(func=_run)

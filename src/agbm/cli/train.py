@@ -1,0 +1,98 @@
+"""`agbm train`: every `TrainConfig` setting made with `setting` is a flag, over a YAML file.
+
+The flags are generated from the dataclass (name, type, default, help and choices), so a new
+setting is one field in `agbm.training.config`, never a second list here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agbm.training.config import TrainConfig
+from agbm.training.trainer import train
+
+#: What `--no-augment` sets: every augmentation off.
+NO_AUGMENT = {"flip_prob": 0.0, "rot90": False, "rotate_prob": 0.0, "month_dropout_prob": 0.0}
+
+
+def flag_fields() -> list[dataclasses.Field]:
+    """The `TrainConfig` fields that are flags (those with a help text)."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("help")]
+
+
+def _flag_type(field: dataclasses.Field) -> type:
+    """The flag's value type, from the field's annotation: `int | None` -> int, and `bool | str`
+    (a setting that takes a word or a YAML boolean) -> str."""
+    hint = typing.get_type_hints(TrainConfig)[field.name]
+    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+    return str if str in kinds else kinds[0]
+
+
+def add_flag(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
+    """One flag for one setting. Every flag defaults to None, meaning "not given", so that
+    a YAML file's value stands unless the command line overrides it."""
+    name, text = f"--{field.name.replace('_', '-')}", field.metadata["help"]
+    kind = _flag_type(field)
+    if kind is bool:
+        action = argparse.BooleanOptionalAction if field.default else "store_true"
+        suffix = " (default on)" if field.default else ""
+        parser.add_argument(name, action=action, default=None, help=text + suffix)
+        return
+    shown = "" if field.default in (None, "") else f" (default {field.default})"
+    parser.add_argument(
+        name, type=kind, default=None, choices=field.metadata["choices"], help=text + shown
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the `--config` YAML file, then the flags given on the command line."""
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(yaml.safe_load(Path(args.config).read_text()) or {})
+        unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
+        if unknown:
+            raise ValueError(f"{args.config}: unknown key(s) {', '.join(sorted(unknown))}")
+    for field in flag_fields():
+        value = getattr(args, field.name)
+        if value is not None:
+            values[field.name] = value
+    if args.no_augment:
+        values["augment"] = NO_AUGMENT
+    return TrainConfig(**values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    train(config_from_args(args), resume=args.resume, overwrite=args.overwrite)
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm train`."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (CPU, one GPU, or many with torchrun)",
+        description=(
+            "Train the temporal UNet with the BioMassters-winning recipe. Run under "
+            "`torchrun --nproc_per_node=N -m agbm train ...` for several GPUs or nodes. "
+            "Writes metrics.csv, last.pt and best.pt to --out."
+        ),
+    )
+    parser.add_argument("--config", type=Path, help="YAML file of options (flags override it)")
+    for field in flag_fields():
+        add_flag(parser, field)
+    parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from RUN_DIR/last.pt if it exists"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in a RUN_DIR that holds a run, deleting that run's files",
+    )
+    parser.set_defaults(func=_run)

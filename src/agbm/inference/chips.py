@@ -1,0 +1,130 @@
+"""`agbm predict`: AGBM maps for every chip of a split, in the challenge's submission format.
+
+One float32 `{chip}_agbm.tif` per chip, with the georeference of the chip's input files.
+Test-time augmentation averages the predictions of flipped (and with `d4`, rotated) inputs,
+each flipped back; several checkpoints are averaged as an ensemble. Runs are resumable
+(chips already written are skipped), every file is written atomically, and under
+`torchrun` the chips are sharded across processes so that none is written twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from agbm.data.bands import model_input
+from agbm.data.dataset import ChipDataset
+from agbm.data.layout import prediction_path
+from agbm.data.raw import read_prediction
+from agbm.data.sources import ChipSource, open_source
+from agbm.errors import DataError
+from agbm.inference.tta import TTA, load_for_inference, predict_batch, shared_conventions
+from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.runtime import autocast_dtype, init_runtime
+
+
+def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
+    """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
+    profile = {
+        "driver": "GTiff",
+        "width": agbm.shape[1],
+        "height": agbm.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        **geo,
+    }
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(agbm.astype(np.float32)[None])
+
+
+def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:
+    """Whether `path` holds a complete, valid prediction (a zero-byte, truncated, all-NaN or
+    wrong-size file left by a crash or by hand does not count)."""
+    try:
+        read_prediction(path, shape)
+    except DataError:
+        return False
+    return True
+
+
+def predict(
+    data: Path | str,
+    checkpoints: Sequence[Path | str],
+    out: Path | str,
+    split: str = "test",
+    tta: str = "flips",
+    batch_size: int = 8,
+    amp: str = "auto",
+    workers: int = 2,
+    overwrite: bool = False,
+    archive: Path | str | None = None,
+) -> list[str]:
+    """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote."""
+    if tta not in TTA:
+        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
+    if not checkpoints:
+        raise ValueError("give at least one --checkpoint")
+    for ckpt in checkpoints:
+        if not Path(ckpt).is_file():
+            raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    data, out = Path(data), Path(out)
+    runtime = init_runtime()
+    source = open_source(data, split)
+    chips = source.chip_ids()[runtime.rank :: runtime.world]
+    todo = [
+        c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
+    ]
+    with contextlib.ExitStack() as outputs:  # writable before the models run
+        outputs.enter_context(output_folder(out))
+        if archive:
+            outputs.enter_context(output_folder(Path(archive).parent))
+        if runtime.main:
+            remove_stale_temporaries(out)
+            if len(todo) < len(chips):
+                tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
+        models = load_for_inference(checkpoints, runtime.device)
+        conventions = shared_conventions(models)
+        amp_dtype = autocast_dtype(amp, runtime.device)
+        dataset = ChipDataset(data, split, todo, targets=False, raw=True)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=workers,
+            pin_memory=runtime.device.type == "cuda",
+        )
+        with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
+            for batch in loader:
+                image, present = model_input(batch, runtime.device, conventions)
+                agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
+                for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
+                    geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
+                    write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
+                bar.update(len(batch["chip_id"]))
+        if runtime.world > 1:
+            dist.barrier()
+        if archive and runtime.main:
+            pack(out, Path(archive), source)
+    return todo
+
+
+def pack(pred_dir: Path, archive: Path, source: ChipSource) -> None:
+    """Pack the split's predictions into a .tar.gz for upload (atomically): exactly one valid
+    `{chip}_agbm.tif` per chip of `source`, nothing else of the folder (dotfiles such as
+    macOS's `._*`, stray files); a missing or malformed prediction is an error, not a gap."""
+    paths = [prediction_path(pred_dir, c) for c in source.chip_ids()]
+    for chip, path in zip(source.chip_ids(), paths, strict=True):
+        try:
+            read_prediction(path, source.size(chip))
+        except DataError as err:
+            raise DataError(f"not archiving {pred_dir}: {err}") from None
+    with replacing(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for path in paths:
+            tar.add(path, arcname=path.name)

@@ -1,0 +1,230 @@
+"""One AGBM map of a whole scene of your own imagery, by sliding windows.
+
+Input: the 12 monthly Sentinel-1 and Sentinel-2 images of the scene, in the units, band
+order and no-data conventions of the BioMassters chips (see `agbm.data`), months running
+from 00 = September to 11 = August. Each satellite comes in one of two forms:
+
+* a band stack: one GeoTIFF holding all months, month-major (month 0's bands, then month
+  1's, ...). S1: 48 bands = 12 x (VV_asc, VH_asc, VV_desc, VH_desc), backscatter in dB,
+  -9999 = no data. S2: 132 bands = 12 x (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12, CLP),
+  reflectance x 10,000 and cloud probability (CLP) 0..100; CLP 255 = no data, and a pixel
+  whose bands are all 0 (a zero-filled month) is no data too.
+* per-month files: a path pattern containing ``{MM}``, e.g. ``scene/S2_{MM}.tif``, filled
+  with 00 ... 11; 4 (S1) or 11 (S2) bands per file, as above. A missing file is a missing
+  month, as in the challenge data.
+
+The two satellites may use different forms. All files must share one grid (size, CRS and
+transform): reproject beforehand (e.g. with gdalwarp), as silently resampling here would
+hide a misregistration. A month counts as present in a window when its S1 or S2 holds data
+there, so a month with no data anywhere (missing files, or an empty month in a stack) is
+absent everywhere, exactly as a missing file is in training.
+
+The model saw 256 x 256 chips, so the scene is predicted in overlapping windows. A CNN
+sees least context at a window's edges, so each window's prediction is weighted by a taper
+that falls smoothly towards its edges (but not at the scene's border, where no neighbour
+takes over), and the weighted sum is divided by the summed weights: no seams show where
+windows meet. Windows in which no month has any data are skipped.
+
+Memory does not grow with the scene's height: windows are read with windowed reads and
+predicted in raster order; the weighted sums live in a strip one window plus one output
+block tall across the scene's width (512 rows x 10,980 columns of float32 sums and weights,
+~45 MB, for a whole Sentinel-2 tile); rows that no later window touches are written out as
+soon as they are final.
+
+Usage::
+
+    agbm predict-scene --s1 scene/S1.tif --s2 'scene/S2_{MM}.tif' --checkpoint model.pt \\
+        --out scene/agbm.tif [--window 256] [--overlap 64] [--tta flips] [--batch-size 8]
+
+Output: float32 AGBM (t/ha, >= 0) on the input grid, a tiled (256 x 256), deflate-
+compressed GeoTIFF written under a temporary name and renamed when complete. Pixels with no
+observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the file's no-data
+value: the model would only invent biomass there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.io import DatasetWriter
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from agbm.data.bands import AGBM_CONVENTIONS, CHANNELS, MONTHS, InputConventions
+from agbm.data.scene import Scene, open_scene
+from agbm.inference.tiling import BLOCK, StripBlender, Tiling, plan_tiling
+from agbm.inference.tta import TTA, load_for_inference, predict_batch, shared_conventions
+from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.runtime import autocast_dtype
+
+#: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
+#: `[B, 1, h, w]`: the model as an argument, so that the engine runs with any predictor.
+Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+T = TypeVar("T")
+
+
+Batch = tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]
+
+
+def _batches(
+    scene: Scene, tiling: Tiling, batch_size: int, conventions: InputConventions
+) -> Iterator[Batch]:
+    """Corners, images `[n, 12, 15, h, w]`, present `[n, 12]` and observed pixels `[n, h, w]`
+    of successive window batches."""
+    corners = tiling.corners()
+    for i in range(0, len(corners), batch_size):
+        batch = corners[i : i + batch_size]
+        image = np.zeros((len(batch), MONTHS, CHANNELS, *tiling.size), dtype=np.float32)
+        reads = [
+            scene.read(r, c, out, conventions) for (r, c), out in zip(batch, image, strict=True)
+        ]
+        present, observed = (np.stack(a) for a in zip(*reads, strict=True))
+        yield batch, image, present, observed
+
+
+def _prefetch(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each next one computed in a background thread while the caller works (windows
+    are read while the model runs); reading stays in one thread, as GDAL datasets require."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
+def _predict(
+    predictor: Predictor, image: np.ndarray, present: np.ndarray, conventions: InputConventions
+) -> list[np.ndarray | None]:
+    """`[h, w]` predictions of a batch's windows; None for windows without any data."""
+    usable = present.any(axis=1)
+    preds: list[np.ndarray | None] = [None] * len(image)
+    if usable.any():
+        x, p = (a if usable.all() else a[usable] for a in (image, present))
+        attended = conventions.attended(torch.from_numpy(p))
+        agbm = predictor(torch.from_numpy(x), attended)[:, 0].float().cpu().numpy()
+        for i, pred in zip(np.flatnonzero(usable), agbm, strict=True):
+            preds[i] = pred
+    return preds
+
+
+@contextlib.contextmanager
+def _output(path: Path, scene: Scene) -> Iterator[DatasetWriter]:
+    """The output GeoTIFF, written under a temporary name and renamed only once complete, so an
+    interrupted run never leaves a partial map under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "height": scene.height,
+        "width": scene.width,
+        "count": 1,
+        "dtype": "float32",
+        "nodata": float("nan"),
+        "crs": scene.crs,
+        "transform": scene.transform,
+        "tiled": True,
+        "blockxsize": BLOCK,
+        "blockysize": BLOCK,
+        "compress": "deflate",
+        "predictor": 3,
+        "BIGTIFF": "IF_SAFER",
+    }
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        yield dst
+
+
+def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray) -> None:
+    """Write released rows `[n, width]` starting at scene row `top` (nothing when n = 0)."""
+    if len(rows):
+        dst.write(rows[None], window=Window(0, top, rows.shape[1], len(rows)))
+
+
+def predict_scene(
+    scene: Scene,
+    predictor: Predictor,
+    out: Path | str,
+    tiling: Tiling,
+    batch_size: int = 8,
+    conventions: InputConventions = AGBM_CONVENTIONS,
+) -> None:
+    """Predict `scene` window by window with `predictor`, blend and write the map to `out`.
+    The windows are made by `conventions`: those of the predictor's models."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
+    blender = StripBlender(min(tiling.size[0] + BLOCK, scene.height), scene.width)
+    bar = tqdm(total=len(tiling.corners()), desc="predict-scene", unit="window")
+    # closing(): on an error too, the reading thread ends before the caller closes the inputs.
+    reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
+    with _output(Path(out), scene) as dst, bar, reads as batches:
+        for corners, image, present, observed in batches:
+            preds = _predict(predictor, image, present, conventions)
+            for (row, col), pred, seen in zip(corners, preds, observed, strict=True):
+                _write_rows(dst, *blender.release(row // BLOCK * BLOCK))
+                if pred is not None:
+                    # Pixels with no observation in any month get no weight: they end NaN.
+                    weights = tiling.weights(row, col)
+                    h, w = weights.shape
+                    blender.add(row, col, pred[:h, :w], weights * seen[:h, :w])
+            bar.update(len(corners))
+        _write_rows(dst, *blender.release(scene.height))
+
+
+def model_predictor(
+    models: Sequence[torch.nn.Module],
+    device: torch.device,
+    tta: str = "flips",
+    amp_dtype: torch.dtype | None = None,
+) -> Predictor:
+    """A `Predictor` running `predict_batch` (ensemble mean, TTA, clamped >= 0) on `device`."""
+    if tta not in TTA:
+        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
+
+    def predict(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        return predict_batch(models, image.to(device), present.to(device), tta, amp_dtype).cpu()
+
+    return predict
+
+
+@dataclass(frozen=True)
+class SceneMap:
+    """What `predict_files` wrote: the map's path, size in pixels, and windows predicted."""
+
+    path: Path
+    height: int
+    width: int
+    windows: int
+
+
+def predict_files(
+    s1: str | Path,
+    s2: str | Path,
+    checkpoints: Sequence[str | Path],
+    out: str | Path,
+    window: int = 256,
+    overlap: int = 64,
+    tta: str = "flips",
+    batch_size: int = 8,
+    amp: str = "auto",
+) -> SceneMap:
+    """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
+    `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`. Bad inputs and an
+    output that cannot be written fail before any model loads; a killed run's partial map
+    beside `out` is removed."""
+    out = Path(out)
+    with open_scene(s1, s2) as scene, output_folder(out.parent):
+        remove_stale_temporaries(out.parent)
+        tiling = plan_tiling(scene.height, scene.width, window, overlap)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        models = load_for_inference(checkpoints, device)
+        predictor = model_predictor(models, device, tta, autocast_dtype(amp, device))
+        predict_scene(scene, predictor, out, tiling, batch_size, shared_conventions(models))
+    return SceneMap(out, scene.height, scene.width, len(tiling.corners()))

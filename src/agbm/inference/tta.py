@@ -1,0 +1,89 @@
+"""Test-time augmentation, batch prediction, and the models an inference run loads."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from agbm.data.bands import InputConventions
+from agbm.models.checkpoint import load_model
+
+Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+
+
+def _flip(dims: tuple[int, ...]) -> Transform:
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return x.flip(dims) if dims else x
+
+    return apply, apply  # a flip is its own inverse
+
+
+def _turn(k: int, flip: bool) -> Transform:
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = x.rot90(k, dims=(-2, -1))
+        return x.flip(-1) if flip else x
+
+    def inverse(x: torch.Tensor) -> torch.Tensor:
+        x = x.flip(-1) if flip else x
+        return x.rot90(-k, dims=(-2, -1))
+
+    return forward, inverse
+
+
+#: Test-time augmentations: (forward, inverse) pairs acting on the last two (spatial) dims.
+#: "hv" is the BioMassters winner's submission: the plain pass and the pass flipped on both
+#: axes (its script's `--tta 4`).
+TTA: dict[str, list[Transform]] = {
+    "none": [_flip(())],
+    "hv": [_flip(()), _flip((-2, -1))],
+    "flips": [_flip(()), _flip((-1,)), _flip((-2,)), _flip((-2, -1))],
+    "d4": [_turn(k, flip) for flip in (False, True) for k in range(4)],
+}
+
+
+@torch.no_grad()
+def predict_batch(
+    models: Sequence[torch.nn.Module],
+    image: torch.Tensor,
+    present: torch.Tensor,
+    tta: str = "flips",
+    amp_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Mean prediction `[B, 1, H, W]` (t/ha, >= 0) over models and test-time augmentations."""
+    total = torch.zeros(image.shape[0], 1, *image.shape[-2:], device=image.device)
+    transforms = TTA[tta]
+    autocast = (
+        torch.autocast(image.device.type, dtype=amp_dtype)
+        if amp_dtype
+        else contextlib.nullcontext()
+    )
+    for model in models:
+        for forward, inverse in transforms:
+            with autocast:
+                pred = model(forward(image), present)
+            total += inverse(pred.float())
+    return (total / (len(models) * len(transforms))).clamp_(min=0)
+
+
+def load_for_inference(
+    checkpoints: Sequence[Path | str], device: torch.device
+) -> list[torch.nn.Module]:
+    """The checkpoints' models on `device` in eval mode, channels-last as they trained (the
+    layout convolutions run fastest in on GPUs, and no slower on CPUs)."""
+    return [load_model(c).to(device, memory_format=torch.channels_last).eval() for c in checkpoints]
+
+
+def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
+    """The input conventions every model of an ensemble was trained with: one input serves
+    them all, so models made with different conventions cannot be averaged."""
+    found = {model.conventions for model in models}
+    if len(found) > 1:
+        names = ", ".join(sorted(c.name for c in found))
+        raise ValueError(
+            f"the checkpoints were trained on inputs made by different conventions ({names}); "
+            "an ensemble needs checkpoints of one kind"
+        )
+    return found.pop()
