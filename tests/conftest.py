@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agbm.cli import main
 from agbm.data.synth import generate
 
 
@@ -22,3 +23,41 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scratch_root(synth_root: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic data set that a test may damage."""
     return Path(shutil.copytree(synth_root, tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    generate(root, chips=8, test_chips=2, seed=5, size=32)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic data set and a checkpoint trained on it for one epoch via the CLI."""
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    generate(data, chips=8, test_chips=3, seed=11, size=32)
+    run = root / "run"
+    args = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--backbone",
+        "resnet18",
+        "--pretrained",
+        "none",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--folds",
+        "4",
+        "--workers",
+        "0",
+        "--no-channels-last",
+    ]
+    assert main(args) == 0
+    return data, run / "last.pt"

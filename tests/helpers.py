@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import torch
 
 
 def write_tif(path: Path, array: np.ndarray, nodata: float | None = None) -> None:
@@ -22,3 +24,43 @@ def write_tif(path: Path, array: np.ndarray, nodata: float | None = None) -> Non
         nodata=nodata,
     ) as dst:
         dst.write(array)
+
+
+#: The repository's root (docs/, bench/, README.md).
+REPO = Path(__file__).resolve().parents[1]
+#: Files made by running the BioMassters winner's own code (../shared beside the checkout).
+WINNER_FIXTURE = REPO.parent / "shared" / "fixtures" / "winner"
+
+
+SMALL = {
+    "backbone": "resnet18",
+    "pretrained": "none",
+    "decoder_channels": [32, 32, 16, 16, 16],
+    "workers": 0,
+    "channels_last": False,
+}
+
+
+def read_metrics(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+#: The first bytes of every PNG file.
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_sample(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    image = rng.random((12, 15, 8, 8), dtype=np.float32)
+    present = np.ones(12, dtype=bool)
+    present[3] = False
+    image[3] = 0
+    target = 50 + 200 * image[9, 10] - 80 * image[0, 1]  # linear in two inputs
+    target[0, 0] = 5000.0  # an outlier the fit must ignore
+    return {
+        "image": torch.from_numpy(image),
+        "present": torch.from_numpy(present),
+        "target": torch.from_numpy(target)[None].float(),
+        "chip_id": str(seed),
+    }

@@ -19,8 +19,9 @@ from agbm.models import TemporalUNet, load_model, save_model
 from agbm.models.winner import agbm_key, import_winner, timm_name
 from agbm.runtime import init_runtime
 from agbm.training import TrainConfig, Trainer
+from tests.helpers import WINNER_FIXTURE
 
-WINNER = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "winner"
+WINNER = WINNER_FIXTURE
 pytestmark = pytest.mark.skipif(not WINNER.is_dir(), reason="../shared/fixtures/winner absent")
 CHIPS = ("0c1a2b3d", "f00dcafe")
 #: The issue's bar for reproducing the winner's predictions, in t/ha.

@@ -4,7 +4,6 @@ sets checked on hand-made values."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ from agbm.data import (
     normalise,
     read_chip,
 )
+from tests.helpers import WINNER_FIXTURE
 
-WINNER = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "winner"
+WINNER = WINNER_FIXTURE
 needs_fixture = pytest.mark.skipif(not WINNER.is_dir(), reason="../shared/fixtures/winner absent")
 
 

@@ -10,11 +10,14 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+BENCH = REPO / "bench"
 #: "label: [what] number unit", as docs/benchmarks.md quotes them ("...: 4.1 ms/chip",
 #: "...: peak memory 1.50 GiB").
 FIGURE = re.compile(r"^\S.*: (peak memory )?-?\d+(\.\d+)?x?( |$)")

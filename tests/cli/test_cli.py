@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from agbm.cli import COMMAND_MODULES, build_parser, main, reference
+from tests.helpers import REPO
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOCS = REPO / "docs" / "cli.md"
 
 
 def commands() -> list[str]:

@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/test_train.py: one epoch of DDP training, each rank saving its
+"""Run under torchrun by tests/e2e/test_training.py: one epoch of DDP training, each rank saving its
 own final weights so the test can check that all ranks agree."""
 
 from __future__ import annotations

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -14,9 +10,7 @@ import pytest
 import rasterio
 import torch
 
-from agbm.cli import main
 from agbm.data import list_chips, open_source
-from agbm.data.synth import generate
 from agbm.errors import DataError
 from agbm.inference import pack, predict, predict_batch, write_prediction
 
@@ -83,67 +77,6 @@ def test_d4_tta_of_a_rotation_invariant_model_is_the_plain_prediction() -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A synthetic data set and a checkpoint trained on it for one epoch via the CLI."""
-    root = tmp_path_factory.mktemp("e2e")
-    data = root / "data"
-    generate(data, chips=8, test_chips=3, seed=11, size=32)
-    run = root / "run"
-    args = [
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--backbone",
-        "resnet18",
-        "--pretrained",
-        "none",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "2",
-        "--folds",
-        "4",
-        "--workers",
-        "0",
-        "--no-channels-last",
-    ]
-    assert main(args) == 0
-    return data, run / "last.pt"
-
-
-def test_end_to_end_train_predict_evaluate(trained, tmp_path: Path, capsys) -> None:
-    data, ckpt = trained
-    pred = tmp_path / "pred"
-    archive = tmp_path / "sub.tar.gz"
-    assert (
-        main(
-            [
-                "predict",
-                "--data",
-                str(data),
-                "--checkpoint",
-                str(ckpt),
-                str(ckpt),
-                "--out",
-                str(pred),
-                "--workers",
-                "0",
-                "--archive",
-                str(archive),
-            ]
-        )
-        == 0
-    )
-    chips = list_chips(data, "test")
-    assert sorted(p.name for p in pred.iterdir()) == [f"{c}_agbm.tif" for c in chips]
-    assert archive.stat().st_size > 0
-    assert main(["evaluate", "--pred", str(pred), "--truth", str(data)]) == 0
-    assert "average RMSE" in capsys.readouterr().out
-
-
 def test_outputs_round_trip_with_georeference_and_runs_resume(trained, tmp_path: Path) -> None:
     data, ckpt = trained
     pred = tmp_path / "pred"
@@ -165,35 +98,6 @@ def test_missing_checkpoint_is_a_clear_error(trained, tmp_path: Path) -> None:
     data, _ = trained
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         predict(data, [tmp_path / "nope.pt"], tmp_path / "pred")
-
-
-def test_torchrun_shards_chips_across_processes(trained, tmp_path: Path) -> None:
-    data, ckpt = trained
-    pred = tmp_path / "pred"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "agbm",
-        "predict",
-        "--data",
-        str(data),
-        "--checkpoint",
-        str(ckpt),
-        "--out",
-        str(pred),
-        "--workers",
-        "0",
-    ]
-    done = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts = sorted(int(n) for n in re.findall(r"process \d: wrote (\d+) prediction", done.stdout))
-    assert counts == [1, 2]  # 3 test chips: each written by exactly one process
-    assert len(list(pred.glob("*_agbm.tif"))) == 3
 
 
 @pytest.mark.parametrize(

@@ -21,13 +21,11 @@ from agbm.errors import DataError
 from agbm.inference import predict
 from agbm.training import TrainConfig, train
 from agbm.viz import plot_predictions
+from tests.helpers import SMALL
 
 TRAIN = {
-    "backbone": "resnet18",
-    "pretrained": "none",
+    **SMALL,
     "decoder_channels": [16, 16, 16, 16, 16],
-    "workers": 0,
-    "channels_last": False,
     "epochs": 1,
     "batch_size": 2,
     "folds": 2,  # 3 chips: one step of 2, then validation on 3
