@@ -1,9 +1,9 @@
 """Writing files so that a crash never leaves a half-written one: only the old file, or the new.
 
-Every file agbm writes goes through `replacing`: it is written under a temporary name beside
-its final one, `.{name}.tmp{pid}`, and renamed when complete. A process killed mid-write
-leaves only such a temporary file, which the next run in that folder removes
-(`remove_stale_temporaries`) once the process that wrote it is gone.
+Every file (and every cached chip's folder) agbm writes goes through `replacing`: it is
+written under a temporary name beside its final one, `.{name}.tmp{pid}`, and renamed when
+complete. A process killed mid-write leaves only such a temporary, which the next run in
+that folder removes (`remove_stale_temporaries`) once the process that wrote it is gone.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,24 @@ def temporary_path(path: Path) -> Path:
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it when the block completes: a crash
-    never leaves a half-written file, only the old one (and an error, not even that)."""
+    never leaves a half-written file, only the old one (and an error, not even that). The
+    block may make a folder there instead of a file: it then replaces the old folder whole."""
     tmp = temporary_path(path)
+    _remove(tmp)  # a leftover of an earlier process that had this pid
     try:
         yield tmp
+        if tmp.is_dir() and path.is_dir():
+            shutil.rmtree(path)  # os.replace moves a folder only onto an empty one
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -61,8 +73,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     if folder.is_dir():
         for path in folder.iterdir():
             match = _TEMPORARY.match(path.name)
-            if match and path.is_file() and not _alive(int(match["pid"])):
-                path.unlink(missing_ok=True)
+            if match and not _alive(int(match["pid"])):
+                _remove(path)
                 stale.append(path)
     return stale
 

@@ -123,6 +123,9 @@ def test_interrupted_chip_does_not_count_as_done(
     assert not is_done(scratch_cache / "train" / chip, targets=True)
     with pytest.raises(DataError, match=f"1 of 6 train chip.*first: {chip}.*agbm prepare"):
         ChipDataset(scratch_cache)
+    killed = scratch_cache / "train" / f".{chip}.tmp{2**22 + 12345}"  # its writer is gone
+    killed.mkdir()
+    (killed / "s1.npy").write_bytes(b"half a chip")
     assert prepare(raw, scratch_cache, "train") == [chip]
     assert not list(scratch_cache.rglob(".*tmp*"))  # the killed run's leftovers are gone
     ChipDataset(scratch_cache)[list_chips(raw).index(chip)]

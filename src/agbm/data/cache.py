@@ -27,7 +27,6 @@ import functools
 import json
 import multiprocessing
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from tqdm import tqdm
 from agbm.data.bands import MONTHS, RAW_DTYPES, SATELLITES
 from agbm.data.raw import RawChip, RawSource
 from agbm.errors import DataError
-from agbm.io import writable_folder
+from agbm.io import remove_stale_temporaries, replacing, writable_folder
 
 MANIFEST = "agbm_cache.json"
 
@@ -60,9 +59,6 @@ TARGET_FILE = "target.npy"
 
 
 ACQUIRED_FILE = "acquired.npy"
-
-
-_TEMP_MARK = ".tmp-"
 
 
 def raw_file(satellite: str) -> str:
@@ -211,18 +207,14 @@ def convert_chip(source: RawSource, out: Path, targets: bool, chip_id: str) -> s
             raise DataError(f"chip {chip_id}: target size {target.shape} differs from the chip's")
         arrays[TARGET_FILE] = target
     geo = source.georeference(chip_id)
-    final = out / source.split / chip_id
-    tmp = final.with_name(f".{chip_id}{_TEMP_MARK}{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, array in arrays.items():
-        np.save(tmp / name, array, allow_pickle=False)
     stored_geo = (
         {"crs": geo["crs"].to_wkt(), "transform": list(geo["transform"])[:6]} if geo else {}
     )
-    (tmp / GEO_FILE).write_text(json.dumps(stored_geo))
-    shutil.rmtree(final, ignore_errors=True)  # an incomplete chip left by hand-deletion
-    os.rename(tmp, final)
+    with replacing(out / source.split / chip_id) as tmp:
+        tmp.mkdir()
+        for name, array in arrays.items():
+            np.save(tmp / name, array, allow_pickle=False)
+        (tmp / GEO_FILE).write_text(json.dumps(stored_geo))
     return chip_id
 
 
@@ -242,9 +234,8 @@ def write_manifest(out: Path, data: Path, split: str, chips: list[str], targets:
                 "use another --out"
             )
     manifest["splits"][split] = {"chips": chips, "targets": targets}
-    tmp = out / f".{MANIFEST}{_TEMP_MARK}{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    with replacing(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
 
 
 def prepare(
@@ -262,8 +253,7 @@ def prepare(
     chips, targets = source.chip_ids(), source.has_targets()
     writable_folder(out / split)  # a cache that cannot be written fails here, in one line
     write_manifest(out, data, split, chips, targets)
-    for leftover in (out / split).glob(f".*{_TEMP_MARK}*"):  # from a killed run
-        shutil.rmtree(leftover)
+    remove_stale_temporaries(out / split)  # chips a killed run left half-written
     todo = [c for c in chips if not is_done(out / split / c, targets)]
     job = functools.partial(convert_chip, source, out, targets)
     bar = tqdm(total=len(todo), desc=f"prepare {split}", unit="chip", disable=not progress)
