@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = tuple(
         "import_winner",
         "predict",
         "predict_scene",
+        "compose",
+        "map",
         "evaluate",
         "plot",
         "demo",

@@ -1,0 +1,67 @@
+"""`agbm compose`: a place's monthly Sentinel-1 and Sentinel-2 stacks from a STAC catalog."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.compose import compose
+from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
+
+
+def add_place_options(parser: argparse.ArgumentParser) -> None:
+    """Where and when: the options `agbm compose` and `agbm map` share."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--bbox",
+        nargs=4,
+        type=float,
+        metavar=("W", "S", "E", "N"),
+        help="area in degrees (WGS 84 lon/lat); the grid is 10 m in its UTM zone",
+    )
+    where.add_argument("--like", type=Path, help="use this GeoTIFF's grid (CRS, transform, size)")
+    parser.add_argument(
+        "--year",
+        type=int,
+        required=True,
+        help="the 12 months September YEAR-1 .. August YEAR, as in the challenge",
+    )
+    parser.add_argument(
+        "--catalog",
+        default=PLANETARY_COMPUTER,
+        help="STAC API URL, or a static catalog's catalog.json (path or file:// URL) "
+        "(default: the Planetary Computer)",
+    )
+    parser.add_argument(
+        "--s2-catalog",
+        help=f"another catalog for Sentinel-2 only, e.g. Earth Search: {EARTH_SEARCH}",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    done = compose(
+        args.out, args.year, args.bbox, args.like, args.catalog, args.s2_catalog, progress=True
+    )
+    height, width = done.shape
+    print(f"wrote {done.s1}, {done.s2} and {done.sidecar} ({height} x {width} pixels)")
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm compose`."""
+    parser = subparsers.add_parser(
+        "compose",
+        help="compose a place's monthly S1 + S2 stacks from a STAC catalog",
+        description=(
+            "Write S1.tif (48 bands: 12 months x VV, VH ascending, VV, VH descending, dB, "
+            "-9999 = none), S2.tif (132 bands: 12 months x B2..B12 reflectance x 10000 and "
+            "cloud probability, 255 = no data) and compose.json (items, dates, cloud "
+            "fractions) on one 10 m grid: the inputs of `agbm predict-scene`. Resumable: "
+            "months already composed are kept. Needs the compose extra: "
+            "pip install 'agbm[compose]'. docs/compose.md lists how the result differs from "
+            "the challenge's inputs."
+        ),
+    )
+    add_place_options(parser)
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,55 @@
+"""`agbm map`: from a place and a year to a biomass map (compose, then predict-scene)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.cli.compose import add_place_options
+from agbm.cli.options import add_inference_options
+from agbm.mapping import map_place
+
+
+def _run(args: argparse.Namespace) -> int:
+    done = map_place(
+        args.out,
+        args.year,
+        args.checkpoint,
+        args.bbox,
+        args.like,
+        args.catalog,
+        args.s2_catalog,
+        args.inputs,
+        args.tta,
+        args.batch_size,
+        args.amp,
+    )
+    scene = done.map
+    print(
+        f"wrote {scene.path} ({scene.height} x {scene.width} pixels) and {done.quicklook}; "
+        f"inputs in {done.inputs}"
+    )
+    return 0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """`agbm map`."""
+    parser = subparsers.add_parser(
+        "map",
+        help="map a place's biomass for a year: compose its inputs, then predict",
+        description=(
+            "Compose the year's monthly Sentinel-1 and Sentinel-2 stacks of a place from a "
+            "STAC catalog (as `agbm compose`), predict its AGBM map (as `agbm predict-scene`) "
+            "and draw a PNG quick-look beside it (true colour and biomass). An interrupted "
+            "run resumes: the months composed are kept in --inputs."
+        ),
+    )
+    add_place_options(parser)
+    parser.add_argument("--out", required=True, type=Path, help="the AGBM map (.tif)")
+    parser.add_argument(
+        "--inputs",
+        type=Path,
+        help="folder for the composed inputs (default: OUT's name + _inputs, beside it)",
+    )
+    add_inference_options(parser, "windows")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,129 @@
+"""Finding the scenes: a STAC catalog (an API or a static catalog), searched by area and month.
+
+The same functions serve the Planetary Computer's STAC API, Earth Search and a static
+catalog on disk (`catalog.json`, as the tests build one): `open_catalog` opens any of them
+with pystac-client, and `search` asks an API to filter by collection, bbox and dates, or
+applies those same filters itself while pystac-client walks a static catalog, which cannot
+be queried. The Planetary Computer's asset URLs are signed (planetary-computer) when read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agbm.errors import AgbmError, DataError
+
+PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
+EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
+S1_COLLECTION = "sentinel-1-rtc"
+S2_COLLECTION = "sentinel-2-l2a"
+#: The extra that holds the catalog libraries.
+EXTRA = "pip install 'agbm[compose]'"
+
+
+def require(module: str) -> Any:
+    """Import one of the `compose` extra's libraries, or say which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise AgbmError(f"agbm compose and agbm map need {module.split('.')[0]}: {EXTRA}") from None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """An opened catalog and how its asset URLs are to be read."""
+
+    url: str
+    client: Any  # pystac_client.Client
+    #: Maps an asset's URL to the one to read (signed on the Planetary Computer).
+    patch_url: Callable[[str], str] | None
+
+
+def catalog_url(catalog: str | Path) -> str:
+    """An API's URL as it is; a static catalog's path (or `file://` URL, or its folder) as the
+    path of its `catalog.json`."""
+    text = str(catalog)
+    if text.startswith(("http://", "https://")):
+        return text
+    path = Path(text.removeprefix("file://"))
+    return str(path / "catalog.json" if path.is_dir() else path)
+
+
+def open_catalog(catalog: str | Path) -> Catalog:
+    """Open a STAC API or static catalog; an unreachable or unreadable one is a one-line
+    `DataError` naming it."""
+    pystac_client = require("pystac_client")
+    url = catalog_url(catalog)
+    if not url.startswith("http") and not Path(url).is_file():
+        raise DataError(f"catalog {catalog}: no such file (a STAC API URL or a catalog.json)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a static catalog declares no API conformance
+            client = pystac_client.Client.open(url)
+    except Exception as exc:  # requests, pystac and JSON errors alike: the catalog is not usable
+        raise DataError(f"catalog {url}: cannot be read ({_reason(exc)})") from None
+    patch = None
+    if url.startswith(PLANETARY_COMPUTER):
+        patch = require("planetary_computer").sign
+    return Catalog(url, client, patch)
+
+
+def _reason(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def is_api(catalog: Catalog) -> bool:
+    """Whether the catalog answers item searches (an API), rather than being walked."""
+    return catalog.client.conforms_to("ITEM_SEARCH")
+
+
+def overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether two (west, south, east, north) boxes share any area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def search(
+    catalog: Catalog,
+    collection: str,
+    bbox: tuple[float, float, float, float],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Any]:
+    """The items of `collection` over `bbox` (lon/lat) acquired in [start, end), oldest
+    first. An API filters them; a static catalog is walked and filtered the same way."""
+    try:
+        if is_api(catalog):
+            found = catalog.client.search(
+                collections=[collection], bbox=list(bbox), datetime=[start, end]
+            ).items()
+        else:
+            with warnings.catch_warnings():  # pystac-client: "falling back to pystac"
+                warnings.simplefilter("ignore")
+                found = [
+                    i
+                    for i in catalog.client.get_collection(collection).get_items()
+                    if overlaps(tuple(i.bbox), bbox) and start <= i.datetime < end
+                ]
+        return sorted(found, key=lambda item: (item.datetime, item.id))
+    except AgbmError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"catalog {catalog.url}: search in {collection} failed ({_reason(exc)})"
+        ) from None
+
+
+def year_months(year: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The BioMassters year's 12 months, [start, end) in UTC: September `year - 1` (month 00)
+    to August `year` (month 11)."""
+    starts = [dt.datetime(year - 1 + (m + 8) // 12, (m + 8) % 12 + 1, 1) for m in range(13)]
+    return [
+        (a.replace(tzinfo=dt.timezone.utc), b.replace(tzinfo=dt.timezone.utc))
+        for a, b in zip(starts, starts[1:], strict=False)
+    ]

@@ -1,0 +1,75 @@
+"""The output grid: 10 m pixels in the area's UTM zone, or the grid of a given GeoTIFF."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.warp import transform_bounds
+
+from agbm.compose.catalog import require
+from agbm.errors import DataError
+
+#: The BioMassters chips' pixel size, in metres.
+PIXEL_M = 10.0
+#: The largest area compose takes in one run, in degrees of latitude or longitude (55 km
+#: north-south): a month of S2 for it is about 0.35 GB in memory at 60 degrees north. Larger
+#: areas are several runs, and several maps.
+MAX_DEGREES = 0.5
+
+
+def check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """`bbox` (west, south, east, north in degrees), or a one-line `ValueError` saying what
+    is wrong with it."""
+    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
+        raise ValueError(f"--bbox needs four finite numbers W S E N, got {bbox}")
+    west, south, east, north = bbox
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValueError(
+            f"--bbox {west} {south} {east} {north} is not W S E N in degrees "
+            "(-180 <= W < E <= 180, -90 <= S < N <= 90)"
+        )
+    if east - west > MAX_DEGREES or north - south > MAX_DEGREES:
+        raise ValueError(
+            f"--bbox {west} {south} {east} {north} spans more than {MAX_DEGREES} degree: "
+            "compose a larger region in several runs"
+        )
+    return tuple(float(v) for v in bbox)  # type: ignore[return-value]
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """The EPSG code of the WGS 84 UTM zone holding (lon, lat)."""
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def grid_for_bbox(bbox: tuple[float, float, float, float]) -> Any:
+    """An odc-geo `GeoBox` covering `bbox` with 10 m pixels in its centre's UTM zone, the
+    edges on whole multiples of 10 m (as Sentinel-2's own grid)."""
+    geometry = require("odc.geo.geom")
+    geobox = require("odc.geo.geobox")
+    west, south, east, north = check_bbox(bbox)
+    crs = f"EPSG:{utm_epsg((west + east) / 2, (south + north) / 2)}"
+    area = geometry.box(west, south, east, north, "EPSG:4326").to_crs(crs)
+    return geobox.GeoBox.from_geopolygon(area, resolution=PIXEL_M, crs=crs)
+
+
+def grid_like(path: Path | str) -> Any:
+    """The grid (CRS, transform, size) of an existing GeoTIFF, as an odc-geo `GeoBox`."""
+    geobox = require("odc.geo.geobox")
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise DataError(f"{path}: has no CRS: --like needs a georeferenced GeoTIFF")
+            return geobox.GeoBox((src.height, src.width), src.transform, src.crs.to_wkt())
+    except RasterioError as exc:
+        raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None
+
+
+def lonlat_bounds(grid: Any) -> tuple[float, float, float, float]:
+    """The grid's extent in degrees (west, south, east, north): what the catalog is asked."""
+    west, south, east, north = grid.extent.boundingbox
+    return transform_bounds(grid.crs.to_wkt(), "EPSG:4326", west, south, east, north)

@@ -1,0 +1,159 @@
+"""Monthly Sentinel-2 as the BioMassters chips hold it: the ten L2A reflectance bands x 10,000
+(B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12) at 10 m and a cloud probability, from the
+month's least cloudy acquisition over the area.
+
+Acquisition: the items of one UTC day (one satellite pass; an area across tile edges has
+several tiles). The least cloudy is the one with the smallest share of the area that is not
+clear ground: no data, defective, cloud, thin cirrus or cloud shadow in its scene
+classification (SCL), measured over the area itself, not the tile's `eo:cloud_cover`.
+
+Cloud probability: the challenge's came from a cloud detector (0..100); public L2A items
+carry Sen2Cor's scene classification instead, so each class is given the middle of the
+probability range Sen2Cor assigns it (`SCL_CLOUD`; docs/compose.md). Pixels without data
+are 255, with all ten bands 0, as in the chips.
+
+Offset: from processing baseline 04.00 (25 January 2022) L2A digital numbers carry
+BOA_ADD_OFFSET = +1000; it is removed (`boa_offset`) so that every year is on the scale of
+the challenge's 2016-2021 data. Earth Search items whose `earthsearch:boa_offset_applied`
+is true have had it removed already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+
+from agbm.compose.catalog import require
+from agbm.data.bands import S2_BANDS, S2_NODATA_CLOUD
+from agbm.errors import DataError
+
+#: Asset names of the ten bands, in the chips' order, and of the scene classification.
+PLANETARY_COMPUTER_ASSETS = (
+    ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"),
+    "SCL",
+)
+EARTH_SEARCH_ASSETS = (
+    ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16",
+     "swir22"),
+    "scl",
+)  # fmt: skip
+#: Cloud probability (0..100; 255 = no data) for each Sen2Cor scene class 0..11: no data,
+#: saturated or defective, dark area, cloud shadow, vegetation, not vegetated, water,
+#: unclassified (cloud low probability, 0-35 %), cloud medium probability (35-65 %), cloud
+#: high probability (65-100 %), thin cirrus, snow.
+SCL_CLOUD = np.array([255, 255, 0, 0, 0, 0, 0, 17, 50, 83, 50, 0], dtype=np.uint16)
+#: Classes that are not clear ground, for choosing the least cloudy acquisition.
+NOT_CLEAR = np.array([1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+CLOUDS = (8, 9, 10)
+#: The offset baseline 04.00 adds to every L2A digital number.
+BOA_ADD_OFFSET = 1000
+
+
+def asset_names(item: Any) -> tuple[tuple[str, ...], str]:
+    """The item's band and scene-classification asset names (Planetary Computer or Earth
+    Search naming)."""
+    for bands, scl in (PLANETARY_COMPUTER_ASSETS, EARTH_SEARCH_ASSETS):
+        if scl in item.assets and all(b in item.assets for b in bands):
+            return bands, scl
+    raise DataError(
+        f"item {item.id}: no Sentinel-2 L2A assets agbm knows (B02..B12 and SCL, or "
+        "blue..swir22 and scl)"
+    )
+
+
+def boa_offset(item: Any) -> int:
+    """The offset to subtract from the item's digital numbers: 1000 from baseline 04.00 on,
+    unless the catalog says it removed it already."""
+    baseline = item.properties.get("s2:processing_baseline")
+    if baseline is None:
+        raise DataError(f"item {item.id}: no s2:processing_baseline, so its offset is unknown")
+    if item.properties.get("earthsearch:boa_offset_applied", False):
+        return 0
+    return BOA_ADD_OFFSET if float(baseline) >= 4.0 else 0
+
+
+def _load(items: Sequence[Any], names: Sequence[str], grid: Any, patch_url: Any) -> np.ndarray:
+    """`[items, bands, H, W]` uint16 of the named assets on `grid`, 0 = no data."""
+    odc_stac = require("odc.stac")
+    data = odc_stac.load(
+        items,
+        bands=list(names),
+        geobox=grid,
+        groupby="id",
+        preserve_original_order=True,
+        resampling={"SCL": "nearest", "scl": "nearest", "*": "bilinear"},
+        stac_cfg={"*": {"assets": {"*": {"data_type": "uint16", "nodata": 0}}}},
+        patch_url=patch_url,
+    )
+    return np.stack([data[n].values for n in names], axis=1).astype(np.uint16)
+
+
+def _mosaic(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`[bands, H, W]`: each pixel from the first item valid there (`valid` `[items, H, W]`)."""
+    first = np.argmax(valid, axis=0)
+    return np.take_along_axis(stack, first[None, None], axis=0)[0]
+
+
+def acquisitions(items: Sequence[Any]) -> list[list[Any]]:
+    """The month's items grouped by UTC day, oldest first."""
+    ordered = sorted(items, key=lambda i: (i.datetime, i.id))
+    return [list(day) for _, day in groupby(ordered, key=lambda i: i.datetime.date())]
+
+
+def not_clear_fraction(scl: np.ndarray) -> float:
+    """Share of the area without clear ground (see `NOT_CLEAR`; no data counts too)."""
+    return float(NOT_CLEAR[np.minimum(scl, 11)].mean())
+
+
+def scene_classes(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
+    """One acquisition's scene classification `[H, W]` on `grid` (0 = no data)."""
+    stack = _load(day, [asset_names(i)[1] for i in day[:1]], grid, patch_url)
+    return _mosaic(stack, stack[:, 0] > 0)[0]
+
+
+def reflectance(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
+    """One acquisition's `[11, H, W]` uint16: the ten bands, offset removed, and the cloud
+    probability; no-data pixels all 0 with cloud 255."""
+    stacks, valid = [], []
+    for item in day:  # one by one: each item has its own offset
+        bands, scl = asset_names(item)
+        stack = _load([item], [*bands, scl], grid, patch_url)[0]
+        offset = boa_offset(item)
+        values = stack[:-1].astype(np.int32) - offset
+        stack[:-1] = np.where(stack[:-1] > 0, np.clip(values, 0, 65535), 0)
+        stacks.append(stack)
+        valid.append(stack[-1] > 0)
+    merged = _mosaic(np.stack(stacks), np.stack(valid))
+    out = np.empty((len(S2_BANDS), *grid.shape), dtype=np.uint16)
+    out[:-1] = merged[:-1]
+    out[-1] = SCL_CLOUD[np.minimum(merged[-1], 11)]
+    out[:-1, out[-1] == S2_NODATA_CLOUD] = 0
+    return out
+
+
+def month_s2(
+    items: Sequence[Any], grid: Any, patch_url: Callable[[str], str] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One month's `[11, H, W]` uint16 from its least cloudy acquisition over the area (all
+    0 with cloud 255 when there is none) and a record of what was used."""
+    days = acquisitions(items)
+    if not days:
+        empty = np.zeros((len(S2_BANDS), *grid.shape), dtype=np.uint16)
+        empty[-1] = S2_NODATA_CLOUD
+        return empty, {"items": [], "date": None}
+    scores = [not_clear_fraction(scene_classes(day, grid, patch_url)) for day in days]
+    best = days[int(np.argmin(scores))]
+    out = reflectance(best, grid, patch_url)
+    observed = out[-1] != S2_NODATA_CLOUD
+    cloudy = np.isin(out[-1], SCL_CLOUD[list(CLOUDS)]) & observed
+    return out, {
+        "items": [i.id for i in best],
+        "date": best[0].datetime.date().isoformat(),
+        "not_clear_fraction": round(min(scores), 4),
+        "cloud_fraction": round(float(cloudy.sum() / max(observed.sum(), 1)), 4),
+        "boa_offset_removed": [boa_offset(i) for i in best],
+        "candidates": [d[0].datetime.date().isoformat() for d in days],
+    }

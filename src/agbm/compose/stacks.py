@@ -1,0 +1,207 @@
+"""`agbm compose`: the 12 monthly Sentinel-1 and Sentinel-2 images of a place and year on one
+10 m grid, in the files `agbm predict-scene` reads.
+
+Writes into `out`:
+
+* `S1.tif`: 48 float32 bands, month-major, 12 x (VV_asc, VH_asc, VV_desc, VH_desc), dB,
+  -9999 where there is no acquisition;
+* `S2.tif`: 132 uint16 bands, month-major, 12 x (B2, B3, B4, B5, B6, B7, B8, B8A, B11,
+  B12, CLP): reflectance x 10,000 and cloud probability 0..100, 255 = no data;
+* `compose.json`: the grid, band order and units, and per month the items used, their
+  dates and the cloud fraction, so that a map can be traced back to its scenes.
+
+Months run from September of `year - 1` (00) to August of `year` (11). Each month is
+written to `out/months/` as soon as it is composed, so an interrupted run resumes where it
+stopped; the two stacks are made from the months at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from tqdm import tqdm
+
+from agbm.compose.catalog import (
+    PLANETARY_COMPUTER,
+    S1_COLLECTION,
+    S2_COLLECTION,
+    open_catalog,
+    search,
+    year_months,
+)
+from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
+from agbm.compose.s1 import month_s1
+from agbm.compose.s2 import month_s2
+from agbm.data.bands import MONTH_NAMES, MONTHS, S1_BANDS, S1_NODATA, S2_BANDS
+from agbm.errors import DataError
+from agbm.io import output_folder, remove_stale_temporaries, replacing
+
+SIDECAR = "compose.json"
+UNITS = {
+    "S1": "backscatter in dB (gamma0 RTC, mean of the month in linear power); -9999 = none",
+    "S2": "L2A reflectance x 10000 (BOA offset removed); CLP: cloud probability 0..100 from "
+    "the scene classification, 255 = no data",
+}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What `compose` wrote."""
+
+    s1: Path
+    s2: Path
+    sidecar: Path
+    shape: tuple[int, int]
+    crs: str
+
+
+def band_names(satellite: str) -> list[str]:
+    """The stack's band names, month-major: "00 September VV_asc", ..."""
+    bands = S1_BANDS if satellite == "S1" else S2_BANDS
+    return [f"{m:02d} {MONTH_NAMES[m]} {b}" for m in range(MONTHS) for b in bands]
+
+
+def _profile(grid: Any, bands: int, dtype: str, nodata: float | None) -> dict[str, Any]:
+    return {
+        "driver": "GTiff",
+        "width": grid.shape[1],
+        "height": grid.shape[0],
+        "count": bands,
+        "dtype": dtype,
+        "crs": grid.crs.to_wkt(),
+        "transform": grid.affine,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+
+
+def _write(path: Path, array: np.ndarray, grid: Any, nodata: float | None) -> None:
+    with (
+        replacing(path) as tmp,
+        rasterio.open(tmp, "w", **_profile(grid, array.shape[0], array.dtype.name, nodata)) as dst,
+    ):
+        dst.write(array)
+
+
+def _month_paths(folder: Path, month: int) -> tuple[Path, Path, Path]:
+    return (
+        folder / f"S1_{month:02d}.tif",
+        folder / f"S2_{month:02d}.tif",
+        folder / f"{month:02d}.json",
+    )
+
+
+def compose_month(
+    folder: Path, month: int, found: dict[str, list[Any]], grid: Any, patch: dict[str, Any]
+) -> dict[str, Any]:
+    """Compose and write one month (its record last: a month with a record is done)."""
+    s1_path, s2_path, record_path = _month_paths(folder, month)
+    s1, s1_used = month_s1(found["S1"], grid, patch["S1"])
+    _write(s1_path, s1, grid, S1_NODATA)
+    s2, s2_used = month_s2(found["S2"], grid, patch["S2"])
+    _write(s2_path, s2, grid, None)
+    record = {"month": f"{month:02d} {MONTH_NAMES[month]}", "S1": s1_used, "S2": s2_used}
+    with replacing(record_path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def _stack(folder: Path, satellite: str, out: Path, grid: Any, nodata: float | None) -> None:
+    """The 12 month files of `satellite` as one month-major stack, named and described."""
+    bands = S1_BANDS if satellite == "S1" else S2_BANDS
+    dtype = "float32" if satellite == "S1" else "uint16"
+    with (
+        replacing(out) as tmp,
+        rasterio.open(tmp, "w", **_profile(grid, MONTHS * len(bands), dtype, nodata)) as dst,
+    ):
+        for month in range(MONTHS):
+            with rasterio.open(folder / f"{satellite}_{month:02d}.tif") as src:
+                first = month * len(bands) + 1
+                dst.write(src.read(), list(range(first, first + len(bands))))
+        for index, name in enumerate(band_names(satellite), start=1):
+            dst.set_band_description(index, name)
+        dst.update_tags(
+            AGBM_BAND_ORDER=f"month-major: 12 months (00 = September) x ({', '.join(bands)})",
+            AGBM_UNITS=UNITS[satellite],
+        )
+
+
+def search_year(
+    catalogs: dict[str, Any], bounds: tuple[float, ...], year: int
+) -> list[dict[str, list[Any]]]:
+    """Per month, the S1 and S2 items over `bounds`; a year with none is a `DataError`."""
+    collections = {"S1": S1_COLLECTION, "S2": S2_COLLECTION}
+    found = [
+        {s: search(catalogs[s], collections[s], bounds, *span) for s in ("S1", "S2")}
+        for span in year_months(year)
+    ]
+    if not any(month[s] for month in found for s in month):
+        start, end = year_months(year)[0][0], year_months(year)[-1][1]
+        raise DataError(
+            f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} "
+            f"from {start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d} in "
+            f"{catalogs['S1'].url}"
+        )
+    return found
+
+
+def compose(
+    out: Path | str,
+    year: int,
+    bbox: Sequence[float] | None = None,
+    like: Path | str | None = None,
+    catalog: str | Path = PLANETARY_COMPUTER,
+    s2_catalog: str | Path | None = None,
+    progress: bool = False,
+) -> Composed:
+    """Compose the year's monthly S1 and S2 stacks over `bbox` (lon/lat W S E N) or on the
+    grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable."""
+    if (bbox is None) == (like is None):
+        raise ValueError("give either --bbox W S E N or --like GRID.tif")
+    grid = grid_like(like) if like is not None else grid_for_bbox(tuple(bbox))
+    out = Path(out)
+    opened = open_catalog(catalog)
+    catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}
+    bounds = lonlat_bounds(grid)
+    found = search_year(catalogs, bounds, year)
+    with output_folder(out / "months") as folder:
+        remove_stale_temporaries(folder)
+        remove_stale_temporaries(out)
+        records = []
+        for month in tqdm(range(MONTHS), desc="compose", unit="month", disable=not progress):
+            record_path = _month_paths(folder, month)[2]
+            if record_path.is_file():
+                records.append(json.loads(record_path.read_text()))
+                continue
+            patch = {s: catalogs[s].patch_url for s in catalogs}
+            records.append(compose_month(folder, month, found[month], grid, patch))
+        _stack(folder, "S1", out / "S1.tif", grid, S1_NODATA)
+        _stack(folder, "S2", out / "S2.tif", grid, None)
+    sidecar = {
+        "format": "agbm-compose",
+        "version": 1,
+        "catalog": catalogs["S1"].url,
+        "s2_catalog": catalogs["S2"].url,
+        "year": year,
+        "bounds_lonlat": [round(b, 6) for b in bounds],
+        "crs": grid.crs.to_wkt(),
+        "transform": list(grid.affine)[:6],
+        "shape": list(grid.shape),
+        "bands": {"S1": band_names("S1"), "S2": band_names("S2")},
+        "units": UNITS,
+        "months": records,
+    }
+    with replacing(out / SIDECAR) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=1))
+    return Composed(out / "S1.tif", out / "S2.tif", out / SIDECAR, tuple(grid.shape), str(grid.crs))

@@ -1,0 +1,56 @@
+"""`agbm map`: from a place and a year to a biomass map, in one resumable run.
+
+Composes the year's Sentinel-1 and Sentinel-2 stacks from a STAC catalog (`agbm.compose`),
+predicts the map with `agbm predict-scene`'s engine, and draws a PNG quick-look beside it.
+The composed inputs are kept (by default in `{map}_inputs/` beside the map), so a run that
+is interrupted resumes with the months already downloaded, and a second map of the same
+place and year (another checkpoint) downloads nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agbm.compose import compose
+from agbm.compose.catalog import PLANETARY_COMPUTER
+from agbm.inference.scene import SceneMap, predict_files
+from agbm.viz.quicklook import quicklook
+
+
+@dataclass(frozen=True)
+class PlaceMap:
+    """What `map_place` wrote."""
+
+    map: SceneMap
+    inputs: Path
+    quicklook: Path
+
+
+def inputs_folder(out: Path) -> Path:
+    """Where the composed inputs of the map `out` go by default."""
+    return out.with_name(f"{out.stem}_inputs")
+
+
+def map_place(
+    out: Path | str,
+    year: int,
+    checkpoints: Sequence[Path | str],
+    bbox: Sequence[float] | None = None,
+    like: Path | str | None = None,
+    catalog: str | Path = PLANETARY_COMPUTER,
+    s2_catalog: str | Path | None = None,
+    inputs: Path | str | None = None,
+    tta: str = "flips",
+    batch_size: int = 8,
+    amp: str = "auto",
+) -> PlaceMap:
+    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`."""
+    out = Path(out)
+    folder = Path(inputs) if inputs is not None else inputs_folder(out)
+    composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
+    done = predict_files(
+        composed.s1, composed.s2, checkpoints, out, tta=tta, batch_size=batch_size, amp=amp
+    )
+    return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

@@ -1,0 +1,65 @@
+"""A map's quick-look: the S2 true colour of a clear summer month beside the biomass map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from matplotlib.figure import Figure
+from rasterio.enums import Resampling
+
+from agbm.data.bands import MONTH_NAMES, S2_BANDS, S2_NODATA_CLOUD
+from agbm.io import replacing
+from agbm.viz.plots import RGB_WHITE, SUMMER
+
+#: The longest side drawn, in pixels: a quick-look of a large scene is read decimated.
+MAX_SIDE = 1000
+#: Positions of B4, B3, B2 (red, green, blue) among a month's S2 bands.
+RGB_BANDS = tuple(S2_BANDS.index(b) for b in ("B4", "B3", "B2"))
+
+
+def _read(path: Path, bands: list[int]) -> np.ndarray:
+    """`bands` (1-based) of `path`, decimated to at most `MAX_SIDE` pixels a side."""
+    with rasterio.open(path) as src:
+        scale = max(src.height, src.width) / MAX_SIDE
+        shape = (
+            max(1, round(src.height / max(scale, 1))),
+            max(1, round(src.width / max(scale, 1))),
+        )
+        return src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
+
+
+def clearest_summer(s2_stack: Path) -> tuple[int, np.ndarray]:
+    """The summer month (June, July, August, May) with the most observed, cloud-free pixels
+    in a 132-band S2 stack, and its RGB `[H, W, 3]` in [0, 1]."""
+    per_month = len(S2_BANDS)
+    best, best_clear = SUMMER[0], -1.0
+    for month in SUMMER:
+        cloud = _read(s2_stack, [month * per_month + per_month])[0]
+        clear = float(((cloud < 50) & (cloud != S2_NODATA_CLOUD)).mean())
+        if clear > best_clear:
+            best, best_clear = month, clear
+    rgb = _read(s2_stack, [best * per_month + b + 1 for b in RGB_BANDS]).astype(np.float32)
+    return best, np.clip(rgb / RGB_WHITE, 0, 1).transpose(1, 2, 0)
+
+
+def quicklook(s2_stack: Path | str, agbm_map: Path | str, out_png: Path | str) -> Path:
+    """Draw the quick-look PNG: true colour (left) and AGBM in t/ha with a colour bar."""
+    month, rgb = clearest_summer(Path(s2_stack))
+    agbm = _read(Path(agbm_map), [1])[0].astype(np.float32)
+    finite = agbm[np.isfinite(agbm)]
+    vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
+    fig = Figure(figsize=(12, 5.5), dpi=100, layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.imshow(rgb)
+    left.set_title(f"Sentinel-2 true colour, {MONTH_NAMES[month]}")
+    shown = right.imshow(np.ma.masked_invalid(agbm), cmap="viridis", vmin=0, vmax=vmax or 1.0)
+    right.set_title("above-ground biomass")
+    fig.colorbar(shown, ax=right, fraction=0.046, label="AGBM, t/ha")
+    for ax in (left, right):
+        ax.set(xticks=[], yticks=[])
+    out_png = Path(out_png)
+    with replacing(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    return out_png

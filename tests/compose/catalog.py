@@ -1,0 +1,115 @@
+"""A static STAC catalog laid out like the Planetary Computer's, with tiny COGs, for compose.
+
+Collections `sentinel-1-rtc` (assets `vv`, `vh`: linear power, float32, -32768 = no data;
+property `sat:orbit_state`) and `sentinel-2-l2a` (assets B02..B12 and SCL, uint16 / uint8;
+properties `eo:cloud_cover`, `s2:processing_baseline`). Every raster covers the same 640 m
+square in UTM zone 35N (Finland); each item's values are constants, so that what compose
+made of them can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pystac
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.warp import transform_bounds
+
+CRS = "EPSG:32635"
+X0, Y0, SIDE_M = 500000.0, 6800000.0, 640.0
+S2_ASSETS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+TWENTY_M = ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL")
+
+
+def lonlat(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+    return transform_bounds(CRS, "EPSG:4326", x0, y0, x1, y1)
+
+
+#: The area the tests compose: 400 m inside the rasters' 640 m.
+AREA = lonlat(X0 + 120, Y0 - 520, X0 + 520, Y0 - 120)
+
+
+@dataclass
+class S1Item:
+    day: dt.date
+    orbit: str
+    vv: float
+    vh: float
+    #: Far from the area: compose must leave it out.
+    elsewhere: bool = False
+
+
+@dataclass
+class S2Item:
+    day: dt.date
+    dn: int  # every band's digital number: band k holds dn + 10 * k
+    scl: int | np.ndarray  # scene class(es) at 20 m, [32, 32]
+    baseline: str = "03.01"
+    cloud_cover: float = 10.0
+    extra: dict = field(default_factory=dict)
+
+
+def _cog(path: Path, array: np.ndarray, pixel: float, nodata: float, x0: float = X0) -> None:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
+        dtype=array.dtype.name, crs=CRS, transform=from_origin(x0, Y0, pixel, pixel),
+        nodata=nodata, tiled=True, blockxsize=16, blockysize=16,
+    ) as dst:  # fmt: skip
+        dst.write(array, 1)
+
+
+def _item(item_id: str, day: dt.date, x0: float, properties: dict) -> pystac.Item:
+    west, south, east, north = lonlat(x0, Y0 - SIDE_M, x0 + SIDE_M, Y0)
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    when = dt.datetime.combine(day, dt.time(10, 0), tzinfo=dt.timezone.utc)
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    return pystac.Item(item_id, geometry, [west, south, east, north], when, properties)
+
+
+def _collection(name: str) -> pystac.Collection:
+    extent = pystac.Extent(
+        pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]), pystac.TemporalExtent([[None, None]])
+    )
+    return pystac.Collection(name, name, extent)
+
+
+def _asset(path: Path) -> pystac.Asset:
+    return pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"])
+
+
+def build(root: Path, s1: list[S1Item], s2: list[S2Item]) -> Path:
+    """Write the catalog under `root`; returns its catalog.json."""
+    catalog = pystac.Catalog("test", "a static catalog in the Planetary Computer's layout")
+    rtc, l2a = _collection("sentinel-1-rtc"), _collection("sentinel-2-l2a")
+    catalog.add_children([rtc, l2a])
+    files = root / "data"
+    files.mkdir(parents=True, exist_ok=True)
+    for n, spec in enumerate(s1):
+        x0 = X0 + 50_000 if spec.elsewhere else X0
+        item = _item(f"S1_{n}", spec.day, x0, {"sat:orbit_state": spec.orbit})
+        for name, value in (("vv", spec.vv), ("vh", spec.vh)):
+            path = files / f"S1_{n}_{name}.tif"
+            _cog(path, np.full((64, 64), value, np.float32), 10.0, -32768.0, x0)
+            item.add_asset(name, _asset(path))
+        rtc.add_item(item)
+    for n, spec in enumerate(s2):
+        properties = {"eo:cloud_cover": spec.cloud_cover, "s2:processing_baseline": spec.baseline}
+        item = _item(f"S2_{n}", spec.day, X0, properties | spec.extra)
+        for k, name in enumerate((*S2_ASSETS, "SCL")):
+            path = files / f"S2_{n}_{name}.tif"
+            side, pixel = (32, 20.0) if name in TWENTY_M else (64, 10.0)
+            if name == "SCL":
+                array = np.broadcast_to(np.asarray(spec.scl, np.uint8), (side, side)).copy()
+            else:
+                array = np.full((side, side), spec.dn + 10 * k, np.uint16)
+            _cog(path, array, pixel, 0)
+            item.add_asset(name, _asset(path))
+        l2a.add_item(item)
+    catalog.normalize_hrefs(str(root))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(pystac.CatalogType.SELF_CONTAINED)
+    return root / "catalog.json"

@@ -1,0 +1,282 @@
+"""`agbm compose` and `agbm map` against a static STAC catalog built here: band order, dB
+from the linear mean, the least cloudy acquisition over the area, the BOA offset, missing
+months, the grid, resuming, one-line errors, and a map end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from agbm.cli import main
+from agbm.compose import catalog as catalog_module
+from agbm.compose import compose
+from agbm.compose import stacks as compose_module
+from agbm.compose.catalog import open_catalog, search, year_months
+from agbm.compose.grid import grid_for_bbox
+from agbm.data.bands import S1_NODATA
+from agbm.models import TemporalUNet, save_model
+from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
+from tests.helpers import PNG
+
+D = dt.date
+#: Earth Search's flag: the catalog removed the offset already.
+ES_REMOVED = "earthsearch:boa_offset_applied"
+S1 = [
+    S1Item(D(2020, 9, 2), "ascending", 0.1, 0.01),
+    S1Item(D(2020, 9, 14), "ascending", 0.3, 0.03),
+    S1Item(D(2020, 9, 20), "descending", 0.05, 0.005),
+    S1Item(D(2020, 10, 5), "descending", 0.2, 0.02),
+    S1Item(D(2020, 9, 10), "ascending", 100.0, 100.0, elsewhere=True),  # not over the area
+    S1Item(D(2021, 9, 3), "ascending", 100.0, 100.0),  # September of the next year
+]
+HALF_EMPTY = np.zeros((32, 32), np.uint8)
+HALF_EMPTY[:, 16:] = 8  # left half: no data; right half: cloud, medium probability
+S2 = [
+    S2Item(D(2020, 12, 10), 1500, 4, baseline="04.00"),  # offset to remove
+    S2Item(D(2021, 2, 10), 1200, 4, baseline="04.00", extra={ES_REMOVED: True}),
+    S2Item(D(2021, 7, 3), 2000, 9, cloud_cover=1.0),  # the tile says clear; the area is not
+    S2Item(D(2021, 7, 20), 3000, 4, cloud_cover=80.0),
+    S2Item(D(2021, 8, 5), 2500, HALF_EMPTY),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("stac"), S1, S2)
+
+
+@pytest.fixture(scope="module")
+def composed(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("composed") / "place"
+    compose(out, 2021, bbox=AREA, catalog=catalog)
+    return out
+
+
+def read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+def db(linear: float) -> float:
+    return 10 * np.log10(linear)
+
+
+def test_s1_is_the_months_linear_mean_in_db_in_the_chips_band_order(composed: Path) -> None:
+    s1 = read(composed / "S1.tif").reshape(12, 4, *read(composed / "S1.tif").shape[1:])
+    assert s1.dtype == np.float32
+    expected = {
+        0: [db(0.2), db(0.02), db(0.05), db(0.005)],  # mean of 0.1 and 0.3, not of their dB
+        1: [S1_NODATA, S1_NODATA, db(0.2), db(0.02)],  # October: descending only
+    }
+    for month in range(12):
+        want = expected.get(month, [S1_NODATA] * 4)
+        np.testing.assert_allclose(s1[month].mean(axis=(1, 2)), want, rtol=1e-5)
+        assert (s1[month] == s1[month][:, :1, :1]).all()  # constant: nothing from elsewhere
+
+
+def test_s2_takes_the_least_cloudy_acquisition_removes_the_offset_and_marks_gaps(
+    composed: Path,
+) -> None:
+    s2 = read(composed / "S2.tif")
+    s2 = s2.reshape(12, 11, *s2.shape[1:])
+    assert s2.dtype == np.uint16
+    bands = np.arange(10) * 10
+    # December 2020, baseline 04.00: 1500 - 1000; February 2021: the catalog removed it
+    np.testing.assert_array_equal(s2[3, :10, 5, 5], 500 + bands)
+    np.testing.assert_array_equal(s2[5, :10, 5, 5], 1200 + bands)
+    # July: the 20th, clear over the area, not the 3rd that the tile calls clearer
+    np.testing.assert_array_equal(s2[10, :10, 5, 5], 3000 + bands)
+    assert (s2[[3, 5, 10], 10] == 0).all()
+    for month in (0, 1, 2, 4, 6, 7, 8, 9):  # no acquisition: no data
+        assert (s2[month, :10] == 0).all() and (s2[month, 10] == 255).all()
+    with rasterio.open(composed / "S2.tif") as src:
+        x = src.transform.c + (np.arange(src.width) + 0.5) * src.transform.a
+    left, right = x < X0 + 310, x > X0 + 330  # SCL: no data left of X0 + 320 m, cloud right
+    assert (s2[11, 10][:, left] == 255).all() and (s2[11, :10][:, :, left] == 0).all()
+    assert (s2[11, 10][:, right] == 50).all() and (s2[11, 0][:, right] == 2500).all()
+
+
+def test_the_grid_is_10_m_in_the_areas_utm_zone_and_covers_it(composed: Path) -> None:
+    with rasterio.open(composed / "S1.tif") as s1, rasterio.open(composed / "S2.tif") as s2:
+        assert s1.crs == s2.crs == rasterio.crs.CRS.from_string(CRS)
+        assert s1.transform == s2.transform and s1.shape == s2.shape
+        assert s1.res == (10.0, 10.0) and s1.transform.c % 10 == 0 and s1.transform.f % 10 == 0
+        left, bottom, right, top = s1.bounds
+    assert left <= X0 + 120 and right >= X0 + 520 and bottom <= Y0 - 520 and top >= Y0 - 120
+    assert right - left < 440 and top - bottom < 440
+
+
+def test_band_names_units_and_the_items_used_are_recorded(composed: Path) -> None:
+    with rasterio.open(composed / "S1.tif") as s1, rasterio.open(composed / "S2.tif") as s2:
+        assert s1.descriptions[:4] == tuple(
+            f"00 September {b}" for b in ("VV_asc", "VH_asc", "VV_desc", "VH_desc")
+        )
+        assert s2.descriptions[-1] == "11 August CLP" and "dB" in s1.tags()["AGBM_UNITS"]
+        assert s1.nodata == S1_NODATA
+    sidecar = json.loads((composed / "compose.json").read_text())
+    months = sidecar["months"]
+    assert months[0]["S1"] == {"ascending": ["S1_0", "S1_1"], "descending": ["S1_2"]}
+    july = months[10]["S2"]
+    assert july["items"] == ["S2_3"] and july["date"] == "2021-07-20"
+    assert july["candidates"] == ["2021-07-03", "2021-07-20"] and july["cloud_fraction"] == 0.0
+    assert months[3]["S2"]["boa_offset_removed"] == [1000]
+    assert months[5]["S2"]["boa_offset_removed"] == [0]
+    assert months[0]["S2"] == {"items": [], "date": None}
+    assert len(sidecar["bands"]["S2"]) == 132
+
+
+def test_a_like_grid_is_kept(catalog: Path, tmp_path: Path) -> None:
+    like = tmp_path / "grid.tif"
+    transform = rasterio.transform.from_origin(X0 + 200, Y0 - 150, 10, 10)
+    with rasterio.open(
+        like, "w", driver="GTiff", width=20, height=30, count=1, dtype="uint8", crs=CRS,
+        transform=transform,
+    ) as dst:  # fmt: skip
+        dst.write(np.zeros((1, 30, 20), np.uint8))
+    done = compose(tmp_path / "out", 2021, like=like, catalog=catalog)
+    with rasterio.open(done.s1) as s1:
+        assert s1.transform == transform and s1.shape == (30, 20) and s1.crs == CRS
+    np.testing.assert_allclose(read(done.s1)[0], db(0.2), rtol=1e-5)
+
+
+def test_the_catalog_is_opened_searched_and_loaded_by_the_libraries_an_api_uses(
+    catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against the static catalog, compose opens it with pystac-client, filters by the same
+    collection, bbox and dates, and loads with odc-stac: the functions an API run uses."""
+    import odc.stac
+    import pystac_client
+
+    calls: dict[str, list] = {"open": [], "load": []}
+    real_open, real_load = pystac_client.Client.open, odc.stac.load
+    monkeypatch.setattr(
+        pystac_client.Client,
+        "open",
+        lambda url, **kw: calls["open"].append(url) or real_open(url, **kw),
+    )
+    monkeypatch.setattr(
+        odc.stac, "load", lambda items, **kw: calls["load"].append(kw) or real_load(items, **kw)
+    )
+    compose(tmp_path / "out", 2021, bbox=AREA, catalog=f"file://{catalog}")
+    assert calls["open"] == [str(catalog)]
+    assert calls["load"] and all(kw["geobox"].crs == CRS for kw in calls["load"])
+
+
+def test_an_api_is_asked_with_the_same_filters(
+    catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API branch of `search`: the catalog answers the query itself."""
+    opened = open_catalog(catalog)
+    answer = list(opened.client.get_collection("sentinel-2-l2a").get_items())[::-1]
+    opened.client.add_conforms_to("ITEM_SEARCH")
+    asked = {}
+
+    class Answer:
+        def items(self):
+            return iter(answer)
+
+    def fake_search(**kwargs):
+        asked.update(kwargs)
+        return Answer()
+
+    monkeypatch.setattr(opened.client, "search", fake_search)
+    start, end = year_months(2021)[10]
+    items = search(opened, "sentinel-2-l2a", AREA, start, end)
+    assert asked == {
+        "collections": ["sentinel-2-l2a"],
+        "bbox": list(AREA),
+        "datetime": [start, end],
+    }
+    assert [i.id for i in items] == [i.id for i in answer[::-1]]  # oldest first
+
+
+def test_an_interrupted_run_resumes_with_the_months_done(
+    composed: Path, catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = Path(shutil.copytree(composed, tmp_path / "place"))
+    (out / "months" / "05.json").unlink()  # month 5 was being composed when the run died
+    (out / "S1.tif").unlink()
+    done = []
+    real = compose_module.compose_month
+    monkeypatch.setattr(
+        compose_module, "compose_month", lambda f, m, *a: done.append(m) or real(f, m, *a)
+    )
+    compose(out, 2021, bbox=AREA, catalog=catalog)
+    assert done == [5]
+    np.testing.assert_array_equal(read(out / "S1.tif"), read(composed / "S1.tif"))
+    np.testing.assert_array_equal(read(out / "S2.tif"), read(composed / "S2.tif"))
+
+
+PLACE = ["--bbox", *map(str, AREA)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bbox", "27.1", "61.3", "27.0", "61.4", "--year", "2021"], "is not W S E N"),
+        (["--bbox", "20", "60", "20.6", "60.4", "--year", "2021"], "spans more than"),
+        ([*PLACE, "--year", "2015"], "no Sentinel-1 or Sentinel-2 acquisition"),
+        ([*PLACE, "--year", "2021", "--catalog", "http://127.0.0.1:9/api"], "cannot be read"),
+        ([*PLACE, "--year", "2021", "--catalog", "/nowhere/catalog.json"], "no such file"),
+    ],
+    ids=["bbox-order", "bbox-size", "no-data-that-year", "unreachable", "missing-file"],
+)  # fmt: skip
+def test_bad_places_years_and_catalogs_fail_in_one_line(
+    catalog: Path, tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
+    argv = ["compose", *args, "--out", str(tmp_path / "out")]
+    if "--catalog" not in args:
+        argv += ["--catalog", str(catalog)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str):
+        raise ImportError(name)
+
+    monkeypatch.setattr(catalog_module.importlib, "import_module", missing)
+    with pytest.raises(Exception, match=r"pip install 'agbm\[compose\]'"):
+        open_catalog("https://example.org/stac")
+
+
+def test_the_grid_of_a_bbox_is_in_its_utm_zone() -> None:
+    assert grid_for_bbox((-3.1, 40.0, -3.0, 40.1)).crs == "EPSG:32630"
+    assert grid_for_bbox((151.0, -33.9, 151.1, -33.8)).crs == "EPSG:32756"
+
+
+def test_map_runs_from_a_place_to_a_geotiff_and_a_png(catalog: Path, tmp_path: Path) -> None:
+    model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16))
+    save_model(tmp_path / "model.pt", model)
+    out = tmp_path / "maps" / "agbm.tif"
+    argv = ["map", "--bbox", *map(str, AREA), "--year", "2021", "--catalog", str(catalog)]
+    argv += ["--checkpoint", str(tmp_path / "model.pt"), "--out", str(out), "--tta", "none"]
+    assert main(argv) == 0
+    inputs = tmp_path / "maps" / "agbm_inputs"
+    with rasterio.open(out) as agbm, rasterio.open(inputs / "S1.tif") as s1:
+        assert agbm.shape == s1.shape and agbm.transform == s1.transform
+        values = agbm.read(1)
+    assert np.isfinite(values).all() and (values >= 0).all()
+    assert out.with_suffix(".png").read_bytes()[:8] == PNG
+    assert (inputs / "compose.json").is_file()
+
+
+def test_the_core_install_loads_no_catalog_library() -> None:
+    """The CLI (with compose and map in it) starts without the compose extra's libraries:
+    they are imported when a catalog is opened."""
+    code = (
+        "import sys, agbm.cli, agbm.mapping; agbm.cli.build_parser(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pystac', 'pystac_client', 'odc', 'planetary_computer', 'xarray', 'dask'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
