@@ -3,8 +3,8 @@
 Composes the year's Sentinel-1 and Sentinel-2 stacks from a STAC catalog (`agbm.compose`),
 predicts the map with `agbm predict-scene`'s engine, and draws a PNG quick-look beside it.
 The composed inputs are kept (by default in `{map}_inputs/` beside the map), so a run that
-is interrupted resumes with the months already downloaded, and a second map of the same
-place and year (another checkpoint) downloads nothing.
+is interrupted resumes with the months already downloaded; another map of the same place
+and year (another checkpoint) given the same `inputs` folder downloads nothing.
 """
 
 from __future__ import annotations

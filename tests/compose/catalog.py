@@ -21,7 +21,12 @@ from rasterio.warp import transform_bounds
 
 CRS = "EPSG:32635"
 X0, Y0, SIDE_M = 500000.0, 6800000.0, 640.0
-S2_ASSETS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+S2_ASSETS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "SCL")
+#: Earth Search's names for the same assets.
+EARTH_SEARCH = dict(zip(S2_ASSETS, (
+    "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16",
+    "swir22", "scl",
+), strict=True))  # fmt: skip
 TWENTY_M = ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL")
 
 
@@ -41,6 +46,10 @@ class S1Item:
     vh: float
     #: Far from the area: compose must leave it out.
     elsewhere: bool = False
+    #: Eastward shift of its raster, in metres: covers part of the area only.
+    x_shift: float = 0.0
+    relative_orbit: int = 1
+    polarisations: tuple[str, ...] = ("vv", "vh")
 
 
 @dataclass
@@ -51,6 +60,10 @@ class S2Item:
     baseline: str = "03.01"
     cloud_cover: float = 10.0
     extra: dict = field(default_factory=dict)
+    #: Asset names as Earth Search spells them.
+    earth_search: bool = False
+    #: Eastward shift of its rasters, in metres: covers part of the area only.
+    x_shift: float = 0.0
 
 
 def _cog(path: Path, array: np.ndarray, pixel: float, nodata: float, x0: float = X0) -> None:
@@ -89,25 +102,29 @@ def build(root: Path, s1: list[S1Item], s2: list[S2Item]) -> Path:
     files = root / "data"
     files.mkdir(parents=True, exist_ok=True)
     for n, spec in enumerate(s1):
-        x0 = X0 + 50_000 if spec.elsewhere else X0
-        item = _item(f"S1_{n}", spec.day, x0, {"sat:orbit_state": spec.orbit})
-        for name, value in (("vv", spec.vv), ("vh", spec.vh)):
+        x0 = X0 + (50_000 if spec.elsewhere else spec.x_shift)
+        properties = {"sat:orbit_state": spec.orbit, "sat:relative_orbit": spec.relative_orbit}
+        item = _item(f"S1_{n}", spec.day, x0, properties)
+        values = {"vv": spec.vv, "vh": spec.vh}
+        for name in spec.polarisations:
+            value = values[name]
             path = files / f"S1_{n}_{name}.tif"
             _cog(path, np.full((64, 64), value, np.float32), 10.0, -32768.0, x0)
             item.add_asset(name, _asset(path))
         rtc.add_item(item)
     for n, spec in enumerate(s2):
         properties = {"eo:cloud_cover": spec.cloud_cover, "s2:processing_baseline": spec.baseline}
-        item = _item(f"S2_{n}", spec.day, X0, properties | spec.extra)
-        for k, name in enumerate((*S2_ASSETS, "SCL")):
+        x0 = X0 + spec.x_shift
+        item = _item(f"S2_{n}", spec.day, x0, properties | spec.extra)
+        for k, name in enumerate(S2_ASSETS):
             path = files / f"S2_{n}_{name}.tif"
             side, pixel = (32, 20.0) if name in TWENTY_M else (64, 10.0)
             if name == "SCL":
                 array = np.broadcast_to(np.asarray(spec.scl, np.uint8), (side, side)).copy()
             else:
                 array = np.full((side, side), spec.dn + 10 * k, np.uint16)
-            _cog(path, array, pixel, 0)
-            item.add_asset(name, _asset(path))
+            _cog(path, array, pixel, 0, x0)
+            item.add_asset(EARTH_SEARCH[name] if spec.earth_search else name, _asset(path))
         l2a.add_item(item)
     catalog.normalize_hrefs(str(root))
     catalog.make_all_asset_hrefs_relative()

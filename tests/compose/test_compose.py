@@ -22,6 +22,7 @@ from agbm.compose import stacks as compose_module
 from agbm.compose.catalog import open_catalog, search, year_months
 from agbm.compose.grid import grid_for_bbox
 from agbm.data.bands import S1_NODATA
+from agbm.errors import DataError
 from agbm.models import TemporalUNet, save_model
 from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
 from tests.helpers import PNG
@@ -36,15 +37,27 @@ S1 = [
     S1Item(D(2020, 10, 5), "descending", 0.2, 0.02),
     S1Item(D(2020, 9, 10), "ascending", 100.0, 100.0, elsewhere=True),  # not over the area
     S1Item(D(2021, 9, 3), "ascending", 100.0, 100.0),  # September of the next year
+    # November: a pass over the whole area and one over its eastern part only
+    S1Item(D(2020, 11, 3), "ascending", 0.1, 0.01),
+    S1Item(D(2020, 11, 15), "ascending", 0.3, 0.03, x_shift=320, relative_orbit=2),
+    # December: two overlapping slices of one pass (counted once), then another pass
+    S1Item(D(2020, 12, 5), "descending", 0.1, 0.01, relative_orbit=7),
+    S1Item(D(2020, 12, 5), "descending", 0.3, 0.03, relative_orbit=7),
+    S1Item(D(2020, 12, 20), "descending", 0.4, 0.04, relative_orbit=3),
+    # January: VV only, so left out
+    S1Item(D(2021, 1, 8), "descending", 0.5, 0.05, polarisations=("vv",)),
 ]
 HALF_EMPTY = np.zeros((32, 32), np.uint8)
 HALF_EMPTY[:, 16:] = 8  # left half: no data; right half: cloud, medium probability
 S2 = [
     S2Item(D(2020, 12, 10), 1500, 4, baseline="04.00"),  # offset to remove
-    S2Item(D(2021, 2, 10), 1200, 4, baseline="04.00", extra={ES_REMOVED: True}),
+    S2Item(D(2021, 2, 10), 1200, 4, "04.00", extra={ES_REMOVED: True}, earth_search=True),
     S2Item(D(2021, 7, 3), 2000, 9, cloud_cover=1.0),  # the tile says clear; the area is not
     S2Item(D(2021, 7, 20), 3000, 4, cloud_cover=80.0),
     S2Item(D(2021, 8, 5), 2500, HALF_EMPTY),
+    # May: one day, two tiles, each over one half of the area
+    S2Item(D(2021, 5, 9), 1000, 4, x_shift=-320),
+    S2Item(D(2021, 5, 9), 2000, 4, x_shift=320),
 ]  # fmt: skip
 
 
@@ -58,6 +71,12 @@ def composed(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("composed") / "place"
     compose(out, 2021, bbox=AREA, catalog=catalog)
     return out
+
+
+def pixel_x(path: Path) -> np.ndarray:
+    """The easting of each column's pixel centres."""
+    with rasterio.open(path) as src:
+        return src.transform.c + (np.arange(src.width) + 0.5) * src.transform.a
 
 
 def read(path: Path) -> np.ndarray:
@@ -75,8 +94,15 @@ def test_s1_is_the_months_linear_mean_in_db_in_the_chips_band_order(composed: Pa
     expected = {
         0: [db(0.2), db(0.02), db(0.05), db(0.005)],  # mean of 0.1 and 0.3, not of their dB
         1: [S1_NODATA, S1_NODATA, db(0.2), db(0.02)],  # October: descending only
+        3: [S1_NODATA, S1_NODATA, db(0.25), db(0.025)],  # one pass of two slices, one more
     }
-    for month in range(12):
+    x = pixel_x(composed / "S1.tif")
+    west, east = x < X0 + 310, x > X0 + 330
+    np.testing.assert_allclose(s1[2][0][:, west], db(0.1), rtol=1e-5)  # one pass sees it
+    np.testing.assert_allclose(s1[2][0][:, east], db(0.2), rtol=1e-5)  # two passes do
+    np.testing.assert_allclose(s1[2][1][:, east], db(0.02), rtol=1e-5)
+    assert (s1[2][2:] == S1_NODATA).all()
+    for month in (0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11):  # January's VV-only item is left out
         want = expected.get(month, [S1_NODATA] * 4)
         np.testing.assert_allclose(s1[month].mean(axis=(1, 2)), want, rtol=1e-5)
         assert (s1[month] == s1[month][:, :1, :1]).all()  # constant: nothing from elsewhere
@@ -89,17 +115,21 @@ def test_s2_takes_the_least_cloudy_acquisition_removes_the_offset_and_marks_gaps
     s2 = s2.reshape(12, 11, *s2.shape[1:])
     assert s2.dtype == np.uint16
     bands = np.arange(10) * 10
-    # December 2020, baseline 04.00: 1500 - 1000; February 2021: the catalog removed it
+    # December 2020, baseline 04.00: 1500 - 1000; February 2021: Earth Search's item, whose
+    # catalog removed it already
     np.testing.assert_array_equal(s2[3, :10, 5, 5], 500 + bands)
     np.testing.assert_array_equal(s2[5, :10, 5, 5], 1200 + bands)
     # July: the 20th, clear over the area, not the 3rd that the tile calls clearer
     np.testing.assert_array_equal(s2[10, :10, 5, 5], 3000 + bands)
     assert (s2[[3, 5, 10], 10] == 0).all()
-    for month in (0, 1, 2, 4, 6, 7, 8, 9):  # no acquisition: no data
+    for month in (0, 1, 2, 4, 6, 7, 9):  # no acquisition: no data
         assert (s2[month, :10] == 0).all() and (s2[month, 10] == 255).all()
-    with rasterio.open(composed / "S2.tif") as src:
-        x = src.transform.c + (np.arange(src.width) + 0.5) * src.transform.a
+    x = pixel_x(composed / "S2.tif")
     left, right = x < X0 + 310, x > X0 + 330  # SCL: no data left of X0 + 320 m, cloud right
+    # May: the day's two tiles, each where it has data, no gap between them
+    np.testing.assert_array_equal(s2[8, :10][:, :, left][:, 0, 0], 1000 + bands)
+    np.testing.assert_array_equal(s2[8, :10][:, :, right][:, 0, 0], 2000 + bands)
+    assert (s2[8, 10] == 0).all()
     assert (s2[11, 10][:, left] == 255).all() and (s2[11, :10][:, :, left] == 0).all()
     assert (s2[11, 10][:, right] == 50).all() and (s2[11, 0][:, right] == 2500).all()
 
@@ -130,6 +160,9 @@ def test_band_names_units_and_the_items_used_are_recorded(composed: Path) -> Non
     assert months[3]["S2"]["boa_offset_removed"] == [1000]
     assert months[5]["S2"]["boa_offset_removed"] == [0]
     assert months[0]["S2"] == {"items": [], "date": None}
+    assert months[11]["S2"]["cloud_fraction"] == 1.0  # every observed pixel is cloud
+    assert months[3]["S1"]["descending"] == ["S1_8", "S1_9", "S1_10"]
+    assert months[4]["S1"] == {"ascending": [], "descending": [], "without_vv_and_vh": ["S1_11"]}
     assert len(sidecar["bands"]["S2"]) == 132
 
 
@@ -193,9 +226,10 @@ def test_an_api_is_asked_with_the_same_filters(
     assert asked == {
         "collections": ["sentinel-2-l2a"],
         "bbox": list(AREA),
-        "datetime": [start, end],
+        "datetime": [start, end - dt.timedelta(microseconds=1)],  # STAC: both ends included
     }
-    assert [i.id for i in items] == [i.id for i in answer[::-1]]  # oldest first
+    oldest_first = sorted(answer, key=lambda i: (i.datetime, i.id))
+    assert [i.id for i in items] == [i.id for i in oldest_first]
 
 
 def test_an_interrupted_run_resumes_with_the_months_done(
@@ -213,6 +247,25 @@ def test_an_interrupted_run_resumes_with_the_months_done(
     assert done == [5]
     np.testing.assert_array_equal(read(out / "S1.tif"), read(composed / "S1.tif"))
     np.testing.assert_array_equal(read(out / "S2.tif"), read(composed / "S2.tif"))
+
+
+def test_a_folder_composed_for_another_place_is_refused(composed: Path, catalog: Path) -> None:
+    """Resuming is by month: months of another grid must never be mixed into this one."""
+    west, south, east, north = AREA
+    shifted = (west + 0.001, south, east + 0.001, north)
+    with pytest.raises(DataError, match="composed for another transform"):
+        compose(composed, 2021, bbox=shifted, catalog=catalog)
+
+
+def test_a_scene_that_cannot_be_read_is_named_in_one_line(catalog: Path, tmp_path: Path) -> None:
+    """A read that fails half-way (the network, a broken asset) stops with the month, and
+    a second run resumes after the months already done."""
+    copy = Path(shutil.copytree(catalog.parent, tmp_path / "stac")) / "catalog.json"
+    (copy.parent / "data" / "S2_3_B04.tif").unlink()  # July 20th's red band
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"^month 10 July: reading its scenes failed .*resume"):
+        compose(out, 2021, bbox=AREA, catalog=copy)
+    assert len(list((out / "months").glob("??.json"))) == 10  # months 00..09 are kept
 
 
 PLACE = ["--bbox", *map(str, AREA)]

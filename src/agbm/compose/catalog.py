@@ -99,8 +99,10 @@ def search(
     first. An API filters them; a static catalog is walked and filtered the same way."""
     try:
         if is_api(catalog):
+            # STAC intervals include both ends: stop just before the next month starts
+            last = end - dt.timedelta(microseconds=1)
             found = catalog.client.search(
-                collections=[collection], bbox=list(bbox), datetime=[start, end]
+                collections=[collection], bbox=list(bbox), datetime=[start, last]
             ).items()
         else:
             with warnings.catch_warnings():  # pystac-client: "falling back to pystac"

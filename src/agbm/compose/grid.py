@@ -16,9 +16,11 @@ from agbm.errors import DataError
 #: The BioMassters chips' pixel size, in metres.
 PIXEL_M = 10.0
 #: The largest area compose takes in one run, in degrees of latitude or longitude (55 km
-#: north-south): a month of S2 for it is about 0.35 GB in memory at 60 degrees north. Larger
-#: areas are several runs, and several maps.
+#: north-south): memory grows with the area, to a few GB for the largest one at the
+#: equator. Larger areas are several runs, and several maps.
 MAX_DEGREES = 0.5
+#: The most pixels a `--like` grid may have: a 0.5 degree square at the equator.
+MAX_PIXELS = 31_000_000
 
 
 def check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -64,6 +66,11 @@ def grid_like(path: Path | str) -> Any:
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise DataError(f"{path}: has no CRS: --like needs a georeferenced GeoTIFF")
+            if src.height * src.width > MAX_PIXELS:
+                raise ValueError(
+                    f"--like {path}: {src.height} x {src.width} pixels is more than compose "
+                    f"takes in one run ({MAX_PIXELS:,}); split the grid into smaller ones"
+                )
             return geobox.GeoBox((src.height, src.width), src.transform, src.crs.to_wkt())
     except RasterioError as exc:
         raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None

@@ -88,7 +88,10 @@ def _load(items: Sequence[Any], names: Sequence[str], grid: Any, patch_url: Any)
         stac_cfg={"*": {"assets": {"*": {"data_type": "uint16", "nodata": 0}}}},
         patch_url=patch_url,
     )
-    return np.stack([data[n].values for n in names], axis=1).astype(np.uint16)
+    out = np.empty((len(items), len(names), *grid.shape), dtype=np.uint16)
+    for k, name in enumerate(names):
+        out[:, k] = data[name].values
+    return out
 
 
 def _mosaic(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -116,22 +119,24 @@ def scene_classes(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
 
 def reflectance(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
     """One acquisition's `[11, H, W]` uint16: the ten bands, offset removed, and the cloud
-    probability; no-data pixels all 0 with cloud 255."""
-    stacks, valid = [], []
-    for item in day:  # one by one: each item has its own offset
+    probability; no-data pixels all 0 with cloud 255. Its tiles are read one at a time
+    (each has its own offset) into one mosaic: each pixel from the first tile with data."""
+    merged = np.zeros((len(S2_BANDS), *grid.shape), dtype=np.uint16)  # 10 bands + SCL
+    filled = np.zeros(grid.shape, dtype=bool)
+    for item in day:
         bands, scl = asset_names(item)
         stack = _load([item], [*bands, scl], grid, patch_url)[0]
-        offset = boa_offset(item)
-        values = stack[:-1].astype(np.int32) - offset
-        stack[:-1] = np.where(stack[:-1] > 0, np.clip(values, 0, 65535), 0)
-        stacks.append(stack)
-        valid.append(stack[-1] > 0)
-    merged = _mosaic(np.stack(stacks), np.stack(valid))
-    out = np.empty((len(S2_BANDS), *grid.shape), dtype=np.uint16)
-    out[:-1] = merged[:-1]
-    out[-1] = SCL_CLOUD[np.minimum(merged[-1], 11)]
-    out[:-1, out[-1] == S2_NODATA_CLOUD] = 0
-    return out
+        offset, values = boa_offset(item), stack[:-1]
+        if offset:
+            dark = values <= offset  # no data (0), and reflectance at or below 0
+            values -= offset
+            values[dark] = 0
+        take = (stack[-1] > 0) & ~filled
+        merged[:, take] = stack[:, take]
+        filled |= take
+    merged[-1] = SCL_CLOUD[np.minimum(merged[-1], 11)]
+    merged[:-1, merged[-1] == S2_NODATA_CLOUD] = 0
+    return merged
 
 
 def month_s2(

@@ -40,10 +40,12 @@ from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
 from agbm.data.bands import MONTH_NAMES, MONTHS, S1_BANDS, S1_NODATA, S2_BANDS
-from agbm.errors import DataError
+from agbm.errors import AgbmError, DataError
 from agbm.io import output_folder, remove_stale_temporaries, replacing
 
 SIDECAR = "compose.json"
+#: What the months folder was composed for (`run_record`).
+MANIFEST = "manifest.json"
 UNITS = {
     "S1": "backscatter in dB (gamma0 RTC, mean of the month in linear power); -9999 = none",
     "S2": "L2A reflectance x 10000 (BOA offset removed); CLP: cloud probability 0..100 from "
@@ -156,6 +158,59 @@ def search_year(
     return found
 
 
+def run_record(grid: Any, year: int, catalogs: dict[str, Any]) -> dict[str, Any]:
+    """What a months folder is composed for: its months are only valid for these."""
+    return {
+        "year": year,
+        "crs": grid.crs.to_wkt(),
+        "transform": list(grid.affine)[:6],
+        "shape": list(grid.shape),
+        "catalog": catalogs["S1"].url,
+        "s2_catalog": catalogs["S2"].url,
+    }
+
+
+def claim_months(folder: Path, run: dict[str, Any]) -> None:
+    """Refuse a months folder composed for another year, grid or catalog (its months would
+    be mixed into this run's); record this run's in a new one."""
+    path = folder / MANIFEST
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [k for k in run if saved.get(k) != run[k]]
+        if changed:
+            raise DataError(
+                f"{folder.parent} holds inputs composed for another {', '.join(changed)} "
+                f"(year {saved.get('year')}); give another output folder, or delete it"
+            )
+        return
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(run, indent=1))
+
+
+def compose_months(
+    folder: Path, found: list[dict[str, list[Any]]], grid: Any, catalogs: dict, progress: bool
+) -> list[dict[str, Any]]:
+    """Every month's files and record, composing those not done yet; returns the records."""
+    patch = {s: catalogs[s].patch_url for s in catalogs}
+    records = []
+    for month in tqdm(range(MONTHS), desc="compose", unit="month", disable=not progress):
+        record_path = _month_paths(folder, month)[2]
+        if record_path.is_file():
+            records.append(json.loads(record_path.read_text()))
+            continue
+        try:
+            records.append(compose_month(folder, month, found[month], grid, patch))
+        except AgbmError:
+            raise
+        except Exception as exc:  # a read that failed: the network, a bad asset
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise DataError(
+                f"month {month:02d} {MONTH_NAMES[month]}: reading its scenes failed ({reason}); "
+                "run again to resume"
+            ) from None
+    return records
+
+
 def compose(
     out: Path | str,
     year: int,
@@ -175,29 +230,19 @@ def compose(
     catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}
     bounds = lonlat_bounds(grid)
     found = search_year(catalogs, bounds, year)
+    run = run_record(grid, year, catalogs)
     with output_folder(out / "months") as folder:
+        claim_months(folder, run)
         remove_stale_temporaries(folder)
         remove_stale_temporaries(out)
-        records = []
-        for month in tqdm(range(MONTHS), desc="compose", unit="month", disable=not progress):
-            record_path = _month_paths(folder, month)[2]
-            if record_path.is_file():
-                records.append(json.loads(record_path.read_text()))
-                continue
-            patch = {s: catalogs[s].patch_url for s in catalogs}
-            records.append(compose_month(folder, month, found[month], grid, patch))
+        records = compose_months(folder, found, grid, catalogs, progress)
         _stack(folder, "S1", out / "S1.tif", grid, S1_NODATA)
         _stack(folder, "S2", out / "S2.tif", grid, None)
     sidecar = {
         "format": "agbm-compose",
         "version": 1,
-        "catalog": catalogs["S1"].url,
-        "s2_catalog": catalogs["S2"].url,
-        "year": year,
+        **run,
         "bounds_lonlat": [round(b, 6) for b in bounds],
-        "crs": grid.crs.to_wkt(),
-        "transform": list(grid.affine)[:6],
-        "shape": list(grid.shape),
         "bands": {"S1": band_names("S1"), "S2": band_names("S2")},
         "units": UNITS,
         "months": records,
