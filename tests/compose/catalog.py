@@ -50,6 +50,8 @@ class S1Item:
     x_shift: float = 0.0
     relative_orbit: int = 1
     polarisations: tuple[str, ...] = ("vv", "vh")
+    #: Power rising by 0.001 per 10 m eastwards (from `vv`, `vh` at the first column).
+    gradient: bool = False
 
 
 @dataclass
@@ -64,6 +66,9 @@ class S2Item:
     earth_search: bool = False
     #: Eastward shift of its rasters, in metres: covers part of the area only.
     x_shift: float = 0.0
+    #: Digital numbers rising by 2 per 5 m eastwards: 4 per 10 m column, 8 per 20 m one,
+    #: from `dn + 10 k` at X0 + 5 m.
+    gradient: bool = False
 
 
 def _cog(path: Path, array: np.ndarray, pixel: float, nodata: float, x0: float = X0) -> None:
@@ -107,9 +112,11 @@ def build(root: Path, s1: list[S1Item], s2: list[S2Item]) -> Path:
         item = _item(f"S1_{n}", spec.day, x0, properties)
         values = {"vv": spec.vv, "vh": spec.vh}
         for name in spec.polarisations:
-            value = values[name]
+            array = np.full((64, 64), values[name], np.float32)
+            if spec.gradient:
+                array += np.float32(0.001) * np.arange(64, dtype=np.float32)
             path = files / f"S1_{n}_{name}.tif"
-            _cog(path, np.full((64, 64), value, np.float32), 10.0, -32768.0, x0)
+            _cog(path, array, 10.0, -32768.0, x0)
             item.add_asset(name, _asset(path))
         rtc.add_item(item)
     for n, spec in enumerate(s2):
@@ -123,6 +130,9 @@ def build(root: Path, s1: list[S1Item], s2: list[S2Item]) -> Path:
                 array = np.broadcast_to(np.asarray(spec.scl, np.uint8), (side, side)).copy()
             else:
                 array = np.full((side, side), spec.dn + 10 * k, np.uint16)
+                if spec.gradient:  # 2 (x - X0 - 5) / 5 at each column's centre
+                    centre = np.arange(side) * pixel + pixel / 2
+                    array += ((centre - 5) * 2 / 5).astype(np.uint16)
             _cog(path, array, pixel, 0, x0)
             item.add_asset(EARTH_SEARCH[name] if spec.earth_search else name, _asset(path))
         l2a.add_item(item)

@@ -166,6 +166,29 @@ def test_band_names_units_and_the_items_used_are_recorded(composed: Path) -> Non
     assert len(sidecar["bands"]["S2"]) == 132
 
 
+def test_pixels_land_where_they_belong_and_20_m_bands_are_interpolated(tmp_path: Path) -> None:
+    """Rasters whose values rise eastwards: on the 10 m grid each pixel must hold the value
+    at its own centre. A half-pixel shift, or 20 m bands resampled nearest instead of
+    bilinear (steps of two columns), would not."""
+    day = D(2021, 7, 1)
+    stac = build(
+        tmp_path / "stac",
+        [S1Item(day, "ascending", 0.01, 0.002, gradient=True)],
+        [S2Item(day, 1000, 4, gradient=True)],
+    )
+    done = compose(tmp_path / "out", 2021, bbox=AREA, catalog=stac)
+    x = pixel_x(done.s1)
+    inner = slice(1, -1)  # away from the grid's own edge
+    offset = (x - X0 - 5) / 10  # columns east of the rasters' first pixel centre
+    s1 = read(done.s1).reshape(12, 4, *read(done.s1).shape[1:])[10]
+    np.testing.assert_allclose(s1[0, 0, inner], db(0.01 + 0.001 * offset[inner]), atol=1e-4)
+    np.testing.assert_allclose(s1[1, 0, inner], db(0.002 + 0.001 * offset[inner]), atol=1e-4)
+    s2 = read(done.s2).reshape(12, 11, *read(done.s2).shape[1:])[10]
+    for k in range(10):  # B2, B3, B4, B8 at 10 m; B5, B6, B7, B8A, B11, B12 at 20 m
+        want = 1000 + 10 * k + 4 * offset[inner]
+        np.testing.assert_allclose(s2[k, 0, inner], want, atol=1, err_msg=f"band {k}")
+
+
 def test_a_like_grid_is_kept(catalog: Path, tmp_path: Path) -> None:
     like = tmp_path / "grid.tif"
     transform = rasterio.transform.from_origin(X0 + 200, Y0 - 150, 10, 10)
