@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pystac
 import rasterio
+import rasterio.shutil
+from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 
@@ -72,12 +74,16 @@ class S2Item:
 
 
 def _cog(path: Path, array: np.ndarray, pixel: float, nodata: float, x0: float = X0) -> None:
-    with rasterio.open(
-        path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
-        dtype=array.dtype.name, crs=CRS, transform=from_origin(x0, Y0, pixel, pixel),
-        nodata=nodata, tiled=True, blockxsize=16, blockysize=16,
-    ) as dst:  # fmt: skip
-        dst.write(array, 1)
+    """A one-band cloud-optimised GeoTIFF (GDAL's COG driver) with its top left at (x0, Y0)."""
+    profile = {
+        "driver": "GTiff", "width": array.shape[1], "height": array.shape[0], "count": 1,
+        "dtype": array.dtype.name, "crs": CRS, "transform": from_origin(x0, Y0, pixel, pixel),
+        "nodata": nodata,
+    }  # fmt: skip
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            dst.write(array, 1)
+        rasterio.shutil.copy(memory.name, path, driver="COG", blocksize=16)
 
 
 def _item(item_id: str, day: dt.date, x0: float, properties: dict) -> pystac.Item:
