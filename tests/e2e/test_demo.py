@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
-    # A short run of every step (that the model beats both baselines: tests/test_train.py)
+    # A short run of every step (that the model beats both baselines: tests/e2e/test_training.py)
     config = DemoConfig(out=tmp_path, chips=8, test_chips=2, size=32, epochs=1, batch_size=2)
     scores = run_demo(config)
     assert len(scores) == 3 and all(np.isfinite(v) and v > 0 for v in scores.values())
