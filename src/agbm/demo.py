@@ -20,6 +20,7 @@ from agbm.data.synth import generate
 from agbm.evaluation.baselines import baseline_scores
 from agbm.evaluation.evaluate import evaluate
 from agbm.inference.chips import predict
+from agbm.io import replacing
 from agbm.training.config import TrainConfig
 from agbm.training.trainer import train
 from agbm.viz.plots import plot_predictions
@@ -53,7 +54,8 @@ def claim_out_dir(config: DemoConfig) -> None:
             "use another --out, or delete it"
         )
     config.out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(settings, indent=1))
+    with replacing(record) as tmp:
+        tmp.write_text(json.dumps(settings, indent=1))
 
 
 def run_demo(config: DemoConfig) -> dict[str, float]:

@@ -1,8 +1,8 @@
-"""Every exception agbm raises on purpose, in one place, under one base class.
+"""Every exception class agbm defines, in one place, under one base class.
 
-`agbm` commands print an `AgbmError` (and a `ValueError` for a bad option) as one line
-naming the file or option at fault, never as a traceback; library users can catch
-`AgbmError` for all of them.
+Faults of data, weights and files raise an `AgbmError`; a bad option or argument raises a
+plain `ValueError`. `agbm` commands print both as one line naming the file or option at
+fault, never as a traceback; library users can catch `AgbmError` for the former.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Shared by training and inference (and the benchmarks), so that neither imports t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -56,6 +57,18 @@ AMP_DTYPES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
     "off": None,
 }
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision in `dtype` on `device` for the block, or full precision for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def local_device() -> torch.device:
+    """The machine's GPU when it has one, else the CPU (for a process outside torchrun)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:

@@ -5,37 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.cli.options import add_place_options
 from agbm.compose import compose
-from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
-
-
-def add_place_options(parser: argparse.ArgumentParser) -> None:
-    """Where and when: the options `agbm compose` and `agbm map` share."""
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument(
-        "--bbox",
-        nargs=4,
-        type=float,
-        metavar=("W", "S", "E", "N"),
-        help="area in degrees (WGS 84 lon/lat); the grid is 10 m in its UTM zone",
-    )
-    where.add_argument("--like", type=Path, help="use this GeoTIFF's grid (CRS, transform, size)")
-    parser.add_argument(
-        "--year",
-        type=int,
-        required=True,
-        help="the 12 months September YEAR-1 .. August YEAR, as in the challenge",
-    )
-    parser.add_argument(
-        "--catalog",
-        default=PLANETARY_COMPUTER,
-        help="STAC API URL, or a static catalog's catalog.json (path or file:// URL) "
-        "(default: the Planetary Computer)",
-    )
-    parser.add_argument(
-        "--s2-catalog",
-        help=f"another catalog for Sentinel-2 only, e.g. Earth Search: {EARTH_SEARCH}",
-    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.compose import add_place_options
-from agbm.cli.options import add_inference_options
+from agbm.cli.options import add_inference_options, add_place_options
 from agbm.mapping import map_place
 
 

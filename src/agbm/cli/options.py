@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 from agbm.inference.tta import TTA
 from agbm.runtime import AMP_DTYPES
 
@@ -33,3 +34,32 @@ def add_inference_options(parser: argparse.ArgumentParser, unit: str) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help=f"{unit} per batch (default 8)")
     add_amp_option(parser)
+
+
+def add_place_options(parser: argparse.ArgumentParser) -> None:
+    """Where and when: the options `agbm compose` and `agbm map` share."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--bbox",
+        nargs=4,
+        type=float,
+        metavar=("W", "S", "E", "N"),
+        help="area in degrees (WGS 84 lon/lat); the grid is 10 m in its UTM zone",
+    )
+    where.add_argument("--like", type=Path, help="use this GeoTIFF's grid (CRS, transform, size)")
+    parser.add_argument(
+        "--year",
+        type=int,
+        required=True,
+        help="the 12 months September YEAR-1 .. August YEAR, as in the challenge",
+    )
+    parser.add_argument(
+        "--catalog",
+        default=PLANETARY_COMPUTER,
+        help="STAC API URL, or a static catalog's catalog.json (path or file:// URL) "
+        "(default: the Planetary Computer)",
+    )
+    parser.add_argument(
+        "--s2-catalog",
+        help=f"another catalog for Sentinel-2 only, e.g. Earth Search: {EARTH_SEARCH}",
+    )

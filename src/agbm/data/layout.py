@@ -35,14 +35,33 @@ AGBM_METADATA_NAME = "The_BioMassters_-_train_agbm_metadata.csv.csv"
 _FEATURE_RE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_S(?P<sat>[12])_(?P<month>\d{2})\.tif$")
 
 
+#: A target (or prediction) file name; dotfiles such as macOS's `._*` copies never match.
+_AGBM_FILE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_agbm\.tif$")
+
+
+def features_folder(root: Path | str, split: str) -> Path:
+    """The folder of a split's monthly S1 and S2 files."""
+    return Path(root) / f"{split}_features"
+
+
+def targets_folder(root: Path | str, split: str) -> Path:
+    """The folder of a split's AGBM targets."""
+    return Path(root) / f"{split}_agbm"
+
+
+def agbm_chips(folder: Path) -> list[str]:
+    """The chip ids of the `{chip}_agbm.tif` files (targets or predictions) in `folder`."""
+    return sorted(m["chip"] for p in folder.iterdir() if (m := _AGBM_FILE.match(p.name)))
+
+
 def features_path(root: Path | str, chip_id: str, satellite: str, month: int, split: str) -> Path:
     """Path of one monthly feature file (`satellite` is "S1" or "S2", `month` 0..11)."""
-    return Path(root) / f"{split}_features" / f"{chip_id}_{satellite}_{month:02d}.tif"
+    return features_folder(root, split) / f"{chip_id}_{satellite}_{month:02d}.tif"
 
 
 def target_path(root: Path | str, chip_id: str, split: str) -> Path:
     """Path of a chip's AGBM target."""
-    return Path(root) / f"{split}_agbm" / f"{chip_id}_agbm.tif"
+    return targets_folder(root, split) / f"{chip_id}_agbm.tif"
 
 
 def check_split(root: Path, split: str) -> Path:
@@ -50,7 +69,7 @@ def check_split(root: Path, split: str) -> Path:
         raise DataError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     if not root.is_dir():
         raise DataError(f"data root {root} does not exist or is not a directory")
-    features = root / f"{split}_features"
+    features = features_folder(root, split)
     if not features.is_dir():
         raise DataError(
             f"{root} has no {split}_features/ directory: not a BioMassters data root "
@@ -81,7 +100,7 @@ def list_chips(root: Path | str, split: str = "train") -> list[str]:
 def splits_present(root: Path | str) -> list[str]:
     """The splits whose `{split}_features/` directory holds any file (an empty one, as a
     partial download or `agbm synth --test-chips 0` leaves, does not count)."""
-    folders = (Path(root) / f"{split}_features" for split in SPLITS)
+    folders = (features_folder(root, split) for split in SPLITS)
     return [s for s, f in zip(SPLITS, folders, strict=True) if f.is_dir() and any(f.iterdir())]
 
 
@@ -121,4 +140,4 @@ def prediction_path(out: Path | str, chip_id: str) -> Path:
 
 def has_targets(root: Path | str, split: str) -> bool:
     """Whether a split ships targets (train always; test when `test_agbm/` was unpacked)."""
-    return (Path(root) / f"{split}_agbm").is_dir()
+    return targets_folder(root, split).is_dir()

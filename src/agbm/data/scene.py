@@ -1,6 +1,23 @@
 """A scene of the user's own imagery: 12 monthly S1 and S2 images on one grid, read by window.
 
-See `agbm.inference.scene` for the forms the files may take; all must share one grid.
+Input: the 12 monthly Sentinel-1 and Sentinel-2 images of the scene, in the units, band
+order and no-data conventions of the BioMassters chips (see `agbm.data`), months running
+from 00 = September to 11 = August. Each satellite comes in one of two forms:
+
+* a band stack: one GeoTIFF holding all months, month-major (month 0's bands, then month
+  1's, ...). S1: 48 bands = 12 x (VV_asc, VH_asc, VV_desc, VH_desc), backscatter in dB,
+  -9999 = no data. S2: 132 bands = 12 x (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12, CLP),
+  reflectance x 10,000 and cloud probability (CLP) 0..100; CLP 255 = no data, and a pixel
+  whose bands are all 0 (a zero-filled month) is no data too.
+* per-month files: a path pattern containing ``{MM}``, e.g. ``scene/S2_{MM}.tif``, filled
+  with 00 ... 11; 4 (S1) or 11 (S2) bands per file, as above. A missing file is a missing
+  month, as in the challenge data.
+
+The two satellites may use different forms. All files must share one grid (size, CRS and
+transform): reproject beforehand (e.g. with gdalwarp), as silently resampling here would
+hide a misregistration. A month counts as present in a window when its S1 or S2 holds data
+there, so a month with no data anywhere (missing files, or an empty month in a stack) is
+absent everywhere, exactly as a missing file is in training.
 """
 
 from __future__ import annotations

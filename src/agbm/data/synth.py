@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
 from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
+from agbm.io import replacing
 
 #: ETRS89 / TM35FIN, the national grid of Finland where the real chips lie; 10 m pixels.
 #: Built once: parsing the EPSG code for every file costs a third of the write time.
@@ -225,7 +226,7 @@ def _write(path: Path, array: np.ndarray, transform, nodata: float | None = None
         "transform": transform,
         "nodata": nodata,
     }
-    with rasterio.open(path, "w", **profile) as dst:
+    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(array)
 
 
@@ -277,7 +278,7 @@ def _file_facts(path: Path) -> tuple[int, int]:
 
 def write_metadata(root: Path, chips: dict[str, dict[str, list[str]]]) -> None:
     """Both metadata CSVs with the published names and columns (`chips[split][chip]` = files)."""
-    with (root / FEATURES_METADATA_NAMES[0]).open("w", newline="") as f:
+    with replacing(root / FEATURES_METADATA_NAMES[0]) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
             [
@@ -312,7 +313,7 @@ def write_metadata(root: Path, chips: dict[str, dict[str, list[str]]]) -> None:
                             f"{chip}_agbm.tif",
                         ]
                     )
-    with (root / AGBM_METADATA_NAME).open("w", newline="") as f:
+    with replacing(root / AGBM_METADATA_NAME) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
             ["filename", "chip_id", "size", "cksum", "s3path_us", "s3path_eu", "s3path_as"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import functools
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from agbm.data.cache import is_cache
-from agbm.data.layout import target_path
+from agbm.data.layout import agbm_chips, features_folder, target_path, targets_folder
 from agbm.data.raw import chip_prediction, read_target
 from agbm.data.sources import open_source
 from agbm.errors import DataError
+from agbm.io import replacing
 from agbm.metrics import average_rmse, chip_rmse
 
 
@@ -39,10 +39,6 @@ class Evaluation:
         return average_rmse(self.per_chip)
 
 
-#: A target (or prediction) file name; dotfiles such as macOS's `._*` copies never match.
-_AGBM_FILE = re.compile(r"^(?P<chip>[A-Za-z0-9]+)_agbm\.tif$")
-
-
 TargetReader = Callable[[str], np.ndarray]
 
 
@@ -54,7 +50,7 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
     `partial` asks to score only the chips that have one. A folder of targets alone is
     scored as it is.
     """
-    if is_cache(truth) or (truth / f"{split}_features").is_dir():
+    if is_cache(truth) or features_folder(truth, split).is_dir():
         source = open_source(truth, split)
         if not source.has_targets():
             raise DataError(f"{truth} has no targets for the {split} split ({split}_agbm/)")
@@ -64,7 +60,7 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
             if missing and not partial:
                 raise DataError(
                     f"{len(missing)} of {len(chips)} {split} chip(s) have no target in "
-                    f"{truth / f'{split}_agbm'} (first: {', '.join(missing[:3])}); pass "
+                    f"{targets_folder(truth, split)} (first: {', '.join(missing[:3])}); pass "
                     "--partial to score only the chips that have one"
                 )
             absent = set(missing)
@@ -82,10 +78,10 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
             return target
 
         return chips, read_checked
-    folder = truth / f"{split}_agbm"
+    folder = targets_folder(truth, split)
     if not folder.is_dir():
         raise DataError(f"{truth} has no {split}_agbm/ directory of targets")
-    chips = sorted(m["chip"] for p in folder.iterdir() if (m := _AGBM_FILE.match(p.name)))
+    chips = agbm_chips(folder)
     if not chips:
         raise DataError(f"no targets in {folder}")
     return chips, functools.partial(read_target, truth, split=split)
@@ -111,7 +107,8 @@ def evaluate(
 
 
 def write_per_chip(path: Path, result: Evaluation) -> None:
-    with path.open("w", newline="") as f:
+    """Each chip's RMSE, one row per chip, for a closer look at the worst ones."""
+    with replacing(Path(path)) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["chip_id", "rmse"])
         writer.writerows(

@@ -26,7 +26,7 @@ from agbm.data.layout import prediction_path
 from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
-from agbm.inference.tta import TTA, load_for_inference, predict_batch, shared_conventions
+from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
 from agbm.io import output_folder, remove_stale_temporaries, replacing
 from agbm.runtime import autocast_dtype, init_runtime
 
@@ -68,8 +68,7 @@ def predict(
     archive: Path | str | None = None,
 ) -> list[str]:
     """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote."""
-    if tta not in TTA:
-        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
+    check_tta(tta)
     if not checkpoints:
         raise ValueError("give at least one --checkpoint")
     for ckpt in checkpoints:

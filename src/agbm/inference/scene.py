@@ -1,23 +1,6 @@
 """One AGBM map of a whole scene of your own imagery, by sliding windows.
 
-Input: the 12 monthly Sentinel-1 and Sentinel-2 images of the scene, in the units, band
-order and no-data conventions of the BioMassters chips (see `agbm.data`), months running
-from 00 = September to 11 = August. Each satellite comes in one of two forms:
-
-* a band stack: one GeoTIFF holding all months, month-major (month 0's bands, then month
-  1's, ...). S1: 48 bands = 12 x (VV_asc, VH_asc, VV_desc, VH_desc), backscatter in dB,
-  -9999 = no data. S2: 132 bands = 12 x (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12, CLP),
-  reflectance x 10,000 and cloud probability (CLP) 0..100; CLP 255 = no data, and a pixel
-  whose bands are all 0 (a zero-filled month) is no data too.
-* per-month files: a path pattern containing ``{MM}``, e.g. ``scene/S2_{MM}.tif``, filled
-  with 00 ... 11; 4 (S1) or 11 (S2) bands per file, as above. A missing file is a missing
-  month, as in the challenge data.
-
-The two satellites may use different forms. All files must share one grid (size, CRS and
-transform): reproject beforehand (e.g. with gdalwarp), as silently resampling here would
-hide a misregistration. A month counts as present in a window when its S1 or S2 holds data
-there, so a month with no data anywhere (missing files, or an empty month in a stack) is
-absent everywhere, exactly as a missing file is in training.
+Input: an `agbm.data.scene.Scene` (the monthly files, in the forms described there).
 
 The model saw 256 x 256 chips, so the scene is predicted in overlapping windows. A CNN
 sees least context at a window's edges, so each window's prediction is weighted by a taper
@@ -30,11 +13,6 @@ predicted in raster order; the weighted sums live in a strip one window plus one
 block tall across the scene's width (512 rows x 10,980 columns of float32 sums and weights,
 ~45 MB, for a whole Sentinel-2 tile); rows that no later window touches are written out as
 soon as they are final.
-
-Usage::
-
-    agbm predict-scene --s1 scene/S1.tif --s2 'scene/S2_{MM}.tif' --checkpoint model.pt \\
-        --out scene/agbm.tif [--window 256] [--overlap 64] [--tta flips] [--batch-size 8]
 
 Output: float32 AGBM (t/ha, >= 0) on the input grid, a tiled (256 x 256), deflate-
 compressed GeoTIFF written under a temporary name and renamed when complete. Pixels with no
@@ -61,9 +39,9 @@ from tqdm import tqdm
 from agbm.data.bands import AGBM_CONVENTIONS, CHANNELS, MONTHS, InputConventions
 from agbm.data.scene import Scene, open_scene
 from agbm.inference.tiling import BLOCK, StripBlender, Tiling, plan_tiling
-from agbm.inference.tta import TTA, load_for_inference, predict_batch, shared_conventions
+from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
 from agbm.io import output_folder, remove_stale_temporaries, replacing
-from agbm.runtime import autocast_dtype
+from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
 #: `[B, 1, h, w]`: the model as an argument, so that the engine runs with any predictor.
@@ -185,8 +163,7 @@ def model_predictor(
     amp_dtype: torch.dtype | None = None,
 ) -> Predictor:
     """A `Predictor` running `predict_batch` (ensemble mean, TTA, clamped >= 0) on `device`."""
-    if tta not in TTA:
-        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
+    check_tta(tta)
 
     def predict(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         return predict_batch(models, image.to(device), present.to(device), tta, amp_dtype).cpu()
@@ -223,7 +200,7 @@ def predict_files(
     with open_scene(s1, s2) as scene, output_folder(out.parent):
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = local_device()
         models = load_for_inference(checkpoints, device)
         predictor = model_predictor(models, device, tta, autocast_dtype(amp, device))
         predict_scene(scene, predictor, out, tiling, batch_size, shared_conventions(models))

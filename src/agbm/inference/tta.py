@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 
 from agbm.data.bands import InputConventions
 from agbm.models.checkpoint import load_model
+from agbm.runtime import autocast
 
 Transform = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
@@ -55,17 +55,18 @@ def predict_batch(
     """Mean prediction `[B, 1, H, W]` (t/ha, >= 0) over models and test-time augmentations."""
     total = torch.zeros(image.shape[0], 1, *image.shape[-2:], device=image.device)
     transforms = TTA[tta]
-    autocast = (
-        torch.autocast(image.device.type, dtype=amp_dtype)
-        if amp_dtype
-        else contextlib.nullcontext()
-    )
     for model in models:
         for forward, inverse in transforms:
-            with autocast:
+            with autocast(image.device, amp_dtype):
                 pred = model(forward(image), present)
             total += inverse(pred.float())
     return (total / (len(models) * len(transforms))).clamp_(min=0)
+
+
+def check_tta(tta: str) -> None:
+    """Refuse an unknown TTA name before any model runs."""
+    if tta not in TTA:
+        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
 
 
 def load_for_inference(

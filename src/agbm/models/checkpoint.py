@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from agbm.io import save_atomic
 from agbm.models.unet import TemporalUNet
 
 
@@ -45,7 +46,8 @@ def save_model(
     cannot rebuild its model is a lost model."""
     if config is not None:
         check_model_config(config)
-    torch.save({"model_config": config or model.config, "model": model.state_dict()}, path)
+    state = {"model_config": config or model.config, "model": model.state_dict()}
+    save_atomic(state, Path(path))
 
 
 def read_checkpoint(

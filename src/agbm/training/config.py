@@ -1,4 +1,15 @@
-"""What a training run depends on: `TrainConfig`, the named recipes, and their checks."""
+"""What a training run depends on: `TrainConfig`, the named recipes, and their checks.
+
+Both recipes (`--recipe`, docs/recipes.md): RMSE per chip over target pixels below 400
+t/ha; AdamW, lr 1e-3, weight decay 1e-2 (none on biases and norms), gradient clipping at
+norm 5; cosine annealing over the run; flips, 90-degree turns, a +-45 degree rotation with
+reflected borders (p 0.7) and month dropout; validation on one of 10 folds; then
+fine-tuning on all chips from the fold's checkpoint (`--full --init CKPT`). `winner` (the
+default) is the BioMassters winner's exact recipe: attention pooling over months, no output
+scaling, the winner's input conventions, a cosine stepped per epoch down to a tenth of the
+learning rate, the winner's fold split and rotation-centre jitter. `agbm` is agbm's variant:
+self-attention over months, a scaled output, clipped inputs with absent months masked.
+"""
 
 from __future__ import annotations
 

@@ -1,14 +1,10 @@
-"""`agbm train`: the winning recipe, on one CPU or many GPUs (torchrun + DDP), resumable.
+"""The training loop of `agbm train`: on one CPU or many GPUs (torchrun + DDP), resumable.
 
-Both recipes (`--recipe`, docs/recipes.md): RMSE per chip over target pixels below 400
-t/ha; AdamW, lr 1e-3, weight decay 1e-2 (none on biases and norms), gradient clipping at
-norm 5; cosine annealing over the run; flips, 90-degree turns, a +-45 degree rotation with
-reflected borders (p 0.7) and month dropout; validation on one of 10 folds; then
-fine-tuning on all chips from the fold's checkpoint (`--full --init CKPT`). `winner` (the
-default) is the BioMassters winner's exact recipe: attention pooling over months, no output
-scaling, the winner's input conventions, a cosine stepped per epoch down to a tenth of the
-learning rate, the winner's fold split and rotation-centre jitter. `agbm` is agbm's variant:
-self-attention over months, a scaled output, clipped inputs with absent months masked.
+`Trainer` puts the run together from its `TrainConfig`: the chips and loaders
+(`TrainingData`), the model on its device (DDP under torchrun, optionally compiled), AMP,
+the optimiser and schedule; then `fit()` trains epoch by epoch, validating on the held-out
+fold and recording each epoch (`History`, `best.pt`, `last.pt`). `train()` is the entry
+point: it checks the options, claims the run directory and resumes a run when asked.
 
 Reproducibility is by construction: the data order depends only on (seed, epoch) and each
 chip's augmentation only on (seed, epoch, chip id), so a run resumed from `last.pt` ends
@@ -34,7 +30,7 @@ from agbm.data.bands import model_input
 from agbm.io import output_folder, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint
-from agbm.runtime import Runtime, autocast_dtype, default_workers, init_runtime
+from agbm.runtime import Runtime, autocast, autocast_dtype, default_workers, init_runtime
 from agbm.training.config import TrainConfig, adopt_model, check_config, encoder_weights, resolve
 from agbm.training.history import History
 from agbm.training.loaders import TrainingData
@@ -148,9 +144,7 @@ class Trainer:
     # loops
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.rt.device.type, dtype=self.amp_dtype)
+        return autocast(self.rt.device, self.amp_dtype)
 
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
         image, present = model_input(batch, self.rt.device, self.conventions)

@@ -1,4 +1,4 @@
-"""Pictures people would rather look at than read: training curves and per-chip map panels.
+"""Per-chip map panels, for people who would rather look than read.
 
 `agbm plot` draws, for each chip, an S2 true-colour composite of its clearest summer month,
 the 12-month availability strip, the target, the prediction and the error, the two maps
@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from agbm.data.bands import MONTH_NAMES, S2_MAX
 from agbm.data.dataset import ChipDataset
+from agbm.data.layout import prediction_path
 from agbm.data.raw import chip_prediction
 from agbm.data.sources import open_source
 from agbm.io import replacing
@@ -92,7 +93,7 @@ def plot_predictions(
     """Panels for the first `limit` chips of `split` that have a prediction."""
     out_dir.mkdir(parents=True, exist_ok=True)
     chips = [
-        c for c in open_source(data, split).chip_ids() if (pred_dir / f"{c}_agbm.tif").is_file()
+        c for c in open_source(data, split).chip_ids() if prediction_path(pred_dir, c).is_file()
     ]
     written = []
     for sample in ChipDataset(data, split, chips[:limit]):
