@@ -132,7 +132,23 @@ def test_config_file_with_flag_override(tiny_data: Path, tmp_path: Path) -> None
     )
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ckpt["train_config"]["epochs"] == 1 and ckpt["train_config"]["batch_size"] == 2
+    assert ckpt["train_config"]["augment"]["flip_prob"] == 0.0  # --no-augment
+    assert ckpt["train_config"]["augment"]["month_dropout_prob"] == 0.0
     assert len(read_metrics(tmp_path / "run")) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("- epochs\n- 5\n", "not a YAML mapping"), ("epoch: 5\n", "unknown key(s) epoch")],
+)
+def test_a_config_file_that_is_not_settings_fails_in_one_line(
+    tmp_path: Path, capsys, text: str, message: str
+) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(text)
+    assert main(["train", "--config", str(cfg), "--data", str(tmp_path), "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(cfg) in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -5,22 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.models.winner import import_winner
+from agbm.models.winner import describe_import, import_winner
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = import_winner(args.src, args.out)
-    extra = "".join(f", {k} {report[k]}" for k in ("epoch", "best_score") if k in report)
-    print(
-        f"read {args.src}: {report['kind']}{extra}\n"
-        f"wrote {args.out}\n"
-        f"  backbone     {report['backbone']}\n"
-        f"  decoder      {report['decoder_channels']}, scSE; attention pooling over 12 months\n"
-        f"  parameters   {report['parameters'] / 1e6:.1f} M ({report['dropped']} tensors of the "
-        "last decoder block's unused skip attention left out)\n"
-        "  conventions  winner: inputs not clipped, cloud 255 read as 1.0, every month "
-        "attended; no output scaling"
-    )
+    print(describe_import(import_winner(args.src, args.out), args.src, args.out))
     return 0
 
 

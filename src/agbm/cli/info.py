@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from agbm.data.layout import SPLITS
-from agbm.data.sources import available_splits, open_source, summarise
+from agbm.data.sources import open_source, splits_to_read, summarise
 
 
 def _run(args: argparse.Namespace) -> int:
-    for split in args.split or available_splits(args.data) or ["train"]:  # train: say what lacks
+    for split in splits_to_read(args.data, args.split):
         stats = summarise(open_source(args.data, split))
         print(
             f"{split:5s}  chips {stats['chips']:6d}  targets {stats['targets']:6d}  "

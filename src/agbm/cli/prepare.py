@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 
 from agbm.data.cache import prepare
-from agbm.data.layout import SPLITS, splits_present
+from agbm.data.layout import SPLITS
+from agbm.data.sources import splits_to_read
 
 
 def _run(args: argparse.Namespace) -> int:
-    for split in (
-        args.split or splits_present(args.data) or ["train"]
-    ):  # "train": say what's missing
+    for split in splits_to_read(args.data, args.split):
         start = time.perf_counter()
         done = prepare(args.data, args.out, split, args.workers, progress=True)
         print(

@@ -12,13 +12,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from agbm.training.config import TrainConfig
+from agbm.data.augment import Augment
+from agbm.training.config import TrainConfig, read_config_file
 from agbm.training.trainer import train
-
-#: What `--no-augment` sets: every augmentation off.
-NO_AUGMENT = {"flip_prob": 0.0, "rot90": False, "rotate_prob": 0.0, "month_dropout_prob": 0.0}
 
 
 def flag_fields() -> list[dataclasses.Field]:
@@ -52,18 +48,13 @@ def add_flag(parser: argparse.ArgumentParser, field: dataclasses.Field) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then the `--config` YAML file, then the flags given on the command line."""
-    values: dict[str, Any] = {}
-    if args.config:
-        values.update(yaml.safe_load(Path(args.config).read_text()) or {})
-        unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
-        if unknown:
-            raise ValueError(f"{args.config}: unknown key(s) {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = read_config_file(args.config) if args.config else {}
     for field in flag_fields():
         value = getattr(args, field.name)
         if value is not None:
             values[field.name] = value
     if args.no_augment:
-        values["augment"] = NO_AUGMENT
+        values["augment"] = dict(Augment.OFF)
     return TrainConfig(**values)
 
 

@@ -50,6 +50,9 @@ class Augment:
     #: Side of the random square window each chip is cut to first (0: the whole chip).
     crop: int = 0
 
+    #: The options that switch every augmentation off (`agbm train --no-augment`).
+    OFF = {"flip_prob": 0.0, "rot90": False, "rotate_prob": 0.0, "month_dropout_prob": 0.0}
+
     def draw(
         self, present: torch.Tensor, size: tuple[int, int], generator: torch.Generator
     ) -> Draw:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -52,6 +53,12 @@ def available_splits(root: Path) -> list[str]:
     if is_cache(root):
         return [s for s in SPLITS if s in read_manifest(root)["splits"]]
     return splits_present(root)
+
+
+def splits_to_read(root: Path, asked: Sequence[str] | None = None) -> list[str]:
+    """The splits a command works on: those asked for, else those the root holds, else
+    "train", so that an empty or wrong root fails with the error that says what is missing."""
+    return list(asked or available_splits(root) or ["train"])
 
 
 def summarise(source: ChipSource) -> dict[str, float]:

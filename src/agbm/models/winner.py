@@ -365,3 +365,18 @@ def import_winner(src: Path | str, dst: Path | str) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "dropped": len(dropped),
     }
+
+
+def describe_import(report: dict[str, Any], src: Path | str, dst: Path | str) -> str:
+    """What `import_winner` read and wrote, for people: the model and its conventions."""
+    extra = "".join(f", {k} {report[k]}" for k in ("epoch", "best_score") if k in report)
+    return (
+        f"read {src}: {report['kind']}{extra}\n"
+        f"wrote {dst}\n"
+        f"  backbone     {report['backbone']}\n"
+        f"  decoder      {report['decoder_channels']}, scSE; attention pooling over 12 months\n"
+        f"  parameters   {report['parameters'] / 1e6:.1f} M ({report['dropped']} tensors of the "
+        "last decoder block's unused skip attention left out)\n"
+        "  conventions  winner: inputs not clipped, cloud 255 read as 1.0, every month "
+        "attended; no output scaling"
+    )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from agbm.data.augment import Augment
 from agbm.data.bands import InputConventions
@@ -231,6 +232,18 @@ def encoder_weights(pretrained: bool | str) -> bool | str:
     if isinstance(pretrained, bool):
         return pretrained
     return {"imagenet": True, "none": False}.get(pretrained, pretrained)
+
+
+def read_config_file(path: Path | str) -> dict[str, Any]:
+    """The settings of a YAML file (keys as `TrainConfig`'s fields), checked: an unknown key
+    is a typo that would otherwise be trained without."""
+    values = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: not a YAML mapping of settings")
+    unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return values
 
 
 def check_config(config: TrainConfig) -> None:
