@@ -38,15 +38,19 @@ def build_model(config: dict[str, Any]) -> TemporalUNet:
 
 
 def save_model(
-    path: str | os.PathLike, model: TemporalUNet, config: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    model: TemporalUNet,
+    config: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> None:
-    """Write `{"model_config": config or model.config, "model": state_dict}` to `path`.
+    """Write `{"model_config": config or model.config, "model": state_dict, **extra}` to
+    `path`, atomically.
 
     A `config` given is checked now, not when the file is loaded back: a checkpoint that
     cannot rebuild its model is a lost model."""
     if config is not None:
         check_model_config(config)
-    state = {"model_config": config or model.config, "model": model.state_dict()}
+    state = {"model_config": config or model.config, "model": model.state_dict(), **extra}
     save_atomic(state, Path(path))
 
 

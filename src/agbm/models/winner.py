@@ -40,8 +40,7 @@ from timm.models import get_deprecated_models
 
 from agbm.data.bands import WINNER_CONVENTIONS
 from agbm.errors import UnsafePickleError
-from agbm.io import save_atomic
-from agbm.models.checkpoint import build_model
+from agbm.models.checkpoint import build_model, save_model
 from agbm.models.unet import TemporalUNet
 
 #: Callables the file may have called: they only rebuild tensors, containers and numbers.
@@ -357,7 +356,7 @@ def import_winner(src: Path | str, dst: Path | str) -> dict[str, Any]:
         raise ValueError(f"{src}: {err}") from None
     source = {"file": src.name, "kind": ckpt.kind, "backbone": ckpt.backbone, **ckpt.extra}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"model_config": config, "model": model.state_dict(), "winner": source}, dst)
+    save_model(dst, model, winner=source)
     return {
         **source,
         "backbone": config["backbone"],
