@@ -10,6 +10,12 @@ from __future__ import annotations
 import pickle
 
 
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """A foreign exception's message on one line, cut to `limit` characters (its type's name
+    when it has none): what a one-line error quotes of the library that failed."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 class AgbmError(Exception):
     """Base of the errors agbm raises for bad input."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agbm.errors import AgbmError, DataError
+from agbm.errors import AgbmError, DataError, reason
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -67,15 +67,11 @@ def open_catalog(catalog: str | Path) -> Catalog:
             warnings.simplefilter("ignore")  # a static catalog declares no API conformance
             client = pystac_client.Client.open(url)
     except Exception as exc:  # requests, pystac and JSON errors alike: the catalog is not usable
-        raise DataError(f"catalog {url}: cannot be read ({_reason(exc)})") from None
+        raise DataError(f"catalog {url}: cannot be read ({reason(exc)})") from None
     patch = None
     if url.startswith(PLANETARY_COMPUTER):
         patch = require("planetary_computer").sign
     return Catalog(url, client, patch)
-
-
-def _reason(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def is_api(catalog: Catalog) -> bool:
@@ -117,7 +113,7 @@ def search(
         raise
     except Exception as exc:
         raise DataError(
-            f"catalog {catalog.url}: search in {collection} failed ({_reason(exc)})"
+            f"catalog {catalog.url}: search in {collection} failed ({reason(exc)})"
         ) from None
 
 

@@ -75,29 +75,26 @@ def boa_offset(item: Any) -> int:
     return BOA_ADD_OFFSET if float(baseline) >= 4.0 else 0
 
 
-def _load(items: Sequence[Any], names: Sequence[str], grid: Any, patch_url: Any) -> np.ndarray:
-    """`[items, bands, H, W]` uint16 of the named assets on `grid`, 0 = no data."""
+def _load(item: Any, names: Sequence[str], grid: Any, patch_url: Any) -> np.ndarray:
+    """`[bands, H, W]` uint16 of one item's named assets on `grid`, 0 = no data."""
     odc_stac = require("odc.stac")
     data = odc_stac.load(
-        items,
+        [item],
         bands=list(names),
         geobox=grid,
-        groupby="id",
-        preserve_original_order=True,
         resampling={"SCL": "nearest", "scl": "nearest", "*": "bilinear"},
         stac_cfg={"*": {"assets": {"*": {"data_type": "uint16", "nodata": 0}}}},
         patch_url=patch_url,
     )
-    out = np.empty((len(items), len(names), *grid.shape), dtype=np.uint16)
-    for k, name in enumerate(names):
-        out[:, k] = data[name].values
-    return out
+    return np.stack([data[name].values[0] for name in names]).astype(np.uint16, copy=False)
 
 
-def _mosaic(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """`[bands, H, W]`: each pixel from the first item valid there (`valid` `[items, H, W]`)."""
-    first = np.argmax(valid, axis=0)
-    return np.take_along_axis(stack, first[None, None], axis=0)[0]
+def _fill_first(mosaic: np.ndarray, filled: np.ndarray, tile: np.ndarray) -> None:
+    """Add one tile `[bands, H, W]` (its scene classes last) to an acquisition's mosaic:
+    its pixels with data go where no earlier tile of the day has put any."""
+    take = (tile[-1] > 0) & ~filled
+    mosaic[:, take] = tile[:, take]
+    filled |= take
 
 
 def acquisitions(items: Sequence[Any]) -> list[list[Any]]:
@@ -112,9 +109,13 @@ def not_clear_fraction(scl: np.ndarray) -> float:
 
 
 def scene_classes(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
-    """One acquisition's scene classification `[H, W]` on `grid` (0 = no data)."""
-    stack = _load(day, [asset_names(i)[1] for i in day[:1]], grid, patch_url)
-    return _mosaic(stack, stack[:, 0] > 0)[0]
+    """One acquisition's scene classification `[H, W]` on `grid` (0 = no data), its tiles
+    mosaicked as `reflectance` mosaics them."""
+    mosaic = np.zeros((1, *grid.shape), dtype=np.uint16)
+    filled = np.zeros(grid.shape, dtype=bool)
+    for item in day:
+        _fill_first(mosaic, filled, _load(item, [asset_names(item)[1]], grid, patch_url))
+    return mosaic[0]
 
 
 def reflectance(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
@@ -125,15 +126,13 @@ def reflectance(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
     filled = np.zeros(grid.shape, dtype=bool)
     for item in day:
         bands, scl = asset_names(item)
-        stack = _load([item], [*bands, scl], grid, patch_url)[0]
+        stack = _load(item, [*bands, scl], grid, patch_url)
         offset, values = boa_offset(item), stack[:-1]
         if offset:
             dark = values <= offset  # no data (0), and reflectance at or below 0
             values -= offset
             values[dark] = 0
-        take = (stack[-1] > 0) & ~filled
-        merged[:, take] = stack[:, take]
-        filled |= take
+        _fill_first(merged, filled, stack)
     merged[-1] = SCL_CLOUD[np.minimum(merged[-1], 11)]
     merged[:-1, merged[-1] == S2_NODATA_CLOUD] = 0
     return merged

@@ -39,13 +39,15 @@ from agbm.compose.catalog import (
 from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
-from agbm.data.bands import MONTH_NAMES, MONTHS, S1_BANDS, S1_NODATA, S2_BANDS
-from agbm.errors import AgbmError, DataError
+from agbm.data.bands import MONTH_NAMES, MONTHS, RAW_DTYPES, S1_BANDS, S1_NODATA, S2_BANDS
+from agbm.errors import AgbmError, DataError, reason
 from agbm.io import output_folder, remove_stale_temporaries, replacing
 
 SIDECAR = "compose.json"
 #: What the months folder was composed for (`run_record`).
 MANIFEST = "manifest.json"
+#: Each stack's bands per month and no-data value (its dtype is the layout's, `RAW_DTYPES`).
+STACKS = {"S1": (S1_BANDS, S1_NODATA), "S2": (S2_BANDS, None)}
 UNITS = {
     "S1": "backscatter in dB (gamma0 RTC, mean of the month in linear power); -9999 = none",
     "S2": "L2A reflectance x 10000 (BOA offset removed); CLP: cloud probability 0..100 from "
@@ -66,8 +68,7 @@ class Composed:
 
 def band_names(satellite: str) -> list[str]:
     """The stack's band names, month-major: "00 September VV_asc", ..."""
-    bands = S1_BANDS if satellite == "S1" else S2_BANDS
-    return [f"{m:02d} {MONTH_NAMES[m]} {b}" for m in range(MONTHS) for b in bands]
+    return [f"{m:02d} {MONTH_NAMES[m]} {b}" for m in range(MONTHS) for b in STACKS[satellite][0]]
 
 
 def _profile(grid: Any, bands: int, dtype: str, nodata: float | None) -> dict[str, Any]:
@@ -96,39 +97,36 @@ def _write(path: Path, array: np.ndarray, grid: Any, nodata: float | None) -> No
         dst.write(array)
 
 
-def _month_paths(folder: Path, month: int) -> tuple[Path, Path, Path]:
-    return (
-        folder / f"S1_{month:02d}.tif",
-        folder / f"S2_{month:02d}.tif",
-        folder / f"{month:02d}.json",
-    )
+def month_file(folder: Path, satellite: str, month: int) -> Path:
+    """A month's composed S1 or S2 file in the months folder."""
+    return folder / f"{satellite}_{month:02d}.tif"
+
+
+def record_file(folder: Path, month: int) -> Path:
+    """A month's record, written last: a month that has one is done."""
+    return folder / f"{month:02d}.json"
 
 
 def compose_month(
     folder: Path, month: int, found: dict[str, list[Any]], grid: Any, patch: dict[str, Any]
 ) -> dict[str, Any]:
     """Compose and write one month (its record last: a month with a record is done)."""
-    s1_path, s2_path, record_path = _month_paths(folder, month)
-    s1, s1_used = month_s1(found["S1"], grid, patch["S1"])
-    _write(s1_path, s1, grid, S1_NODATA)
-    s2, s2_used = month_s2(found["S2"], grid, patch["S2"])
-    _write(s2_path, s2, grid, None)
-    record = {"month": f"{month:02d} {MONTH_NAMES[month]}", "S1": s1_used, "S2": s2_used}
-    with replacing(record_path) as tmp:
+    record: dict[str, Any] = {"month": f"{month:02d} {MONTH_NAMES[month]}"}
+    for satellite, make in (("S1", month_s1), ("S2", month_s2)):
+        array, record[satellite] = make(found[satellite], grid, patch[satellite])
+        _write(month_file(folder, satellite, month), array, grid, STACKS[satellite][1])
+    with replacing(record_file(folder, month)) as tmp:
         tmp.write_text(json.dumps(record, indent=1))
     return record
 
 
-def _stack(folder: Path, satellite: str, out: Path, grid: Any, nodata: float | None) -> None:
+def _stack(folder: Path, satellite: str, out: Path, grid: Any) -> None:
     """The 12 month files of `satellite` as one month-major stack, named and described."""
-    bands = S1_BANDS if satellite == "S1" else S2_BANDS
-    dtype = "float32" if satellite == "S1" else "uint16"
-    with (
-        replacing(out) as tmp,
-        rasterio.open(tmp, "w", **_profile(grid, MONTHS * len(bands), dtype, nodata)) as dst,
-    ):
+    bands, nodata = STACKS[satellite]
+    profile = _profile(grid, MONTHS * len(bands), RAW_DTYPES[satellite].name, nodata)
+    with replacing(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         for month in range(MONTHS):
-            with rasterio.open(folder / f"{satellite}_{month:02d}.tif") as src:
+            with rasterio.open(month_file(folder, satellite, month)) as src:
                 first = month * len(bands) + 1
                 dst.write(src.read(), list(range(first, first + len(bands))))
         for index, name in enumerate(band_names(satellite), start=1):
@@ -194,7 +192,7 @@ def compose_months(
     patch = {s: catalogs[s].patch_url for s in catalogs}
     records = []
     for month in tqdm(range(MONTHS), desc="compose", unit="month", disable=not progress):
-        record_path = _month_paths(folder, month)[2]
+        record_path = record_file(folder, month)
         if record_path.is_file():
             records.append(json.loads(record_path.read_text()))
             continue
@@ -203,9 +201,9 @@ def compose_months(
         except AgbmError:
             raise
         except Exception as exc:  # a read that failed: the network, a bad asset
-            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise DataError(
-                f"month {month:02d} {MONTH_NAMES[month]}: reading its scenes failed ({reason}); "
+                f"month {month:02d} {MONTH_NAMES[month]}: reading its scenes failed "
+                f"({reason(exc)}); "
                 "run again to resume"
             ) from None
     return records
@@ -236,8 +234,8 @@ def compose(
         remove_stale_temporaries(folder)
         remove_stale_temporaries(out)
         records = compose_months(folder, found, grid, catalogs, progress)
-        _stack(folder, "S1", out / "S1.tif", grid, S1_NODATA)
-        _stack(folder, "S2", out / "S2.tif", grid, None)
+        for satellite in STACKS:
+            _stack(folder, satellite, out / f"{satellite}.tif", grid)
     sidecar = {
         "format": "agbm-compose",
         "version": 1,

@@ -70,14 +70,13 @@ DEFAULT_BACKBONE = "tf_efficientnetv2_l.in21k"
 COSINE_STEPS = ("epoch", "batch")
 
 
-def setting(default: Any, help: str, choices: Sequence[str] | None = None, **kwargs: Any) -> Any:
+def setting(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
     """A `TrainConfig` field that is also an `agbm train` flag: its help text and, for a word,
     the words allowed. The CLI makes its flags from these fields (with their types from the
     annotations), and `check_config` enforces the same choices for YAML files."""
-    metadata = {"help": help, "choices": tuple(choices) if choices else None}
-    if callable(default):
-        return field(default_factory=default, metadata=metadata, **kwargs)
-    return field(default=default, metadata=metadata, **kwargs)
+    return field(
+        default=default, metadata={"help": help, "choices": tuple(choices) if choices else None}
+    )
 
 
 @dataclass
