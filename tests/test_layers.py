@@ -27,6 +27,7 @@ FLOORS = {
     "agbm": 0,  # agbm/__init__.py: the version
     "errors": 0,
     "io": 1,
+    "safe_pickle": 1,
     "metrics": 1,
     "data": 2,
     "models": 3,

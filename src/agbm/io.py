@@ -1,22 +1,35 @@
-"""Writing files so that a crash never leaves a half-written one: only the old file, or the new.
+"""Writing files so that no work is lost or mixed: atomic writes, checked outputs, records
+of what made a folder, and locks.
 
-Every file (and every cached chip's folder) agbm writes goes through `replacing`: it is
-written under a temporary name beside its final one, `.{name}.tmp{pid}`, and renamed when
-complete. A process killed mid-write leaves only such a temporary, which the next run in
-that folder removes (`remove_stale_temporaries`) once the process that wrote it is gone.
+* Every file (and every cached chip's folder) agbm writes goes through `replacing`: it is
+  written under a temporary name beside its final one, `.{name}.tmp{pid}`, and renamed when
+  complete. A process killed mid-write leaves only such a temporary, which the next run in
+  that folder removes (`remove_stale_temporaries`) once the process that wrote it is gone.
+  The exceptions are files other libraries write in place (TensorBoard's event files).
+* An output is checked before any work: writable, not a directory, not one of the
+  command's inputs (`check_output_file`).
+* A folder that is filled over several runs (a training run, a cache, composed months,
+  predictions, a demo) records what it was made for (`claim_record`), and a run with other
+  settings is refused with the keys that differ, instead of mixing two results.
+* A folder one process fills at a time is locked while it does (`hold_folder`); the lock
+  of a process that died is released by the operating system.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
+
+from agbm.errors import OutputError, RunBusyError
 
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 
@@ -81,7 +94,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 def writable_folder(path: Path) -> list[Path]:
     """Make `path` (with its parents) and check that a file can be written in it, or raise a
-    one-line `ValueError`; returns the folders it made, deepest first."""
+    one-line `OutputError`; returns the folders it made, deepest first."""
+    path = Path(path)
     made = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -89,8 +103,101 @@ def writable_folder(path: Path) -> list[Path]:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"{path}: cannot write there ({err.strerror or err})") from None
+        raise OutputError(f"{path}: cannot write there ({err.strerror or err})") from None
     return made
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_output_file(
+    path: Path | str, inputs: Iterable[Path | str] = (), overwrite: bool = True
+) -> Path:
+    """`path` as a file to write, checked before any work: not a directory, not one of the
+    command's `inputs`, an existing file only with `overwrite`, and a writable folder
+    (made if missing). Raises a one-line `OutputError` naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory: give the name of the file to write")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise OutputError(f"{path} is one of this command's inputs: write somewhere else")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists: pass --overwrite to replace it")
+    writable_folder(path.parent)
+    return path
+
+
+def differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Collection[str] = ()
+) -> list[str]:
+    """The settings that differ between two records, as "key: old -> new" (keys in
+    `ignore` may differ)."""
+    keys = sorted((saved.keys() | current.keys()) - set(ignore))
+    return [
+        f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+        for k in keys
+        if saved.get(k) != current.get(k)
+    ]
+
+
+def check_record(
+    saved: Mapping[str, Any],
+    current: Mapping[str, Any],
+    where: Path | str,
+    remedy: str,
+    ignore: Collection[str] = (),
+) -> None:
+    """Refuse to add to `where`, made with the settings `saved`, the work of settings
+    `current`: an `OutputError` naming the keys that differ and what to do (`remedy`)."""
+    changed = differences(saved, current, ignore)
+    if changed:
+        raise OutputError(f"{where} was made with other settings ({'; '.join(changed)}): {remedy}")
+
+
+def claim_record(path: Path, record: Mapping[str, Any], remedy: str) -> None:
+    """Make `path` (a JSON file in the folder it describes) record `record`: refuse a folder
+    whose record differs (`check_record`), write the record into a new one."""
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise OutputError(f"{path}: unreadable record ({err}): {remedy}") from None
+        check_record(saved if isinstance(saved, dict) else {}, record, path.parent, remedy)
+        return
+    write_record(path, record)
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Write a folder's record (`claim_record`) atomically, replacing any old one."""
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+
+
+#: The lock file `hold_folder` takes in a folder.
+LOCK_NAME = ".agbm.lock"
+
+
+@contextlib.contextmanager
+def hold_folder(folder: Path, what: str) -> Iterator[None]:
+    """Hold `folder` for this process while the block runs, or raise `RunBusyError` at once
+    if another live process holds it (two runs filling one folder would interleave). An OS
+    file lock (filelock): a process that dies, however it dies, lets go of it."""
+    lock = FileLock(Path(folder) / LOCK_NAME, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunBusyError(
+            f"{folder} is in use by another running {what}: wait for it to end, or use "
+            "another folder"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

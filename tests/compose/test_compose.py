@@ -22,7 +22,7 @@ from agbm.compose import stacks as compose_module
 from agbm.compose.catalog import open_catalog, search, year_months
 from agbm.compose.grid import grid_for_bbox
 from agbm.data.bands import S1_NODATA
-from agbm.errors import DataError
+from agbm.errors import DataError, DependencyError
 from agbm.models import TemporalUNet, save_model
 from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
 from tests.helpers import PNG
@@ -321,7 +321,8 @@ def test_a_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPat
         raise ImportError(name)
 
     monkeypatch.setattr(catalog_module.importlib, "import_module", missing)
-    with pytest.raises(Exception, match=r"pip install 'agbm\[compose\]'"):
+    # Its own class (it was the bare AgbmError), an ImportError too for library callers.
+    with pytest.raises(DependencyError, match=r"pip install 'agbm\[compose\]'"):
         open_catalog("https://example.org/stac")
 
 

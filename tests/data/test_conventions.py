@@ -14,6 +14,7 @@ from agbm.data import (
     WINNER_CONVENTIONS,
     InputConventions,
     list_chips,
+    model_input,
     normalise,
     read_chip,
 )
@@ -94,3 +95,19 @@ def test_conventions_round_trip_through_plain_values_and_refuse_unknown_keys() -
         InputConventions.from_config({"gamma": 2})
     with pytest.raises(ValueError, match="unknown input conventions 'best'"):
         InputConventions.from_config("best")
+
+
+def test_a_batch_without_any_month_is_refused_on_the_cpu_naming_its_chip() -> None:
+    """The model no longer checks `present` on a GPU (a host sync every step): the batch is
+    checked where it is made, before it goes to the device."""
+    batch = {
+        "s1": torch.zeros(2, 12, 4, 8, 8),
+        "s2": torch.zeros(2, 12, 11, 8, 8, dtype=torch.uint16),
+        "acquired": torch.zeros(2, 2, 12, dtype=torch.bool),
+        "present": torch.tensor([[True] * 12, [False] * 12]),
+        "chip_id": ["aaaa", "bbbb"],
+    }
+    with pytest.raises(ValueError, match=r"\['bbbb'\].*no month present"):
+        model_input(batch, torch.device("cpu"), AGBM_CONVENTIONS)
+    image, present = model_input(batch, torch.device("cpu"), WINNER_CONVENTIONS)
+    assert present.all() and image.shape == (2, 12, 15, 8, 8)  # every month attended

@@ -11,7 +11,7 @@ import rasterio
 import torch
 
 from agbm.data import list_chips, open_source
-from agbm.errors import DataError
+from agbm.errors import CheckpointError, DataError
 from agbm.inference import pack, predict, predict_batch, write_prediction
 
 
@@ -96,7 +96,7 @@ def test_outputs_round_trip_with_georeference_and_runs_resume(trained, tmp_path:
 
 def test_missing_checkpoint_is_a_clear_error(trained, tmp_path: Path) -> None:
     data, _ = trained
-    with pytest.raises(FileNotFoundError, match="nope.pt"):
+    with pytest.raises(CheckpointError, match="nope.pt does not exist"):
         predict(data, [tmp_path / "nope.pt"], tmp_path / "pred")
 
 

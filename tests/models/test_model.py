@@ -12,7 +12,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from agbm.errors import PretrainedWeightsError
+from agbm.errors import CheckpointError, PretrainedWeightsError
 from agbm.models import TemporalUNet, build_model, load_model, save_model
 from agbm.models import temporal as temporal_module
 
@@ -150,7 +150,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     torch.save({"model_config": model.config, "model": model.state_dict(), "epoch": 3}, path)
     assert isinstance(load_model(path), TemporalUNet)
     torch.save({"weights": model.state_dict()}, path)
-    with pytest.raises(ValueError, match="not an agbm checkpoint"):
+    with pytest.raises(CheckpointError, match="not an agbm checkpoint"):
         load_model(path)
     with pytest.raises(ValueError, match=r"unknown model config key\(s\) \['epochs'\]"):
         save_model(path, model, {**model.config, "epochs": 3})
@@ -226,3 +226,13 @@ def test_local_weights_file_loads_into_encoder_with_adapted_stem(tmp_path: Path)
     save_file({"x": torch.zeros(1)}, bad)
     with pytest.raises(PretrainedWeightsError, match="missing from the file"):
         TemporalUNet("resnet18", pretrained=bad)
+
+
+def test_the_forward_pass_compiles_whole_without_waiting_for_the_device() -> None:
+    """The month check used to call `.tolist()` on `present` in every forward: a host sync
+    each training step on a GPU, and a graph break under torch.compile (fullgraph fails)."""
+    model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    image, present = torch.rand(2, 12, 15, 32, 32), torch.ones(2, 12, dtype=torch.bool)
+    with torch.no_grad():
+        assert torch.allclose(compiled(image, present), model(image, present), atol=1e-5)

@@ -1,9 +1,11 @@
 """The `agbm` command line: one module per subcommand, named after it; a thin layer over the
 library, which itself never needs argparse.
 
-Every command module exposes ``add_command(subparsers)``, which adds its parser and sets
-``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
-A new command is one new module here and one line in `COMMAND_MODULES`.
+Every command module exposes ``DESCRIPTION`` and ``add_arguments(parser)``, which adds its
+options and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and
+returning an exit code). Only the module of the command given is imported: `agbm --help`
+and every command's start-up pay for no other command's libraries (torch above all). A new
+command is one new module here and one line in `COMMANDS`.
 """
 
 from __future__ import annotations
@@ -12,41 +14,63 @@ import argparse
 import functools
 import importlib
 import sys
+from collections.abc import Sequence
 
 from agbm import __version__
 from agbm.errors import AgbmError
 
-#: Modules that contribute subcommands, in the order `agbm --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = tuple(
-    f"agbm.cli.{name}"
-    for name in (
-        "synth",
-        "info",
-        "prepare",
-        "train",
+#: Each command's module (in agbm.cli) and one-line help, in the order `agbm --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("synth", "generate a synthetic data set in the BioMassters layout"),
+    "info": ("info", "summarise a BioMassters data root or cache"),
+    "prepare": ("prepare", "convert a data root into a fast, memory-mapped chip cache"),
+    "train": ("train", "train a model (CPU, one GPU, or many with torchrun)"),
+    "import-winner": (
         "import_winner",
-        "predict",
-        "predict_scene",
-        "compose",
-        "map",
-        "evaluate",
+        "convert the BioMassters winner's published checkpoint into an agbm checkpoint",
+    ),
+    "predict": ("predict", "predict AGBM maps (submission GeoTIFFs) for a split"),
+    "predict-scene": ("predict_scene", "predict one AGBM map of a whole scene of your own imagery"),
+    "compose": ("compose", "compose a place's monthly S1 + S2 stacks from a STAC catalog"),
+    "map": ("map", "map a place's biomass for a year: compose its inputs, then predict"),
+    "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
+    "plot": (
         "plot",
-        "demo",
-    )
-)
+        "draw per-chip maps: true colour, months available, target, prediction, error",
+    ),
+    "demo": ("demo", "run the main job end to end on built-in synthetic data"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every subcommand registered."""
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand listed, and the options of `commands` (default: all)
+    added, importing only their modules."""
     parser = argparse.ArgumentParser(
         prog="agbm",
         description="Forest above-ground biomass (t/ha) from Sentinel-1 + Sentinel-2 time series.",
     )
     parser.add_argument("--version", action="version", version=f"agbm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_command(subparsers)
+    for name, (module_name, text) in COMMANDS.items():
+        if commands is not None and name not in commands:
+            subparsers.add_parser(name, help=text)  # listed, never parsed
+            continue
+        module = importlib.import_module(f"agbm.cli.{module_name}")
+        sub = subparsers.add_parser(
+            name,
+            help=text,
+            description=module.DESCRIPTION,
+            formatter_class=getattr(module, "FORMATTER", argparse.HelpFormatter),
+        )
+        module.add_arguments(sub)
     return parser
+
+
+def chosen_command(argv: Sequence[str]) -> list[str]:
+    """The command `argv` names (its first word that is not an option), as a list for
+    `build_parser`; empty when it names none (`agbm --help`, `agbm --version`)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return [first] if first in COMMANDS else []
 
 
 def reference(width: int = 100) -> str:
@@ -70,33 +94,55 @@ def reference(width: int = 100) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `agbm` console script; returns the process exit code.
 
-    Expected failures (bad data, bad options, encoder weights that cannot be had) print one
-    clear line instead of a traceback.
+    Expected failures (bad data, files or options, an environment that lacks something)
+    print one clear line instead of a traceback; Ctrl-C prints one line on what is kept.
     """
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(chosen_command(argv)).parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (AgbmError, ValueError, FileNotFoundError) as exc:
+    except (AgbmError, ValueError, OSError) as exc:
         print(f"agbm {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"agbm {args.command}: interrupted; everything finished so far is kept (files are "
+            "written whole or not at all): run the same command again to go on",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         _leave_process_group()
 
 
+#: How torch's DataLoader opens the message of an error it re-raises from a worker.
+_WORKER_ERROR = "in DataLoader worker process"
+
+
 def one_line(exc: BaseException) -> str:
-    """An error's own message on one line. An error raised in a DataLoader worker reaches the
-    main process as the same type carrying the worker's whole traceback; its message is the
-    traceback's last line."""
+    """An error's own message on one line.
+
+    An error raised in a DataLoader worker reaches the main process as the same type, its
+    message the worker's whole traceback ("Caught DataError in DataLoader worker process 0.
+    Original Traceback ..."), with chained causes first; the error's own message is then the
+    traceback's last line, after its qualified type name. An `OSError` from the system names
+    its file.
+    """
     text = str(exc).strip()
-    if "Original Traceback" in text:
+    if _WORKER_ERROR in text.split("\n", 1)[0]:
+        kind = type(exc)
         last = text.splitlines()[-1]
-        text = last.split(": ", 1)[1] if ": " in last else last
+        for prefix in (f"{kind.__module__}.{kind.__qualname__}: ", f"{kind.__qualname__}: "):
+            last = last.removeprefix(prefix)
+        text = last
+    elif isinstance(exc, OSError) and exc.strerror and exc.filename:
+        text = f"{exc.filename}: {exc.strerror}"
     return " ".join(text.split())
 
 
 def _leave_process_group() -> None:
-    """Under torchrun, train and predict join a process group; the process owns its exit."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
+    """Under torchrun, train and predict join a process group; the process owns its exit.
+    torch is only asked if some command loaded it."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -18,21 +18,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm compose --help`'s description.
+DESCRIPTION = (
+    "Write S1.tif (48 bands: 12 months x VV, VH ascending, VV, VH descending, dB, "
+    "-9999 = none), S2.tif (132 bands: 12 months x B2..B12 reflectance x 10000 and "
+    "cloud probability, 255 = no data) and compose.json (items, dates, cloud "
+    "fractions) on one 10 m grid: the inputs of `agbm predict-scene`. Resumable: "
+    "months already composed are kept. Needs the compose extra: "
+    "pip install 'agbm[compose]'. docs/compose.md lists how the result differs from "
+    "the challenge's inputs."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm compose`."""
-    parser = subparsers.add_parser(
-        "compose",
-        help="compose a place's monthly S1 + S2 stacks from a STAC catalog",
-        description=(
-            "Write S1.tif (48 bands: 12 months x VV, VH ascending, VV, VH descending, dB, "
-            "-9999 = none), S2.tif (132 bands: 12 months x B2..B12 reflectance x 10000 and "
-            "cloud probability, 255 = no data) and compose.json (items, dates, cloud "
-            "fractions) on one 10 m grid: the inputs of `agbm predict-scene`. Resumable: "
-            "months already composed are kept. Needs the compose extra: "
-            "pip install 'agbm[compose]'. docs/compose.md lists how the result differs from "
-            "the challenge's inputs."
-        ),
-    )
     add_place_options(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.set_defaults(func=_run)

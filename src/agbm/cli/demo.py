@@ -17,18 +17,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm demo --help`'s description.
+DESCRIPTION = (
+    "Generate synthetic data, train, predict with flip TTA, evaluate against the mean "
+    "and per-pixel linear baselines, and draw figures. Resumable."
+)
+
+#: How its help shows the options.
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm demo`."""
     defaults = DemoConfig()
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the main job end to end on built-in synthetic data",
-        description=(
-            "Generate synthetic data, train, predict with flip TTA, evaluate against the mean "
-            "and per-pixel linear baselines, and draw figures. Resumable."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
     parser.add_argument("--out", type=Path, default=defaults.out, help="output directory")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
     parser.add_argument("--backbone", default=defaults.backbone, help="timm encoder")

@@ -17,13 +17,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm evaluate --help`'s description.
+DESCRIPTION = "Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm evaluate`."""
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="score predictions with the challenge metric (average RMSE)",
-        description="Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets.",
-    )
     parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
     parser.add_argument(
         "--truth", required=True, type=Path, help="data root or cache with the targets"

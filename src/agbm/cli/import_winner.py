@@ -13,18 +13,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm import-winner --help`'s description.
+DESCRIPTION = (
+    "Read the winner's model_best.pth / model_last.pth (training checkpoint) or "
+    "modelo_best.pth (whole saved model) without its code or old timm/smp, running no "
+    "code from the file, and write an agbm checkpoint that predict, predict-scene and "
+    "train --init use with the winner's input conventions."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm import-winner`."""
-    parser = subparsers.add_parser(
-        "import-winner",
-        help="convert the BioMassters winner's published checkpoint into an agbm checkpoint",
-        description=(
-            "Read the winner's model_best.pth / model_last.pth (training checkpoint) or "
-            "modelo_best.pth (whole saved model) without its code or old timm/smp, running no "
-            "code from the file, and write an agbm checkpoint that predict, predict-scene and "
-            "train --init use with the winner's input conventions."
-        ),
-    )
     parser.add_argument("src", type=Path, help="the winner's .pth file")
     parser.add_argument("--out", required=True, type=Path, help="agbm checkpoint to write (.pt)")
     parser.set_defaults(func=_run)

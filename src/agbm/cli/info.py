@@ -20,13 +20,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm info --help`'s description.
+DESCRIPTION = "Count chips, targets and month availability of a data root or cache."
+
+
+def add_arguments(info: argparse.ArgumentParser) -> None:
     """`agbm info`."""
-    info = subparsers.add_parser(
-        "info",
-        help="summarise a BioMassters data root or cache",
-        description="Count chips, targets and month availability of a data root or cache.",
-    )
     info.add_argument("--data", required=True, type=Path, help="data root or cache")
     info.add_argument(
         "--split", nargs="+", choices=SPLITS, help="splits to list (default: those present)"

@@ -31,18 +31,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm map --help`'s description.
+DESCRIPTION = (
+    "Compose the year's monthly Sentinel-1 and Sentinel-2 stacks of a place from a "
+    "STAC catalog (as `agbm compose`), predict its AGBM map (as `agbm predict-scene`) "
+    "and draw a PNG quick-look beside it (true colour and biomass). An interrupted "
+    "run resumes: the months composed are kept in --inputs."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm map`."""
-    parser = subparsers.add_parser(
-        "map",
-        help="map a place's biomass for a year: compose its inputs, then predict",
-        description=(
-            "Compose the year's monthly Sentinel-1 and Sentinel-2 stacks of a place from a "
-            "STAC catalog (as `agbm compose`), predict its AGBM map (as `agbm predict-scene`) "
-            "and draw a PNG quick-look beside it (true colour and biomass). An interrupted "
-            "run resumes: the months composed are kept in --inputs."
-        ),
-    )
     add_place_options(parser)
     parser.add_argument("--out", required=True, type=Path, help="the AGBM map (.tif)")
     parser.add_argument(

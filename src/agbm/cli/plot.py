@@ -15,13 +15,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm plot --help`'s description.
+DESCRIPTION = "Write one PNG per chip comparing predictions with the targets."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm plot`."""
-    parser = subparsers.add_parser(
-        "plot",
-        help="draw per-chip maps: true colour, months available, target, prediction, error",
-        description="Write one PNG per chip comparing predictions with the targets.",
-    )
     parser.add_argument("--data", required=True, type=Path, help="data root")
     parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
     parser.add_argument("--out", required=True, type=Path, help="figure directory")

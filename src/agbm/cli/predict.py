@@ -30,17 +30,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm predict --help`'s description.
+DESCRIPTION = (
+    "Write one float32 {chip}_agbm.tif per chip, with test-time augmentation and an "
+    "ensemble of checkpoints. Chips already written are skipped unless --overwrite. "
+    "Run under `torchrun --nproc_per_node=N -m agbm predict ...` to shard across GPUs."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm predict`."""
-    parser = subparsers.add_parser(
-        "predict",
-        help="predict AGBM maps (submission GeoTIFFs) for a split",
-        description=(
-            "Write one float32 {chip}_agbm.tif per chip, with test-time augmentation and an "
-            "ensemble of checkpoints. Chips already written are skipped unless --overwrite. "
-            "Run under `torchrun --nproc_per_node=N -m agbm predict ...` to shard across GPUs."
-        ),
-    )
     parser.add_argument("--data", required=True, type=Path, help="data root or cache")
     parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
     parser.add_argument("--out", required=True, type=Path, help="prediction directory")

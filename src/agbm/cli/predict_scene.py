@@ -26,20 +26,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm predict-scene --help`'s description.
+DESCRIPTION = (
+    "Predict an AGBM map (float32 t/ha GeoTIFF, tiled and compressed, on the input "
+    "grid) of a scene of any size from its 12 monthly Sentinel-1 and Sentinel-2 "
+    "images, in overlapping windows blended with a smooth taper (no seams). Months run "
+    "00 = September ... 11 = August; units and no-data values are those of the "
+    "BioMassters chips. Memory holds a batch of windows and a strip of the scene one "
+    "window tall, whatever its height. Runs on the GPU when there is one."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm predict-scene`."""
-    parser = subparsers.add_parser(
-        "predict-scene",
-        help="predict one AGBM map of a whole scene of your own imagery",
-        description=(
-            "Predict an AGBM map (float32 t/ha GeoTIFF, tiled and compressed, on the input "
-            "grid) of a scene of any size from its 12 monthly Sentinel-1 and Sentinel-2 "
-            "images, in overlapping windows blended with a smooth taper (no seams). Months run "
-            "00 = September ... 11 = August; units and no-data values are those of the "
-            "BioMassters chips. Memory holds a batch of windows and a strip of the scene one "
-            "window tall, whatever its height. Runs on the GPU when there is one."
-        ),
-    )
     parser.add_argument(
         "--s1",
         required=True,

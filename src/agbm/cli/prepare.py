@@ -22,18 +22,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm prepare --help`'s description.
+DESCRIPTION = (
+    "Convert every chip once into uncompressed .npy files (raw values, lossless) that "
+    "train and predict read several times faster than the GeoTIFFs, with identical "
+    "results: give the cache directory as --data. Resumable: chips already converted "
+    "are skipped; each chip is written atomically."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm prepare`."""
-    parser = subparsers.add_parser(
-        "prepare",
-        help="convert a data root into a fast, memory-mapped chip cache",
-        description=(
-            "Convert every chip once into uncompressed .npy files (raw values, lossless) that "
-            "train and predict read several times faster than the GeoTIFFs, with identical "
-            "results: give the cache directory as --data. Resumable: chips already converted "
-            "are skipped; each chip is written atomically."
-        ),
-    )
     parser.add_argument("--data", required=True, type=Path, help="raw data root (*_features/)")
     parser.add_argument("--out", required=True, type=Path, help="cache directory")
     parser.add_argument(

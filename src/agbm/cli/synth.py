@@ -19,17 +19,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm synth --help`'s description.
+DESCRIPTION = (
+    "Write a learnable synthetic data set with the real BioMassters layout, file "
+    "formats and metadata CSVs (train_features/, train_agbm/, test_features/, "
+    "test_agbm/). The same seed gives the same bytes."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm synth`: write a synthetic data set in the BioMassters layout."""
-    parser = subparsers.add_parser(
-        "synth",
-        help="generate a synthetic data set in the BioMassters layout",
-        description=(
-            "Write a learnable synthetic data set with the real BioMassters layout, file "
-            "formats and metadata CSVs (train_features/, train_agbm/, test_features/, "
-            "test_agbm/). The same seed gives the same bytes."
-        ),
-    )
     parser.add_argument("--out", required=True, type=Path, help="output data root")
     parser.add_argument("--chips", type=int, default=64, help="training chips (default 64)")
     parser.add_argument("--test-chips", type=int, default=16, help="test chips (default 16)")

@@ -63,17 +63,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
+#: `agbm train --help`'s description.
+DESCRIPTION = (
+    "Train the temporal UNet with the BioMassters-winning recipe. Run under "
+    "`torchrun --nproc_per_node=N -m agbm train ...` for several GPUs or nodes. "
+    "Writes metrics.csv, last.pt and best.pt to --out."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm train`."""
-    parser = subparsers.add_parser(
-        "train",
-        help="train a model (CPU, one GPU, or many with torchrun)",
-        description=(
-            "Train the temporal UNet with the BioMassters-winning recipe. Run under "
-            "`torchrun --nproc_per_node=N -m agbm train ...` for several GPUs or nodes. "
-            "Writes metrics.csv, last.pt and best.pt to --out."
-        ),
-    )
     parser.add_argument("--config", type=Path, help="YAML file of options (flags override it)")
     for field in flag_fields():
         add_flag(parser, field)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agbm.errors import AgbmError, DataError, reason
+from agbm.errors import AgbmError, DataError, DependencyError, reason
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -32,7 +32,9 @@ def require(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise AgbmError(f"agbm compose and agbm map need {module.split('.')[0]}: {EXTRA}") from None
+        raise DependencyError(
+            f"agbm compose and agbm map need {module.split('.')[0]}: {EXTRA}"
+        ) from None
 
 
 @dataclass(frozen=True)

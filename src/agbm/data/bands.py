@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,13 +192,28 @@ def normalise(
     return image
 
 
+def check_present(present: torch.Tensor, chip_ids: Sequence[str] | None = None) -> None:
+    """Refuse a batch (`present` bool `[B, 12]`, on the CPU) with a sample that has no month:
+    the model would have nothing to attend to (a NaN). Checked where batches are made, so
+    that the device never waits for the answer."""
+    empty = (~present.any(dim=1)).nonzero().flatten().tolist()
+    if empty:
+        named = [chip_ids[i] for i in empty] if chip_ids is not None else empty
+        raise ValueError(
+            f"sample(s) {named} of the batch have no month present; a prediction needs at least one"
+        )
+
+
 def model_input(
     batch: dict, device: torch.device, conventions: InputConventions
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`image` `[B, 12, 15, H, W]` and the attended months `[B, 12]` on `device` from a batch
     of raw samples (`ChipDataset(..., raw=True)`), made by the model's `conventions`: the
-    normalisation runs there."""
-    s1, s2, acquired, present = (
-        batch[key].to(device, non_blocking=True) for key in ("s1", "s2", "acquired", "present")
+    normalisation runs there. The attended months are checked on the CPU first
+    (`check_present`)."""
+    attended = conventions.attended(batch["present"])
+    check_present(attended, batch.get("chip_id"))
+    s1, s2, acquired = (
+        batch[key].to(device, non_blocking=True) for key in ("s1", "s2", "acquired")
     )
-    return normalise(s1, s2, acquired, conventions), conventions.attended(present)
+    return normalise(s1, s2, acquired, conventions), attended.to(device, non_blocking=True)

@@ -33,7 +33,7 @@ from agbm.data.layout import (
     prediction_path,
     target_path,
 )
-from agbm.errors import DataError
+from agbm.errors import DataError, reason
 
 
 def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
@@ -44,7 +44,7 @@ def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndar
             with rasterio.open(path) as src:
                 array = src.read()
     except RasterioError as exc:
-        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({exc})") from exc
+        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({reason(exc)})") from None
     if array.shape[0] != bands:
         raise DataError(f"{path}: has {array.shape[0]} band(s), expected {bands}")
     if size is not None and array.shape[1:] != size:

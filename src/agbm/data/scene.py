@@ -47,7 +47,7 @@ from agbm.data.bands import (
     InputConventions,
     normalise,
 )
-from agbm.errors import DataError
+from agbm.errors import DataError, reason
 
 #: The placeholder that marks a per-month file pattern.
 MONTH_FIELD = "{MM}"
@@ -96,7 +96,7 @@ def _open(path: Path, bands: int, what: str, files: contextlib.ExitStack) -> Dat
     try:
         src = files.enter_context(rasterio.open(path))
     except RasterioError as exc:
-        raise DataError(f"{path}: unreadable GeoTIFF ({exc})") from exc
+        raise DataError(f"{path}: unreadable GeoTIFF ({reason(exc)})") from None
     if src.count != bands:
         raise DataError(f"{path}: has {src.count} band(s), expected {bands} ({what})")
     return src
@@ -107,7 +107,7 @@ def _read(path: Path, src: DatasetReader, window: Window) -> np.ndarray:
     try:
         raw = src.read(window=window)
     except RasterioError as exc:
-        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({exc})") from exc
+        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({reason(exc)})") from None
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         raise DataError(
             f"{path}: NaN or infinite values in rows {window.row_off}..."

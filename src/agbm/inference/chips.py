@@ -28,6 +28,7 @@ from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
 from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.models.checkpoint import checkpoint_file
 from agbm.runtime import autocast_dtype, init_runtime
 
 
@@ -72,8 +73,7 @@ def predict(
     if not checkpoints:
         raise ValueError("give at least one --checkpoint")
     for ckpt in checkpoints:
-        if not Path(ckpt).is_file():
-            raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+        checkpoint_file(ckpt)
     data, out = Path(data), Path(out)
     runtime = init_runtime()
     source = open_source(data, split)

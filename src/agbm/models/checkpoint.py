@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from agbm.errors import CheckpointError, reason
 from agbm.io import save_atomic
 from agbm.models.unet import TemporalUNet
 
@@ -58,45 +59,69 @@ def read_checkpoint(
     path: str | os.PathLike, keys: Sequence[str] = ("model_config", "model")
 ) -> dict:
     """A checkpoint dict holding `keys`, read with `weights_only=True` (tensors and plain
-    values only), or a one-line `ValueError` naming the file and its fault: zero-byte,
-    truncated, not a checkpoint, a whole pickled model, or a dict of another program."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    values only), or a one-line `CheckpointError` naming the file and its fault: missing,
+    zero-byte, truncated, not a checkpoint, a whole pickled model, or a dict of another
+    program."""
+    path = checkpoint_file(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise ValueError(
-            f"{path}: holds Python objects, not a plain checkpoint (a whole pickled model? "
-            "the BioMassters winner's files go through `agbm import-winner`)"
+        raise CheckpointError(
+            f"{path}: holds Python objects, not a plain checkpoint ({refused_globals(path)}; a "
+            "whole pickled model? the BioMassters winner's files go through `agbm import-winner`)"
         ) from None
     except Exception as err:  # EOFError, RuntimeError (zip), KeyError (text), ...: many types
-        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: unreadable, truncated or not a checkpoint ({reason})") from None
+        raise CheckpointError(
+            f"{path}: unreadable, truncated or not a checkpoint ({reason(err, 120)})"
+        ) from None
     if not isinstance(ckpt, dict) or not set(keys) <= ckpt.keys():
         found = sorted(map(str, ckpt))[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path}: not an agbm checkpoint (needs {list(keys)}; holds {found})")
+        raise CheckpointError(f"{path}: not an agbm checkpoint (needs {list(keys)}; holds {found})")
     return ckpt
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """`path` as a checkpoint file to read, or a `CheckpointError` saying what is there
+    instead (nothing, or a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def refused_globals(path: Path, shown: int = 3) -> str:
+    """The globals a file names that torch's weights-only loader refuses, as one phrase
+    (read from the pickle's opcodes, nothing run), so that a user sees what the file holds."""
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # a pre-zip file: torch reads only zip checkpoints' opcodes
+        return "objects torch refuses to load"
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return f"it names {', '.join(found[:shown])}{more}"
 
 
 def model_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> TemporalUNet:
     """The model a checkpoint dict describes, with its weights; faults name `path`."""
     config = ckpt["model_config"]
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: its model_config is a {type(config).__name__}, not a dict")
+        raise CheckpointError(f"{path}: its model_config is a {type(config).__name__}, not a dict")
     try:
         model = build_model({**config, "pretrained": False})
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: its model_config cannot build a model ({err})") from None
+        raise CheckpointError(f"{path}: its model_config cannot build a model ({err})") from None
     missing, unexpected = [], []
     try:
         result = model.load_state_dict(ckpt["model"], strict=False)
         missing, unexpected = result.missing_keys, result.unexpected_keys
     except RuntimeError as err:  # shape mismatches
         first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
-        raise ValueError(f"{path}: its weights do not fit its model_config ({first})") from None
+        raise CheckpointError(
+            f"{path}: its weights do not fit its model_config ({first})"
+        ) from None
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: its weights do not fit its model_config ({len(missing)} missing, e.g. "
             f"{missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})"
         )
@@ -108,6 +133,6 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
 
     Weights come from the checkpoint, so the encoder is built with `pretrained=False` (no
     download, no weights file needed). Read by `read_checkpoint`: the file may hold only
-    tensors and plain Python values, and every fault is a one-line `ValueError`.
+    tensors and plain Python values, and every fault is a one-line `CheckpointError`.
     """
     return model_from_checkpoint(read_checkpoint(path), path).to(map_location)

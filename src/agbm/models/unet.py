@@ -19,7 +19,7 @@ import torch
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 
-from agbm.data.bands import InputConventions
+from agbm.data.bands import InputConventions, check_present
 from agbm.models.encoder import create_encoder
 from agbm.models.temporal import TEMPORAL_BLOCKS, TEMPORAL_KINDS, fuse_months
 
@@ -136,9 +136,8 @@ class TemporalUNet(nn.Module):
                 f"present must be a bool [B, T] = [{b}, {t}] tensor, got "
                 f"{present.dtype} {tuple(present.shape)}"
             )
-        empty = (~present.any(dim=1)).nonzero().flatten().tolist()
-        if empty:
-            raise ValueError(
-                f"sample(s) {empty} of the batch have no month present; "
-                "a prediction needs at least one"
-            )
+        # Which samples lack a month is a question to the host: on a GPU it would wait for
+        # the device at every step, and break the graph under torch.compile. The loaders
+        # check their batches on the CPU instead (`agbm.data.check_present`).
+        if present.device.type == "cpu" and not torch.compiler.is_compiling():
+            check_present(present)

@@ -9,11 +9,9 @@ The winner published two kinds of file, both plain `torch.save` pickles:
   names the winner's own classes (`models.UnetVFLOW`, ...) and timm 0.6 / smp 0.3 classes.
 
 Neither loads with `weights_only=True`, and the second needs the winner's code and old
-libraries. Both are read here by `safe_load`, an unpickler that runs no code from the file:
-it rebuilds tensors and plain containers, keeps every object of a model library's class as
-inert data (`Opaque`: its pickled state, never constructed), and refuses any other name
-(`os.system`, `builtins.eval`, ...) before anything is called. The model's tensors are then
-taken from that data, renamed to `TemporalUNet`'s keys and checked one by one.
+libraries. Both are read by `agbm.safe_pickle.safe_load`, which runs no code from the file
+and keeps model objects as inert `Opaque` data. The model's tensors are then taken from that
+data, renamed to `TemporalUNet`'s keys and checked one by one.
 
 The winner's model is `TemporalUNet(temporal="pool", output_scale=1.0)` with the winner's
 input conventions (`agbm.data.WINNER_CONVENTIONS`); the imported checkpoint records them, so
@@ -22,150 +20,22 @@ input conventions (`agbm.data.WINNER_CONVENTIONS`); the imported checkpoint reco
 
 from __future__ import annotations
 
-import _compat_pickle
-import codecs
-import pickle
 import re
-import types
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import timm
 import torch
 from timm.models import get_deprecated_models
 
-from agbm.data.bands import WINNER_CONVENTIONS
-from agbm.errors import UnsafePickleError
-from agbm.models.checkpoint import build_model, save_model
+from agbm.data.bands import WINNER_CONVENTIONS, InputConventions
+from agbm.errors import CheckpointError
+from agbm.io import check_output_file
+from agbm.models.checkpoint import build_model, checkpoint_file, save_model
 from agbm.models.unet import TemporalUNet
-
-#: Callables the file may have called: they only rebuild tensors, containers and numbers.
-_REAL: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch", "Size"): torch.Size,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice,
-    ("_codecs", "encode"): codecs.encode,  # bytes in protocol-2 pickles (NumPy arrays)
-    ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
-}
-
-
-_MULTIARRAY = getattr(np, "_core", None) or np.core  # NumPy 2 moved numpy.core to numpy._core
-
-
-for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _REAL[_module, "scalar"] = _MULTIARRAY.multiarray.scalar
-    _REAL[_module, "_reconstruct"] = _MULTIARRAY.multiarray._reconstruct
-
-
-#: Packages whose classes a saved model is made of: their objects are kept as `Opaque` data.
-_MODEL_PACKAGES = frozenset(
-    {
-        "models",  # the winner's own module
-        "__main__",
-        "timm",
-        "segmentation_models_pytorch",
-        "torch",
-        "torchvision",
-        "argparse",
-        "functools",
-        "copyreg",
-        "numpy",
-    }
-)
-
-
-class Opaque:
-    """An object of a class the file names, kept as data: the class is never imported and
-    nothing of it runs. `args` holds what the pickle would have constructed it with, `state`
-    what it would have restored (for a torch module: its `__dict__`)."""
-
-    origin = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
-        obj = object.__new__(cls)
-        obj.args, obj.state = args, None
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing to do: `__new__` kept the arguments."""
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<{self.origin} (not loaded)>"
-
-
-def _find_class(module: str, name: str) -> Any:
-    """What a global named in the file becomes: a rebuilder, an `Opaque` class, or a refusal."""
-    if (module, name) in _REAL:
-        return _REAL[module, name]
-    if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-        return getattr(torch, name)
-    if module.split(".")[0] in _MODEL_PACKAGES:
-        return _opaque_class(module, name)
-    raise UnsafePickleError(
-        f"it names {module}.{name}, which no checkpoint needs; refused without running "
-        "anything from it"
-    )
-
-
-_OPAQUE: dict[tuple[str, str], type[Opaque]] = {}
-
-
-def _opaque_class(module: str, name: str) -> type[Opaque]:
-    key = (module, name)
-    if key not in _OPAQUE:
-        _OPAQUE[key] = type(re.sub(r"\W", "_", name), (Opaque,), {"origin": f"{module}.{name}"})
-    return _OPAQUE[key]
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        # Python 2 names, as pickle's own find_class maps them (`__builtin__.set`, ...).
-        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-        return _find_class(_compat_pickle.IMPORT_MAPPING.get(module, module), name)
-
-
-def _load(file: Any, **kwargs: Any) -> Any:
-    return _Unpickler(file, **kwargs).load()
-
-
-#: The `pickle_module` torch.load reads with (it needs `Unpickler` and, for the pre-zip
-#: format, `load`).
-_SAFE_PICKLE = types.ModuleType("agbm_safe_pickle")
-
-
-_SAFE_PICKLE.Unpickler = _Unpickler  # type: ignore[attr-defined]
-
-
-_SAFE_PICKLE.load = _load  # type: ignore[attr-defined]
-
-
-_SAFE_PICKLE.__dict__.update(
-    {k: getattr(pickle, k) for k in ("UnpicklingError", "HIGHEST_PROTOCOL")}
-)
-
-
-def safe_load(path: Path) -> Any:
-    """`torch.load` of any pickle checkpoint without running code from it (see the module's
-    docstring); a `ValueError` naming the file for anything unreadable or refused."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_SAFE_PICKLE)
-    except UnsafePickleError as err:
-        raise ValueError(f"{path}: {err}") from None
-    except Exception as err:  # truncated zip, not a pickle, ...: many types
-        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from None
+from agbm.safe_pickle import Opaque, safe_load
 
 
 @dataclass
@@ -187,15 +57,15 @@ def read_winner(path: Path) -> WinnerCheckpoint:
     try:  # the file is untrusted: any shape of data it holds is an error, not a traceback
         ckpt = _interpret(obj)
     except (AttributeError, TypeError, KeyError) as err:
-        raise ValueError(f"{path}: not a winner checkpoint ({err!r})") from None
+        raise CheckpointError(f"{path}: not a winner checkpoint ({err!r})") from None
     if ckpt is None:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: not a winner checkpoint (neither a dict with 'state_dict' nor a saved "
             f"model; it holds {type(obj).__name__})"
         )
     strays = [k for k, t in ckpt.state_dict.items() if not isinstance(t, torch.Tensor)]
     if strays:
-        raise ValueError(f"{path}: state dict entries that are not tensors: {strays[:3]}")
+        raise CheckpointError(f"{path}: state dict entries that are not tensors: {strays[:3]}")
     return ckpt
 
 
@@ -282,18 +152,18 @@ def timm_name(name: str) -> str:
         return renamed
     if timm.is_model(name):
         return name
-    raise ValueError(f"backbone {name!r} is not a timm model, under its timm 0.6 or 1.x name")
+    raise CheckpointError(f"backbone {name!r} is not a timm model, under its timm 0.6 or 1.x name")
 
 
 def model_config(ckpt: WinnerCheckpoint) -> dict[str, Any]:
     """The `TemporalUNet` arguments that rebuild the winner's model from its file."""
     if not ckpt.backbone:
-        raise ValueError("the file names no backbone (no args.backbone, no pretrained_cfg)")
+        raise CheckpointError("the file names no backbone (no args.backbone, no pretrained_cfg)")
     stem = next(
         (t for k, t in ckpt.state_dict.items() if k.startswith("encoder.") and t.ndim == 4), None
     )
     if stem is None:
-        raise ValueError("the file holds no encoder convolution weights")
+        raise CheckpointError("the file holds no encoder convolution weights")
     widths = ckpt.args.get("dec_channels") or _decoder_widths(ckpt.state_dict)
     return {
         "backbone": timm_name(ckpt.backbone),
@@ -314,7 +184,7 @@ def _decoder_widths(state_dict: dict[str, torch.Tensor]) -> list[int]:
         if match := re.fullmatch(r"decoder\.blocks\.(\d+)\.conv1\.0\.weight", key):
             found[int(match[1])] = tensor.shape[0]
     if not found:
-        raise ValueError("the file holds no UNet decoder blocks (decoder.blocks.N.conv1)")
+        raise CheckpointError("the file holds no UNet decoder blocks (decoder.blocks.N.conv1)")
     return [found[i] for i in sorted(found)]
 
 
@@ -334,7 +204,7 @@ def load_weights(model: TemporalUNet, state_dict: dict[str, torch.Tensor]) -> li
     ]
     if problems:
         shown = "; ".join(problems[:3])
-        raise ValueError(
+        raise CheckpointError(
             f"{len(problems)} tensor(s) do not fit {model.config['backbone']} (agbm names): {shown}"
         )
     model.load_state_dict(mapped)
@@ -344,38 +214,53 @@ def load_weights(model: TemporalUNet, state_dict: dict[str, torch.Tensor]) -> li
 def import_winner(src: Path | str, dst: Path | str) -> dict[str, Any]:
     """Convert one of the winner's files into an agbm checkpoint at `dst`; returns a summary
     (backbone, parameters, conventions, what was read)."""
-    src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise FileNotFoundError(f"{src} does not exist")
+    src, dst = checkpoint_file(src), Path(dst)
+    check_output_file(dst, inputs=[src])
     ckpt = read_winner(src)
     try:
         config = model_config(ckpt)
         model = build_model(config)
         dropped = load_weights(model, ckpt.state_dict)
-    except ValueError as err:
-        raise ValueError(f"{src}: {err}") from None
+    except CheckpointError as err:
+        raise CheckpointError(f"{src}: {err}") from None
     source = {"file": src.name, "kind": ckpt.kind, "backbone": ckpt.backbone, **ckpt.extra}
-    dst.parent.mkdir(parents=True, exist_ok=True)
     save_model(dst, model, winner=source)
     return {
         **source,
-        "backbone": config["backbone"],
-        "decoder_channels": config["decoder_channels"],
+        "model_config": model.config,
         "parameters": sum(p.numel() for p in model.parameters()),
         "dropped": len(dropped),
     }
 
 
+#: How each temporal fusion and convention set reads, for people.
+_TEMPORAL_TEXT = {"pool": "attention pooling", "attention": "self-attention, then pooling"}
+
+
+def describe_conventions(conventions: InputConventions) -> str:
+    """A model's input conventions in words (`agbm.data.InputConventions`)."""
+    words = [
+        "inputs clipped to [0, 1]" if conventions.clamp else "inputs not clipped",
+        "cloud 255 as no data" if conventions.cloud_nodata else "cloud 255 read as 1.0",
+        "absent months masked" if conventions.mask_absent else "every month attended",
+    ]
+    return f"{conventions.name}: {', '.join(words)}"
+
+
 def describe_import(report: dict[str, Any], src: Path | str, dst: Path | str) -> str:
-    """What `import_winner` read and wrote, for people: the model and its conventions."""
+    """What `import_winner` read and wrote, for people, from the written model's config."""
+    config = report["model_config"]
     extra = "".join(f", {k} {report[k]}" for k in ("epoch", "best_score") if k in report)
+    scale = config["output_scale"]
+    conventions = InputConventions.from_config(config["input_conventions"])
     return (
         f"read {src}: {report['kind']}{extra}\n"
         f"wrote {dst}\n"
-        f"  backbone     {report['backbone']}\n"
-        f"  decoder      {report['decoder_channels']}, scSE; attention pooling over 12 months\n"
+        f"  backbone     {config['backbone']}\n"
+        f"  decoder      {config['decoder_channels']}, scSE; "
+        f"{_TEMPORAL_TEXT[config['temporal']]} over {config['months']} months\n"
         f"  parameters   {report['parameters'] / 1e6:.1f} M ({report['dropped']} tensors of the "
         "last decoder block's unused skip attention left out)\n"
-        "  conventions  winner: inputs not clipped, cloud 255 read as 1.0, every month "
-        "attended; no output scaling"
+        f"  conventions  {describe_conventions(conventions)}; "
+        + ("no output scaling" if scale == 1.0 else f"output scaled by {scale:g}")
     )
