@@ -25,7 +25,7 @@ from common import add_model_options, describe, peak_memory, pick_device, timed
 
 from agbm.data.synth import generate
 from agbm.runtime import Runtime
-from agbm.training import TrainConfig, Trainer
+from agbm.training import TrainConfig, Trainer, resolve
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
             workers=0,
         )
         torch.manual_seed(0)
-        trainer = Trainer(config, Runtime(rank=0, world=1, device=device))
+        trainer = Trainer(resolve(config), Runtime(rank=0, world=1, device=device))
         batch = next(iter(trainer.data.loader))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

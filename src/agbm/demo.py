@@ -9,7 +9,6 @@ training curve. Every step is resumable: running it again reuses what is already
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from agbm.data.synth import generate
 from agbm.evaluation.baselines import baseline_scores
 from agbm.evaluation.evaluate import evaluate
 from agbm.inference.chips import predict
-from agbm.io import replacing
+from agbm.io import claim_record
 from agbm.training.config import TrainConfig
 from agbm.training.trainer import train
 from agbm.viz.plots import plot_predictions
@@ -44,18 +43,8 @@ def claim_out_dir(config: DemoConfig) -> None:
     """Record the settings in `out/demo.json`, refusing a directory that holds a demo made
     with other ones: resuming it would mix data and models of two demos."""
     settings = {k: str(v) for k, v in dataclasses.asdict(config).items() if k != "out"}
-    record = config.out / "demo.json"
-    if record.is_file() and (before := json.loads(record.read_text())) != settings:
-        changed = ", ".join(
-            f"{k} {before.get(k)} -> {v}" for k, v in settings.items() if before.get(k) != v
-        )
-        raise ValueError(
-            f"{config.out} holds a demo run with other settings ({changed}): "
-            "use another --out, or delete it"
-        )
     config.out.mkdir(parents=True, exist_ok=True)
-    with replacing(record) as tmp:
-        tmp.write_text(json.dumps(settings, indent=1))
+    claim_record(config.out / "demo.json", settings, "use another --out, or delete it")
 
 
 def run_demo(config: DemoConfig) -> dict[str, float]:

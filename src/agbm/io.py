@@ -18,6 +18,7 @@ of what made a folder, and locks.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -177,6 +178,16 @@ def write_record(path: Path, record: Mapping[str, Any]) -> None:
         tmp.write_text(json.dumps(record, indent=1))
 
 
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes, in hex: what a record names a checkpoint by (its path
+    may move, and another file may take its name)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 #: The lock file `hold_folder` takes in a folder.
 LOCK_NAME = ".agbm.lock"
 
@@ -185,8 +196,10 @@ LOCK_NAME = ".agbm.lock"
 def hold_folder(folder: Path, what: str) -> Iterator[None]:
     """Hold `folder` for this process while the block runs, or raise `RunBusyError` at once
     if another live process holds it (two runs filling one folder would interleave). An OS
-    file lock (filelock): a process that dies, however it dies, lets go of it."""
-    lock = FileLock(Path(folder) / LOCK_NAME, timeout=0)
+    file lock (filelock): a process that dies, however it dies, lets go of it. The lock file
+    is removed while still held, so that a folder that is otherwise empty can go."""
+    path = Path(folder) / LOCK_NAME
+    lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -197,6 +210,7 @@ def hold_folder(folder: Path, what: str) -> Iterator[None]:
     try:
         yield
     finally:
+        path.unlink(missing_ok=True)
         lock.release()
 
 

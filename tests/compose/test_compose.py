@@ -22,7 +22,7 @@ from agbm.compose import stacks as compose_module
 from agbm.compose.catalog import open_catalog, search, year_months
 from agbm.compose.grid import grid_for_bbox
 from agbm.data.bands import S1_NODATA
-from agbm.errors import DataError, DependencyError
+from agbm.errors import DataError, DependencyError, OutputError
 from agbm.models import TemporalUNet, save_model
 from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
 from tests.helpers import PNG
@@ -276,7 +276,7 @@ def test_a_folder_composed_for_another_place_is_refused(composed: Path, catalog:
     """Resuming is by month: months of another grid must never be mixed into this one."""
     west, south, east, north = AREA
     shifted = (west + 0.001, south, east + 0.001, north)
-    with pytest.raises(DataError, match="composed for another transform"):
+    with pytest.raises(OutputError, match=r"months was made with other settings \(shape: "):
         compose(composed, 2021, bbox=shifted, catalog=catalog)
 
 

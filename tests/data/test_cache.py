@@ -210,7 +210,7 @@ def test_prepare_command_line(raw: Path, tmp_path: Path, capsys) -> None:
     other = tmp_path / "other"
     shutil.copytree(raw, other)
     assert main(["prepare", "--data", str(other), "--out", str(out)]) == 2
-    assert "was prepared from" in capsys.readouterr().err
+    assert "was made with other settings (source: " in capsys.readouterr().err
 
 
 def test_info_reads_a_cache_as_its_data_root(raw: Path, cached: Path, capsys) -> None:

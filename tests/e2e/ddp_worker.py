@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from agbm.runtime import init_runtime
-from agbm.training import TrainConfig, Trainer
+from agbm.training import TrainConfig, Trainer, resolve
 
 
 def main(data: str, out: str) -> None:
@@ -26,7 +26,7 @@ def main(data: str, out: str) -> None:
         channels_last=False,
     )
     runtime = init_runtime()
-    trainer = Trainer(config, runtime)
+    trainer = Trainer(resolve(config), runtime)
     trainer.fit()
     torch.save(trainer.model.state_dict(), Path(out) / f"rank{runtime.rank}.pt")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agbm.demo import DemoConfig, run_demo
+from agbm.errors import OutputError
 from tests.helpers import PNG
 
 pytestmark = pytest.mark.slow
@@ -28,5 +29,5 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     run_demo(config)  # everything already there: nothing is retrained
     assert (tmp_path / "run" / "last.pt").stat().st_mtime_ns == last
     assert "== synthetic data" not in capsys.readouterr().out
-    with pytest.raises(ValueError, match="other settings .*size 32 -> 64"):
+    with pytest.raises(OutputError, match="other settings .*size: '32' -> '64'"):
         run_demo(dataclasses.replace(config, size=64))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tarfile
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import pytest
 import rasterio
 import torch
 
+from agbm.cli import main
 from agbm.data import list_chips, open_source
 from agbm.errors import CheckpointError, DataError
 from agbm.inference import pack, predict, predict_batch, write_prediction
+from agbm.models import TemporalUNet, save_model
 
 
 class Skewed(torch.nn.Module):
@@ -144,3 +148,24 @@ def test_archives_hold_the_chips_only_and_leftovers_of_killed_runs_go(
     assert not stale.exists()
     with tarfile.open(archive) as tar:
         assert tar.getnames() == [f"{c}_agbm.tif" for c in chips]
+
+
+def test_a_folder_of_another_models_predictions_is_refused(trained, tmp_path: Path, capsys) -> None:
+    """It said "wrote 0 prediction(s)", exited 0, and --archive packed the mix of models."""
+    data, checkpoint = trained
+    other = tmp_path / "other.pt"
+    save_model(other, TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)))
+    out = tmp_path / "pred"
+    base = ["predict", "--data", str(data), "--out", str(out), "--workers", "0"]
+    assert main([*base, "--checkpoint", str(checkpoint)]) == 0
+    record = json.loads((out / "predictions.json").read_text())
+    assert record["tta"] == "flips" and record["split"] == "test"
+    assert record["checkpoints"] == [hashlib.sha256(checkpoint.read_bytes()).hexdigest()]
+    archive = tmp_path / "sub.tar.gz"
+    for flags in (["--checkpoint", str(other)], ["--checkpoint", str(checkpoint), "--tta", "hv"]):
+        assert main([*base, *flags, "--archive", str(archive)]) == 2
+        err = capsys.readouterr().err
+        assert "was made with other settings" in err and "--overwrite" in err
+        assert not archive.exists()
+    assert main([*base, "--checkpoint", str(other), "--overwrite"]) == 0
+    assert "wrote 3 prediction(s)" in capsys.readouterr().out

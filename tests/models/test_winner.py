@@ -17,7 +17,7 @@ from agbm.errors import CheckpointError
 from agbm.models import TemporalUNet, load_model, save_model
 from agbm.models.winner import import_winner
 from agbm.runtime import init_runtime
-from agbm.training import TrainConfig, Trainer
+from agbm.training import TrainConfig, Trainer, resolve
 from tests.helpers import WINNER_FIXTURE
 
 WINNER = WINNER_FIXTURE
@@ -98,7 +98,7 @@ def test_fine_tuning_an_imported_model_feeds_it_the_winners_conventions(
         workers=0,
         channels_last=False,
     )
-    trainer = Trainer(config, init_runtime())
+    trainer = Trainer(resolve(config), init_runtime())
     assert trainer.conventions == WINNER_CONVENTIONS
     trainer.fit()
     assert load_model(tmp_path / "last.pt").conventions == WINNER_CONVENTIONS

@@ -12,7 +12,7 @@ import torch
 
 from agbm.cli import main
 from agbm.training import TrainConfig, fold_split, resolve
-from agbm.training.config import encoder_weights
+from agbm.training.config import check_config, encoder_weights, read_config_file
 from agbm.training.optim import build_optimizer, build_scheduler
 from tests.helpers import read_metrics
 
@@ -211,3 +211,44 @@ def test_an_epoch_stepped_cosine_holds_each_epoch() -> None:
         scheduler.step()
     per_epoch = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
     np.testing.assert_allclose(lrs, np.repeat(per_epoch, 3), rtol=1e-6)
+
+
+def test_yaml_values_are_converted_to_their_settings_types(tmp_path: Path) -> None:
+    """PyYAML reads `lr: 1e-3` as the string '1e-3' (the winner's floor then computed
+    0.1 * '1e-3', a TypeError), and `full: "false"` as a true string (a full run)."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text('lr: 1e-3\nfull: "false"\nepochs: "10"\nresume: true\nno_augment: true\n')
+    values, options = read_config_file(cfg)
+    assert values == {"lr": 0.001, "full": False, "epochs": 10}
+    assert options == {"resume": True, "no_augment": True}
+    assert resolve(TrainConfig(**values)).min_lr == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: 1.5\n", "epochs: 1.5 is not a valid int"),  # trained 2 epochs of "1.5"
+        ("backbone: 5\n", "backbone: 5 is not a valid"),
+        ("lr: [1, 2]\n", "lr: [1, 2] is not a valid float"),
+        ("temporal: transformer\n", "temporal: 'transformer' is not a valid"),
+        ("epochs: 5\n  batch_size: 2\n", "not valid YAML at line"),
+        ("overwrite: maybe\n", "overwrite: 'maybe' is not true or false"),
+    ],
+    ids=["float-for-int", "int-for-word", "list-for-number", "word-choice", "malformed", "flag"],
+)
+def test_a_yaml_value_its_setting_cannot_hold_is_one_line_naming_the_key(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(text)
+    assert main(["train", "--config", str(cfg), "--data", str(tmp_path), "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(cfg) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_settings_given_in_code_are_checked_by_the_same_types(tiny_data: Path) -> None:
+    config = resolve(TrainConfig(data=str(tiny_data), out="x", amp="fp8"))
+    with pytest.raises(ValueError, match="setting amp: 'fp8' is not a valid"):
+        check_config(config)
+    with pytest.raises(ValueError, match="need --lr > 0"):
+        check_config(resolve(TrainConfig(data=str(tiny_data), out="x", lr=math.inf)))

@@ -12,10 +12,11 @@ import torch
 
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS
+from agbm.errors import OutputError
 from agbm.io import save_atomic
 from agbm.models import TemporalUNet, load_model, save_model
 from agbm.runtime import Runtime, default_workers
-from agbm.training import TrainConfig, Trainer, train
+from agbm.training import TrainConfig, Trainer, resolve, train
 from agbm.training.state import BEST_KEYS
 from tests.helpers import SMALL, read_metrics
 
@@ -110,7 +111,7 @@ def test_the_recipe_builds_its_model_and_feeds_it_its_conventions(
     config = TrainConfig(
         data=str(tiny_data), out=str(tmp_path), recipe=recipe, batch_size=2, **SMALL
     )
-    trainer = Trainer(config, Runtime(0, 1, torch.device("cpu")))
+    trainer = Trainer(resolve(config), Runtime(0, 1, torch.device("cpu")))
     assert trainer.model.output_scale == scale and trainer.conventions == conventions
     assert trainer.model.config["temporal"] == ("pool" if recipe == "winner" else "attention")
 
@@ -126,8 +127,8 @@ def test_missing_weights_file_fails_clearly(tiny_data: Path, tmp_path: Path, cap
 def test_resume_refuses_a_checkpoint_of_other_settings(tiny_data: Path, tmp_path: Path) -> None:
     config = TrainConfig(data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, **SMALL)
     train(config)
-    changed = r"other settings \(lr: 0.001 -> 0.002, min_lr: 0.0001 -> 0.0002\)"  # the floor too
-    with pytest.raises(ValueError, match=changed):
+    changed = r"other settings \(lr: 0.001 -> 0.002; min_lr: 0.0001 -> 0.0002\)"  # the floor too
+    with pytest.raises(OutputError, match=changed):
         train(dataclasses.replace(config, lr=2e-3), resume=True)
     train(dataclasses.replace(config, workers=1), resume=True)  # where, not what: allowed
     ckpt = torch.load(tmp_path / "last.pt", weights_only=False)
@@ -148,7 +149,7 @@ def test_a_run_from_before_recipes_resumes_as_the_agbm_recipe(
         del ckpt["train_config"][key]
     torch.save(ckpt, tmp_path / "last.pt")
     train(config, resume=True)
-    with pytest.raises(ValueError, match="recipe: 'agbm' -> 'winner'"):
+    with pytest.raises(OutputError, match="recipe: 'agbm' -> 'winner'"):
         train(dataclasses.replace(config, recipe="winner"), resume=True)
 
 
@@ -176,7 +177,7 @@ def test_fp16_scales_the_loss_on_any_device(tiny_data: Path, tmp_path: Path) -> 
     runtime = Runtime(0, 1, torch.device("cpu"))
     for amp, scaled in (("fp16", True), ("bf16", False), ("off", False)):
         config = TrainConfig(data=str(tiny_data), out=str(tmp_path), amp=amp, batch_size=2, **SMALL)
-        assert Trainer(config, runtime).scaler.is_enabled() == scaled, amp
+        assert Trainer(resolve(config), runtime).scaler.is_enabled() == scaled, amp
 
 
 def test_a_run_folder_is_continued_or_replaced_only_when_asked(
@@ -231,9 +232,9 @@ def test_model_options_that_contradict_the_init_checkpoint_are_refused(
         with pytest.raises(
             ValueError, match=f"holds a resnet18 model .*contradicts {re.escape(message)}"
         ):
-            Trainer(config, runtime)
+            Trainer(resolve(config), runtime)
     agreeing = dataclasses.replace(base, out=str(tmp_path / "ok"), backbone="resnet18")
-    trainer = Trainer(agreeing, runtime)
+    trainer = Trainer(resolve(agreeing), runtime)
     recorded = trainer.state()["train_config"]
     assert (recorded["backbone"], recorded["temporal"]) == ("resnet18", "attention")
     assert recorded["decoder_channels"] == [32, 32, 16, 16, 16]
@@ -249,7 +250,7 @@ def test_a_run_starts_with_one_line_on_what_it_trains_and_fits_the_machines_core
         data=str(tiny_data), out=str(tmp_path), epochs=1, batch_size=2, folds=4,
         **{**SMALL, "workers": None},
     )  # fmt: skip
-    trainer = Trainer(config, Runtime(0, 1, torch.device("cpu")))
+    trainer = Trainer(resolve(config), Runtime(0, 1, torch.device("cpu")))
     assert trainer.config.workers == 2 and trainer.data.loader.num_workers == 2
     params = sum(p.numel() for p in trainer.model.parameters()) / 1e6
     assert trainer.describe() == (

@@ -41,7 +41,7 @@ from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
 from agbm.data.bands import MONTH_NAMES, MONTHS, RAW_DTYPES, S1_BANDS, S1_NODATA, S2_BANDS
 from agbm.errors import AgbmError, DataError, reason
-from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.io import claim_record, output_folder, remove_stale_temporaries, replacing, write_record
 
 SIDECAR = "compose.json"
 #: What the months folder was composed for (`run_record`).
@@ -115,8 +115,7 @@ def compose_month(
     for satellite, make in (("S1", month_s1), ("S2", month_s2)):
         array, record[satellite] = make(found[satellite], grid, patch[satellite])
         _write(month_file(folder, satellite, month), array, grid, STACKS[satellite][1])
-    with replacing(record_file(folder, month)) as tmp:
-        tmp.write_text(json.dumps(record, indent=1))
+    write_record(record_file(folder, month), record)
     return record
 
 
@@ -168,23 +167,6 @@ def run_record(grid: Any, year: int, catalogs: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def claim_months(folder: Path, run: dict[str, Any]) -> None:
-    """Refuse a months folder composed for another year, grid or catalog (its months would
-    be mixed into this run's); record this run's in a new one."""
-    path = folder / MANIFEST
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        changed = [k for k in run if saved.get(k) != run[k]]
-        if changed:
-            raise DataError(
-                f"{folder.parent} holds inputs composed for another {', '.join(changed)} "
-                f"(year {saved.get('year')}); give another output folder, or delete it"
-            )
-        return
-    with replacing(path) as tmp:
-        tmp.write_text(json.dumps(run, indent=1))
-
-
 def compose_months(
     folder: Path, found: list[dict[str, list[Any]]], grid: Any, catalogs: dict, progress: bool
 ) -> list[dict[str, Any]]:
@@ -230,7 +212,9 @@ def compose(
     found = search_year(catalogs, bounds, year)
     run = run_record(grid, year, catalogs)
     with output_folder(out / "months") as folder:
-        claim_months(folder, run)
+        # A months folder composed for another year, grid or catalog is refused: its months
+        # would be mixed into this run's.
+        claim_record(folder / MANIFEST, run, "give another output folder, or delete it")
         remove_stale_temporaries(folder)
         remove_stale_temporaries(out)
         records = compose_months(folder, found, grid, catalogs, progress)
@@ -245,6 +229,5 @@ def compose(
         "units": UNITS,
         "months": records,
     }
-    with replacing(out / SIDECAR) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=1))
+    write_record(out / SIDECAR, sidecar)
     return Composed(out / "S1.tif", out / "S2.tif", out / SIDECAR, tuple(grid.shape), str(grid.crs))

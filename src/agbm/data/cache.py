@@ -40,7 +40,13 @@ from tqdm import tqdm
 from agbm.data.bands import MONTHS, RAW_DTYPES, SATELLITES
 from agbm.data.raw import RawChip, RawSource
 from agbm.errors import DataError
-from agbm.io import remove_stale_temporaries, replacing, writable_folder
+from agbm.io import (
+    check_record,
+    remove_stale_temporaries,
+    replacing,
+    writable_folder,
+    write_record,
+)
 
 MANIFEST = "agbm_cache.json"
 
@@ -228,14 +234,10 @@ def write_manifest(out: Path, data: Path, split: str, chips: list[str], targets:
     manifest = {"format": FORMAT, "version": VERSION, "source": str(data.resolve()), "splits": {}}
     if is_cache(out):
         manifest = read_manifest(out)
-        if manifest["source"] != str(data.resolve()):
-            raise DataError(
-                f"cache {out} was prepared from {manifest['source']}, not {data.resolve()}; "
-                "use another --out"
-            )
+        source = {"source": str(data.resolve())}
+        check_record({"source": manifest["source"]}, source, out, "prepare into another --out")
     manifest["splits"][split] = {"chips": chips, "targets": targets}
-    with replacing(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1))
+    write_record(out / MANIFEST, manifest)
 
 
 def prepare(

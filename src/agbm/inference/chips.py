@@ -27,7 +27,15 @@ from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
-from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.io import (
+    check_output_file,
+    claim_record,
+    file_sha256,
+    output_folder,
+    remove_stale_temporaries,
+    replacing,
+    write_record,
+)
 from agbm.models.checkpoint import checkpoint_file
 from agbm.runtime import autocast_dtype, init_runtime
 
@@ -56,6 +64,25 @@ def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:
     return True
 
 
+#: What a prediction folder records of the run that filled it.
+RECORD = "predictions.json"
+
+
+def prediction_record(checkpoints: Sequence[Path | str], tta: str, split: str) -> dict:
+    """What makes a folder's predictions what they are: the checkpoints (by content), the
+    test-time augmentation and the split."""
+    return {"checkpoints": [file_sha256(c) for c in checkpoints], "tta": tta, "split": split}
+
+
+def claim_predictions(out: Path, record: dict, overwrite: bool) -> None:
+    """Refuse to add to `out` predictions of other checkpoints or TTA (a folder of two
+    models' maps, archived as one submission); `overwrite` starts it again under `record`."""
+    if overwrite:
+        write_record(out / RECORD, record)
+    else:
+        claim_record(out / RECORD, record, "pass --overwrite to redo them all, or another --out")
+
+
 def predict(
     data: Path | str,
     checkpoints: Sequence[Path | str],
@@ -68,7 +95,9 @@ def predict(
     overwrite: bool = False,
     archive: Path | str | None = None,
 ) -> list[str]:
-    """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote."""
+    """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote.
+    A folder holding predictions of other checkpoints or TTA is refused unless `overwrite`,
+    which redoes every chip."""
     check_tta(tta)
     if not checkpoints:
         raise ValueError("give at least one --checkpoint")
@@ -81,16 +110,19 @@ def predict(
     todo = [
         c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
     ]
+    record = prediction_record(checkpoints, tta, split)
     with contextlib.ExitStack() as outputs:  # writable before the models run
         outputs.enter_context(output_folder(out))
         if archive:
-            outputs.enter_context(output_folder(Path(archive).parent))
+            check_output_file(archive)
         if runtime.main:
             remove_stale_temporaries(out)
-            if len(todo) < len(chips):
-                tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
         models = load_for_inference(checkpoints, runtime.device)
         conventions = shared_conventions(models)
+        if runtime.main:  # before anything is written, once the models are known to load
+            claim_predictions(out, record, overwrite)
+            if len(todo) < len(chips):
+                tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
         amp_dtype = autocast_dtype(amp, runtime.device)
         dataset = ChipDataset(data, split, todo, targets=False, raw=True)
         loader = DataLoader(

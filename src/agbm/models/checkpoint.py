@@ -102,11 +102,17 @@ def refused_globals(path: Path, shown: int = 3) -> str:
     return f"it names {', '.join(found[:shown])}{more}"
 
 
-def model_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> TemporalUNet:
-    """The model a checkpoint dict describes, with its weights; faults name `path`."""
+def checked_model_config(ckpt: dict, path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint dict's `model_config`, checked to be one; faults name `path`."""
     config = ckpt["model_config"]
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: its model_config is a {type(config).__name__}, not a dict")
+    return config
+
+
+def model_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> TemporalUNet:
+    """The model a checkpoint dict describes, with its weights; faults name `path`."""
+    config = checked_model_config(ckpt, path)
     try:
         model = build_model({**config, "pretrained": False})
     except (ValueError, TypeError) as err:
@@ -124,6 +130,14 @@ def model_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> TemporalUNet:
         raise CheckpointError(
             f"{path}: its weights do not fit its model_config ({len(missing)} missing, e.g. "
             f"{missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})"
+        )
+    spoilt = [
+        k for k, t in model.state_dict().items() if t.is_floating_point() and not t.isfinite().all()
+    ]
+    if spoilt:
+        raise CheckpointError(
+            f"{path}: {len(spoilt)} tensor(s) hold weights that are not finite (e.g. {spoilt[0]}); "
+            "the run that wrote it diverged, and its maps would be NaN"
         )
     return model
 

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from collections.abc import Callable, Sequence
+import math
+import re
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import torch
 import yaml
 
 from agbm.data.augment import Augment
 from agbm.data.bands import InputConventions
-from agbm.errors import DataError
+from agbm.errors import ConfigError, DataError
+from agbm.models.checkpoint import checked_model_config, read_checkpoint
 from agbm.models.temporal import TEMPORAL_KINDS
-from agbm.runtime import AMP_DTYPES
+from agbm.runtime import AMP_DTYPES, default_workers
 from agbm.training.split import SPLIT_METHODS, check_fold
 
 
@@ -70,13 +73,19 @@ DEFAULT_BACKBONE = "tf_efficientnetv2_l.in21k"
 COSINE_STEPS = ("epoch", "batch")
 
 
-def setting(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
-    """A `TrainConfig` field that is also an `agbm train` flag: its help text and, for a word,
-    the words allowed. The CLI makes its flags from these fields (with their types from the
-    annotations), and `check_config` enforces the same choices for YAML files."""
-    return field(
-        default=default, metadata={"help": help, "choices": tuple(choices) if choices else None}
-    )
+#: The words each word setting takes (its `Literal` annotation lists them for the checks).
+RecipeName = Literal[tuple(RECIPES)]  # type: ignore[valid-type]
+TemporalKind = Literal[TEMPORAL_KINDS]  # type: ignore[valid-type]
+CosineStep = Literal[COSINE_STEPS]  # type: ignore[valid-type]
+SplitMethod = Literal[SPLIT_METHODS]  # type: ignore[valid-type]
+AmpName = Literal[("auto", *AMP_DTYPES)]  # type: ignore[valid-type]
+
+
+def setting(default: Any, help: str) -> Any:
+    """A `TrainConfig` field that is also an `agbm train` flag, with its help text. The CLI
+    makes its flags from these fields, their types and choices from the annotations, and
+    `typed_settings` converts and checks a YAML file's values by the same annotations."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -99,16 +108,14 @@ class TrainConfig:
     )
     #: "winner" (the winner's exact recipe) or "agbm"; the settings below that are None
     #: take the recipe's value (`RECIPES`), a value given overrides it.
-    recipe: str = setting(
+    recipe: RecipeName = setting(
         "winner",
         "winner: the BioMassters winner's exact recipe; agbm: agbm's variant "
         "(docs/recipes.md). Settings below left unset take the recipe's value",
-        choices=RECIPES,
     )
-    temporal: str | None = setting(
+    temporal: TemporalKind | None = setting(
         None,
         "month fusion (default: the recipe's, winner pool, agbm attention)",
-        choices=TEMPORAL_KINDS,
     )
     decoder_channels: list[int] | None = None
     epochs: int = setting(800, "epochs to train")
@@ -124,11 +131,10 @@ class TrainConfig:
         "max(lr / 10, 5e-5), agbm 0)",
     )
     #: The cosine moves once per "epoch" (the winner) or once per "batch".
-    cosine_step: str | None = setting(
+    cosine_step: CosineStep | None = setting(
         None,
         "the cosine moves once per epoch or per batch (default: the recipe's, winner epoch, "
         "agbm batch)",
-        choices=COSINE_STEPS,
     )
     weight_decay: float = setting(1e-2, "AdamW weight decay")
     warmup_epochs: float = setting(0.0, "linear warm-up length")
@@ -138,17 +144,14 @@ class TrainConfig:
     fold: int = setting(0, "held-out fold for validation")
     #: "winner": scikit-learn's KFold(shuffle=True, random_state=314159) over the chip ids in
     #: order, as the winner split; "seeded": a permutation drawn from --seed.
-    split: str | None = setting(
+    split: SplitMethod | None = setting(
         None,
         "folds: winner (its KFold, seed 314159) or seeded (by --seed) (default: the recipe's, "
         "winner winner, agbm seeded)",
-        choices=SPLIT_METHODS,
     )
     full: bool = setting(False, "train on all chips, no validation (fine-tuning: with --init)")
     init: str | None = setting(None, "start from this checkpoint's weights")
-    amp: str = setting(
-        "auto", "mixed precision (auto: bf16 on GPU, off on CPU)", choices=("auto", *AMP_DTYPES)
-    )
+    amp: AmpName = setting("auto", "mixed precision (auto: bf16 on GPU, off on CPU)")
     channels_last: bool = setting(True, "channels_last memory format")
     compile: bool = setting(
         False, "torch.compile the model for training (faster steps on GPU after a slow first one)"
@@ -173,35 +176,41 @@ MODEL_SETTINGS = ("backbone", "temporal", "decoder_channels", "model_options")
 
 
 def resolve(config: TrainConfig) -> TrainConfig:
-    """`config` with every setting left to the recipe filled in: what checkpoints record, so
-    a resumed run compares concrete values. A run from `--init` takes its model settings from
-    the checkpoint instead (`adopt_model`)."""
+    """`config` with everything left open settled, the one step between the settings given
+    and the run: the recipe's values for settings left unset, the loader workers for this
+    machine, and with `init` the model settings of its checkpoint (`adopt_model`). What
+    checkpoints record, so that a resumed run compares concrete values; resolving twice
+    changes nothing."""
     if config.recipe not in RECIPES:
         raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
     recipe = RECIPES[config.recipe]
     values = {k: v for k, v in recipe.train.items() if getattr(config, k) is None}
     if config.min_lr is None:
         values["min_lr"] = recipe.min_lr(config.lr)
+    if config.workers is None:
+        values["workers"] = default_workers()
     values["augment"] = {**recipe.augment, **config.augment}
     if config.init:
         values.pop("temporal", None)
+        arch = checked_model_config(read_checkpoint(config.init), config.init)
+        config = adopt_model(config, arch)
     else:
         values["backbone"] = config.backbone or DEFAULT_BACKBONE
         values["model_options"] = {**recipe.model, **config.model_options}
     return dataclasses.replace(config, **values)
 
 
-def adopt_model(config: TrainConfig, model: torch.nn.Module) -> TrainConfig:
-    """`config` with the model settings of the `--init` checkpoint's `model`; a setting given
-    that contradicts the checkpoint is an error (the run would train one model and record
-    another)."""
-    arch = model.config
+def adopt_model(config: TrainConfig, arch: Mapping[str, Any]) -> TrainConfig:
+    """`config` with the model settings of the `--init` checkpoint's `model_config` (`arch`);
+    a setting given that contradicts the checkpoint is an error (the run would train one
+    model and record another)."""
+    conventions = InputConventions.from_config(arch.get("input_conventions", "agbm"))
     actual = {
         "backbone": arch["backbone"],
         "temporal": arch["temporal"],
         "decoder_channels": list(arch["decoder_channels"]),
         "model_options": {k: arch[k] for k in ("output_scale", "output_init")}
-        | {"input_conventions": model.conventions.to_dict()},
+        | {"input_conventions": conventions.to_dict()},
     }
     given = {k: getattr(config, k) for k in MODEL_SETTINGS if getattr(config, k)}
     if "decoder_channels" in given:
@@ -210,7 +219,7 @@ def adopt_model(config: TrainConfig, model: torch.nn.Module) -> TrainConfig:
     conflicts = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v != actual[k]]
     for key, value in options.items():
         same = (
-            InputConventions.from_config(value) == model.conventions
+            InputConventions.from_config(value) == conventions
             if key == "input_conventions"
             else float(value) == actual["model_options"][key]
         )
@@ -233,16 +242,57 @@ def encoder_weights(pretrained: bool | str) -> bool | str:
     return {"imagenet": True, "none": False}.get(pretrained, pretrained)
 
 
-def read_config_file(path: Path | str) -> dict[str, Any]:
-    """The settings of a YAML file (keys as `TrainConfig`'s fields), checked: an unknown key
-    is a typo that would otherwise be trained without."""
-    values = yaml.safe_load(Path(path).read_text()) or {}
+#: Keys a settings file may hold besides `TrainConfig`'s: the flags of `agbm train` that are
+#: not settings of the run (what to do with a folder that holds one), and their types.
+RUN_OPTIONS: dict[str, type] = {"resume": bool, "overwrite": bool, "no_augment": bool}
+
+
+def read_config_file(path: Path | str) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The settings of a YAML file (keys as `TrainConfig`'s fields) converted to their
+    fields' types, and its run options (`RUN_OPTIONS`); an unknown key (a typo that would
+    otherwise be trained without), a malformed file or a value of the wrong type is a
+    one-line `ConfigError` naming the file and the key."""
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or err
+        raise ConfigError(f"{path}: not valid YAML{line} ({problem})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: not a YAML mapping of settings")
-    unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
+        raise ConfigError(f"{path}: not a YAML mapping of settings")
+    unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)} - set(RUN_OPTIONS)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-    return values
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    options = {k: values.pop(k) for k in RUN_OPTIONS if k in values}
+    for key, value in options.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key}: {value!r} is not true or false")
+    return typed_settings(values, str(path)), options
+
+
+def typed_settings(values: Mapping[str, Any], source: str | None = None) -> dict[str, Any]:
+    """`values` (a subset of `TrainConfig`'s fields) converted to their fields' types by
+    jsonargparse: `1e-3` (a string to PyYAML) becomes 0.001, "false" False, "10" 10; a value
+    its type cannot hold (`epochs: 1.5`, `backbone: 5`, a word outside a `Literal`) is
+    refused in one line naming the key: a `ConfigError` naming the file `source`, or for
+    settings given in code (no `source`) a `ValueError`."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(TrainConfig, nested_key="train", fail_untyped=True)
+    try:
+        parsed = parser.parse_object({"train": dict(values)}, defaults=False)
+    except Exception as err:  # jsonargparse's ArgumentError, with the key in its text
+        found = re.search(r'key "train\.(\w+)"', str(err))
+        key = found[1] if found else "?"
+        hint = typing.get_type_hints(TrainConfig).get(key)
+        expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+        message = f"{key}: {values.get(key)!r} is not a valid {expected}"
+        if source is None:
+            raise ValueError(f"setting {message}") from None
+        raise ConfigError(f"{source}: {message}") from None
+    return {k: parsed.train[k] for k in values}
 
 
 def check_config(config: TrainConfig) -> None:
@@ -263,13 +313,8 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
     if config.epochs < 1 or config.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be positive")
-    for item in dataclasses.fields(TrainConfig):
-        allowed, value = item.metadata.get("choices"), getattr(config, item.name)
-        if allowed and value is not None and value not in allowed:
-            raise ValueError(
-                f"--{item.name.replace('_', '-')} must be {' or '.join(allowed)}, not {value!r}"
-            )
-    if not config.lr > 0 or not 0 <= config.min_lr <= config.lr:
+    typed_settings(dataclasses.asdict(config))  # every value of its field's type and words
+    if not (math.isfinite(config.lr) and config.lr > 0) or not 0 <= config.min_lr <= config.lr:
         raise ValueError(
             f"need --lr > 0 and 0 <= --min-lr <= --lr, got {config.lr}, {config.min_lr}"
         )

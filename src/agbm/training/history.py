@@ -18,33 +18,37 @@ from agbm.io import replacing
 METRICS_FIELDS = ("epoch", "train_loss", "val_rmse", "lr", "seconds", "chips_per_s")
 
 
-def append_metrics(path: Path, row: dict[str, Any]) -> None:
-    """One epoch's row, under a header when the file is new."""
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def trim_metrics(path: Path, epoch: int) -> None:
-    """Drop rows past `epoch` (a resumed run redoes them) so the log never has duplicates;
-    rewritten under a temporary name, so a kill never loses the rows kept."""
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    """The rows of a run's metrics.csv (none when it has none yet)."""
     if not path.exists():
-        return
+        return []
     with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]
+        return list(csv.DictReader(f))
+
+
+def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The whole log, rewritten through `replacing` (a few hundred rows, once an epoch): a
+    kill mid-write never leaves a torn row, only the old log or the new."""
     with replacing(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
 
 
+def append_metrics(path: Path, row: dict[str, Any]) -> None:
+    """Add one epoch's row to the log."""
+    write_metrics(path, [*read_metrics(path), row])
+
+
+def trim_metrics(path: Path, epoch: int) -> None:
+    """Drop rows past `epoch` (a resumed run redoes them) so the log never has duplicates."""
+    if path.exists():
+        write_metrics(path, [r for r in read_metrics(path) if int(r["epoch"]) <= epoch])
+
+
 def plot_history(metrics_csv: Path, out_png: Path) -> None:
     """Train loss and validation RMSE per epoch from a run's metrics.csv."""
-    with Path(metrics_csv).open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_metrics(Path(metrics_csv))
     epochs = [int(r["epoch"]) for r in rows]
     loss = [float(r["train_loss"]) for r in rows]
     val = [float(r["val_rmse"]) for r in rows]

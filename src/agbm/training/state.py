@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from agbm.io import remove_stale_temporaries
+from agbm.errors import OutputError
+from agbm.io import check_record, remove_stale_temporaries
 from agbm.training.config import TrainConfig, resolve
 
 
@@ -48,17 +49,8 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -
     written by the agbm recipe."""
     recipe = saved.get("recipe", "agbm")
     saved = {**dataclasses.asdict(resolve(TrainConfig(recipe=recipe))), **saved}
-    changed = sorted(
-        k
-        for k in saved.keys() | current.keys()
-        if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)
-    )
-    if changed:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-        raise ValueError(
-            f"{path} was written by a run with other settings ({detail}); resume with the same "
-            "options, or start a new run from its weights with --init"
-        )
+    remedy = "resume with the same options, or start a new run from its weights with --init"
+    check_record(saved, current, path, remedy, ignore=_RESUMABLE_CHANGES)
 
 
 #: What a run writes into its directory (besides TensorBoard's `tb/`).
@@ -89,7 +81,7 @@ def claim_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if found is None or resume:
         return
     if not overwrite:
-        raise ValueError(
+        raise OutputError(
             f"{out} already holds a training run ({found}); pass --resume to continue it "
             "or --overwrite to start again (deleting it)"
         )

@@ -27,11 +27,12 @@ from tqdm import tqdm
 
 from agbm.data.augment import Augment, chip_generator
 from agbm.data.bands import model_input
-from agbm.io import output_folder, save_atomic
+from agbm.errors import DivergedError
+from agbm.io import hold_folder, output_folder, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint
-from agbm.runtime import Runtime, autocast, autocast_dtype, default_workers, init_runtime
-from agbm.training.config import TrainConfig, adopt_model, check_config, encoder_weights, resolve
+from agbm.runtime import Runtime, autocast, autocast_dtype, init_runtime
+from agbm.training.config import TrainConfig, check_config, encoder_weights, resolve
 from agbm.training.history import History
 from agbm.training.loaders import TrainingData
 from agbm.training.optim import build_optimizer, build_scheduler
@@ -49,9 +50,10 @@ class Trainer:
     """One training run: builds everything from a `TrainConfig`, then `fit()`s."""
 
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
-        config = resolve(config)
-        if config.workers is None:
-            config = dataclasses.replace(config, workers=default_workers())
+        """`config` as `resolve` settles it: the trainer changes none of it, so what it
+        records is what it trained."""
+        if config.workers is None or config.min_lr is None or config.temporal is None:
+            raise ValueError("Trainer needs a resolved config: Trainer(resolve(config), ...)")
         self.config, self.rt = config, runtime
         self.out = Path(config.out)
         self.data = TrainingData.build(config, runtime)
@@ -81,10 +83,8 @@ class Trainer:
         self.forward = torch.compile(self.ddp) if self.config.compile else self.ddp
 
     def _build_model(self) -> torch.nn.Module:
-        if self.config.init:
-            model = load_model(self.config.init)
-            self.config = adopt_model(self.config, model)
-            return model
+        if self.config.init:  # `resolve` took the model settings from it
+            return load_model(self.config.init)
         arch = {
             "backbone": self.config.backbone,
             "pretrained": encoder_weights(self.config.pretrained),
@@ -191,14 +191,36 @@ class Trainer:
             disable=not self.rt.main,
             leave=False,
         )
-        for batch in bar:
+        #: The first step whose loss was not finite (-1: none), kept on the device so that
+        #: watching it costs no sync; looked at with the progress bar and at the epoch's end.
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.rt.device)
+        shown = time.monotonic()
+        for index, batch in enumerate(bar, start=1):
             loss = self.train_step(batch)
             total += torch.stack([loss, torch.ones((), device=self.rt.device)])
-            if self.rt.main and self.step % 10 == 0:
+            first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss), self.step)
+            if self.rt.main and (time.monotonic() - shown >= 1.0 or index == len(bar)):
+                if self.rt.world == 1:  # under DDP every rank stops together, below
+                    self._stop_if_diverged(first_bad)
                 bar.set_postfix(loss=f"{(total[0] / total[1]).item():.2f}")
+                shown = time.monotonic()
         if self.rt.world > 1:
             dist.all_reduce(total)
+            dist.all_reduce(first_bad, op=dist.ReduceOp.MAX)
+        self._stop_if_diverged(first_bad)
         return (total[0] / total[1]).item()
+
+    def _stop_if_diverged(self, first_bad: torch.Tensor) -> None:
+        """Stop the run at a loss that is not finite (an lr too high, bad data): training on
+        would only write NaN weights over the last good checkpoint."""
+        step = int(first_bad)
+        if step >= 0:
+            per_epoch = len(self.data.loader)
+            raise DivergedError(
+                f"training diverged: the loss is not finite at epoch {(step - 1) // per_epoch + 1}"
+                f", step {(step - 1) % per_epoch + 1} of {per_epoch}; nothing of this epoch was "
+                "saved (lower --lr, or check the data; --resume goes on from the last epoch saved)"
+            )
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -264,7 +286,18 @@ class Trainer:
 
     def _log(self, row: dict[str, Any], val: float) -> None:
         """Record a finished epoch. `last.pt` goes last: a run killed before it redoes the
-        epoch on `--resume`, rewriting the metrics row and `best.pt` it may have written."""
+        epoch on `--resume`, rewriting the metrics row and `best.pt` it may have written.
+        Nothing is written of an epoch whose validation score or weights are not finite."""
+        if self.data.val_set is not None and not math.isfinite(val):
+            raise DivergedError(
+                f"training diverged: the validation RMSE of epoch {self.epoch} is {val}; "
+                "nothing of this epoch was saved (lower --lr, or check the data)"
+            )
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise DivergedError(
+                f"training diverged: weights are not finite after epoch {self.epoch}; nothing "
+                "of this epoch was saved (lower --lr, or check the data)"
+            )
         improved = not math.isnan(val) and val < self.best
         if improved:
             self.best = val
@@ -283,8 +316,10 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     runtime = init_runtime()
     out = Path(config.out)
     # Rank 0 owns the run directory: writable before any work, gone again if nothing came of it.
-    with output_folder(out) if runtime.main else contextlib.nullcontext():
+    with contextlib.ExitStack() as held:
         if runtime.main:
+            held.enter_context(output_folder(out))
+            held.enter_context(hold_folder(out, "agbm train"))  # one run per folder at a time
             claim_run_dir(out, resume, overwrite)
         if runtime.world > 1:
             dist.barrier()  # no rank reads the directory before rank 0 has claimed it
