@@ -16,6 +16,7 @@ from pathlib import Path
 from agbm.compose import compose
 from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.inference.scene import SceneMap, predict_files
+from agbm.io import check_output_file
 from agbm.viz.quicklook import quicklook
 
 
@@ -45,12 +46,21 @@ def map_place(
     tta: str = "flips",
     batch_size: int = 8,
     amp: str = "auto",
+    overwrite: bool = False,
 ) -> PlaceMap:
-    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`."""
-    out = Path(out)
+    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`;
+    an existing map `out` is replaced only with `overwrite` (checked before composing)."""
+    out = check_output_file(out, overwrite=overwrite)
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
     done = predict_files(
-        composed.s1, composed.s2, checkpoints, out, tta=tta, batch_size=batch_size, amp=amp
+        composed.s1,
+        composed.s2,
+        checkpoints,
+        out,
+        tta=tta,
+        batch_size=batch_size,
+        amp=amp,
+        overwrite=overwrite,
     )
     return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

@@ -300,10 +300,12 @@ PLACE = ["--bbox", *map(str, AREA)]
         (["--bbox", "27.1", "61.3", "27.0", "61.4", "--year", "2021"], "is not W S E N"),
         (["--bbox", "20", "60", "20.6", "60.4", "--year", "2021"], "spans more than"),
         ([*PLACE, "--year", "2015"], "no Sentinel-1 or Sentinel-2 acquisition"),
+        ([*PLACE, "--year", "-5"], "--year -5: a year names its months September -6 to August -5"),
         ([*PLACE, "--year", "2021", "--catalog", "http://127.0.0.1:9/api"], "cannot be read"),
         ([*PLACE, "--year", "2021", "--catalog", "/nowhere/catalog.json"], "no such file"),
     ],
-    ids=["bbox-order", "bbox-size", "no-data-that-year", "unreachable", "missing-file"],
+    ids=["bbox-order", "bbox-size", "no-data-that-year", "before-sentinel", "unreachable",
+         "missing-file"],
 )  # fmt: skip
 def test_bad_places_years_and_catalogs_fail_in_one_line(
     catalog: Path, tmp_path: Path, capsys, args: list[str], message: str

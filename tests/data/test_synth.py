@@ -117,3 +117,14 @@ def test_cli_synth_writes_a_readable_data_set(tmp_path: Path, capsys) -> None:
 def test_size_must_be_a_multiple_of_32(tmp_path: Path, size: int) -> None:
     with pytest.raises(ValueError, match="multiple of 32"):
         generate(tmp_path, chips=1, test_chips=0, size=size)
+
+
+def test_synth_into_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys) -> None:
+    """A read-only or impossible output folder gave a traceback."""
+    from agbm.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["synth", "--out", str(blocker / "data"), "--chips", "1", "--size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agbm synth: error: ") and "cannot write there" in err

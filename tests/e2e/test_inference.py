@@ -40,7 +40,8 @@ def test_end_to_end_train_predict_evaluate(trained, tmp_path: Path, capsys) -> N
         == 0
     )
     chips = list_chips(data, "test")
-    assert sorted(p.name for p in pred.iterdir()) == [f"{c}_agbm.tif" for c in chips]
+    names = sorted(p.name for p in pred.iterdir())
+    assert names == [*(f"{c}_agbm.tif" for c in chips), "predictions.json"]  # and its record
     assert archive.stat().st_size > 0
     assert main(["evaluate", "--pred", str(pred), "--truth", str(data)]) == 0
     assert "average RMSE" in capsys.readouterr().out

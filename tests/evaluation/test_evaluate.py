@@ -136,3 +136,19 @@ def test_a_prepared_cache_serves_as_the_truth(synth_test: tuple[Path, Path]) -> 
     prepare(root, cache, "test")
     result = evaluate(pred, cache, "test")
     assert result.chip_ids == list_chips(root, "test") and result.average == 0
+
+
+def test_a_per_chip_file_that_cannot_be_written_fails_before_scoring(
+    trained, tmp_path: Path, capsys
+) -> None:
+    """`--per-chip DIR` gave a traceback after the scoring; a missing folder named a
+    temporary file."""
+    data, _ = trained
+    args = ["evaluate", "--pred", str(tmp_path), "--truth", str(data)]
+    assert main([*args, "--per-chip", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([*args, "--per-chip", str(blocker / "sub" / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write there" in err and ".tmp" not in err

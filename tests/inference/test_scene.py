@@ -385,3 +385,26 @@ def test_pixels_without_any_observation_are_no_data(tmp_path: Path) -> None:
     outside = np.ones((h, w), dtype=bool)
     outside[block] = False
     assert np.isfinite(agbm[outside]).all()
+
+
+def test_an_output_that_is_an_input_or_exists_is_refused(
+    small: SceneFiles, tmp_path: Path, capsys
+) -> None:
+    """`--out S1.tif` replaced the imagery with the map, and any existing file was
+    overwritten silently."""
+    save_model(tmp_path / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    s1 = tmp_path / "S1.tif"
+    s1.write_bytes(Path(small.stacks[0]).read_bytes())
+    before = s1.read_bytes()
+    base = ["predict-scene", "--s1", str(s1), "--s2", small.stacks[1], "--tta", "none"]
+    base += ["--checkpoint", str(tmp_path / "m.pt"), "--window", "64", "--overlap", "16"]
+    assert main([*base, "--out", str(s1)]) == 2
+    assert "is one of this command's inputs" in capsys.readouterr().err
+    assert s1.read_bytes() == before
+    out = tmp_path / "map.tif"
+    assert main([*base, "--out", str(out)]) == 0
+    assert main([*base, "--out", str(out)]) == 2
+    assert "exists: pass --overwrite to replace it" in capsys.readouterr().err
+    assert main([*base, "--out", str(out), "--overwrite"]) == 0
+    assert main([*base, "--out", str(tmp_path)]) == 2  # checked before any model ran
+    assert "is a directory" in capsys.readouterr().err

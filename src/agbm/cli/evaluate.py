@@ -7,9 +7,12 @@ from pathlib import Path
 
 from agbm.data.layout import SPLITS
 from agbm.evaluation.evaluate import evaluate, format_table, write_per_chip
+from agbm.io import check_output_file
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.per_chip:
+        check_output_file(args.per_chip)  # before the scoring, not after it
     result = evaluate(args.pred, args.truth, args.split, args.partial)
     print(format_table(result))
     if args.per_chip:

@@ -25,5 +25,10 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm import-winner`."""
     parser.add_argument("src", type=Path, help="the winner's .pth file")
-    parser.add_argument("--out", required=True, type=Path, help="agbm checkpoint to write (.pt)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="agbm checkpoint to write (.pt; replaced if it exists)",
+    )
     parser.set_defaults(func=_run)

@@ -22,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         args.tta,
         args.batch_size,
         args.amp,
+        args.overwrite,
     )
     scene = done.map
     print(
@@ -50,4 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder for the composed inputs (default: OUT's name + _inputs, beside it)",
     )
     add_inference_options(parser, "windows")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the map --out if it exists already"
+    )
     parser.set_defaults(func=_run)

@@ -46,5 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_inference_options(parser, "chips")
     parser.add_argument("--workers", type=int, default=2, help="loader workers (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="redo chips already written")
-    parser.add_argument("--archive", type=Path, help="also pack the predictions into this .tar.gz")
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        help="also pack the predictions into this .tar.gz (replaced if it exists)",
+    )
     parser.set_defaults(func=_run)

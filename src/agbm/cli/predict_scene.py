@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
         args.tta,
         args.batch_size,
         args.amp,
+        args.overwrite,
     )
     print(f"wrote {done.path} ({done.height} x {done.width} pixels, {done.windows} windows)")
     return 0
@@ -72,4 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="minimum overlap of neighbouring windows, blended with the taper (default 64)",
     )
     add_inference_options(parser, "windows")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the map --out if it exists already"
+    )
     parser.set_defaults(func=_run)

@@ -32,6 +32,7 @@ from agbm.compose.catalog import (
     PLANETARY_COMPUTER,
     S1_COLLECTION,
     S2_COLLECTION,
+    check_year,
     open_catalog,
     search,
     year_months,
@@ -204,6 +205,7 @@ def compose(
     grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable."""
     if (bbox is None) == (like is None):
         raise ValueError("give either --bbox W S E N or --like GRID.tif")
+    check_year(year)
     grid = grid_like(like) if like is not None else grid_for_bbox(tuple(bbox))
     out = Path(out)
     opened = open_catalog(catalog)

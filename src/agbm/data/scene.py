@@ -185,9 +185,10 @@ class Scene:
 
     def __init__(self, s1: MonthlyImages, s2: MonthlyImages) -> None:
         self.sources = (s1, s2)
-        files = s1.files + s2.files
-        _check_one_grid(files)
-        ref = files[0][1]
+        #: Every open file of the scene, with its path.
+        self.files = s1.files + s2.files
+        _check_one_grid(self.files)
+        ref = self.files[0][1]
         self.height, self.width = ref.shape
         self.crs, self.transform = ref.crs, ref.transform
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
 from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
-from agbm.io import replacing
+from agbm.io import replacing, writable_folder
 
 #: ETRS89 / TM35FIN, the national grid of Finland where the real chips lie; 10 m pixels.
 #: Built once: parsing the EPSG code for every file costs a third of the write time.
@@ -338,6 +338,7 @@ def generate(
     if size < 32 or size % 32:
         raise ValueError(f"size must be a positive multiple of 32, got {size}")
     root = Path(out)
+    writable_folder(root)  # a folder that cannot be written fails here, in one line
     ids = chip_ids(np.random.default_rng(seed), chips + test_chips)
     splits = {"train": ids[:chips], "test": ids[chips:]}
     written: dict[str, dict[str, list[str]]] = {}

@@ -40,7 +40,7 @@ from agbm.data.bands import AGBM_CONVENTIONS, CHANNELS, MONTHS, InputConventions
 from agbm.data.scene import Scene, open_scene
 from agbm.inference.tiling import BLOCK, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
-from agbm.io import output_folder, remove_stale_temporaries, replacing
+from agbm.io import check_output_file, output_folder, remove_stale_temporaries, replacing
 from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
@@ -191,13 +191,15 @@ def predict_files(
     tta: str = "flips",
     batch_size: int = 8,
     amp: str = "auto",
+    overwrite: bool = False,
 ) -> SceneMap:
     """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
     `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`. Bad inputs and an
-    output that cannot be written fail before any model loads; a killed run's partial map
-    beside `out` is removed."""
+    output that cannot be written fail before any model loads: one of the inputs, or an
+    existing file without `overwrite`; a killed run's partial map beside `out` is removed."""
     out = Path(out)
     with open_scene(s1, s2) as scene, output_folder(out.parent):
+        check_output_file(out, [path for path, _ in scene.files], overwrite)
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
         device = local_device()

@@ -10,6 +10,7 @@ pyplot: nothing here depends on a display or changes the backend of the caller's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,25 @@ from agbm.data.dataset import ChipDataset
 from agbm.data.layout import prediction_path
 from agbm.data.raw import chip_prediction
 from agbm.data.sources import open_source
-from agbm.io import replacing
+from agbm.errors import DataError
+from agbm.io import replacing, writable_folder
 
-#: Summer months (June, July, August, May), best first, for the true-colour composite.
-SUMMER = (9, 10, 11, 8)
+#: The months a true colour shows, in turn: the clearest of June, July and August that has
+#: a clear pixel; else May; else the clearest of any month.
+SUMMER = (9, 10, 11)
+LATE_SPRING = (8,)
+#: Cloud probability (0..100) below which an S2 pixel counts as clear.
+CLEAR_BELOW = 50
+
+
+def choose_month(clear: Mapping[int, float]) -> int | None:
+    """The month a true colour shows, from each month's share of clear pixels (`clear`):
+    summer first, whatever May's view (`SUMMER`); None when no month has a clear pixel."""
+    for group in (SUMMER, LATE_SPRING, tuple(clear)):
+        seen = {m: clear[m] for m in group if clear.get(m, 0.0) > 0}
+        if seen:
+            return max(seen, key=seen.__getitem__)
+    return None
 
 
 #: Channel indices of B4, B3, B2 (red, green, blue) in the 15-channel image.
@@ -34,13 +50,14 @@ RGB = (6, 5, 4)
 RGB_WHITE = 2500.0
 
 
-def true_colour(image: np.ndarray, present_s2: np.ndarray) -> tuple[np.ndarray, str]:
-    """RGB `[H, W, 3]` of the clearest summer month with S2 (any month as a fallback)."""
-    candidates = [m for m in SUMMER if present_s2[m]] or list(np.flatnonzero(present_s2))
-    if not candidates:
-        return np.zeros((*image.shape[-2:], 3)), "no S2 image"
-    cloud = [image[m, -1].mean() for m in candidates]
-    month = candidates[int(np.argmin(cloud))]
+def true_colour(image: np.ndarray) -> tuple[np.ndarray, str]:
+    """RGB `[H, W, 3]` of the month `choose_month` picks from a normalised chip image
+    `[12, 15, H, W]` (no data as zeros, cloud probability / 255 last)."""
+    observed = image[:, 4:].any(axis=1)  # [12, H, W]
+    clear = observed & (image[:, -1] < CLEAR_BELOW / S2_MAX[-1])
+    month = choose_month({m: float(clear[m].mean()) for m in range(len(clear))})
+    if month is None:
+        return np.zeros((*image.shape[-2:], 3)), "no clear S2 image"
     scale = S2_MAX[[c - 4 for c in RGB]][:, None, None] / RGB_WHITE
     rgb = np.clip(image[month, list(RGB)] * scale, 0, 1)
     return rgb.transpose(1, 2, 0), f"S2 {MONTH_NAMES[month]}"
@@ -52,7 +69,7 @@ def plot_chip(
     """One row of panels for one chip (see module docstring)."""
     s1 = image[:, :4].reshape(12, -1).any(axis=1)
     s2 = image[:, 4:].reshape(12, -1).any(axis=1)
-    rgb, rgb_title = true_colour(image, s2)
+    rgb, rgb_title = true_colour(image)
     fig = Figure(figsize=(19, 4), dpi=90, layout="constrained")
     axes = fig.subplots(
         1,
@@ -90,11 +107,16 @@ def plot_chip(
 def plot_predictions(
     data: Path, pred_dir: Path, out_dir: Path, split: str = "test", limit: int = 8
 ) -> list[Path]:
-    """Panels for the first `limit` chips of `split` that have a prediction."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Panels for the first `limit` chips of `split` that have a prediction; a folder with
+    no prediction of the split's chips is a `DataError` (not "0 figures")."""
+    if not Path(pred_dir).is_dir():
+        raise DataError(f"{pred_dir}: no such prediction folder")
     chips = [
         c for c in open_source(data, split).chip_ids() if prediction_path(pred_dir, c).is_file()
     ]
+    if not chips:
+        raise DataError(f"{pred_dir}: holds no prediction of a {split} chip of {data}")
+    writable_folder(out_dir)
     written = []
     for sample in ChipDataset(data, split, chips[:limit]):
         image = sample["image"].numpy()

@@ -9,9 +9,9 @@ import rasterio
 from matplotlib.figure import Figure
 from rasterio.enums import Resampling
 
-from agbm.data.bands import MONTH_NAMES, S2_BANDS, S2_NODATA_CLOUD
+from agbm.data.bands import MONTH_NAMES, MONTHS, S2_BANDS, S2_NODATA_CLOUD
 from agbm.io import replacing
-from agbm.viz.plots import RGB_WHITE, SUMMER
+from agbm.viz.plots import CLEAR_BELOW, RGB_WHITE, SUMMER, choose_month
 
 #: The longest side drawn, in pixels: a quick-look of a large scene is read decimated.
 MAX_SIDE = 1000
@@ -31,15 +31,13 @@ def _read(path: Path, bands: list[int]) -> np.ndarray:
 
 
 def clearest_summer(s2_stack: Path) -> tuple[int, np.ndarray]:
-    """The summer month (June, July, August, May) with the most observed, cloud-free pixels
-    in a 132-band S2 stack, and its RGB `[H, W, 3]` in [0, 1]."""
+    """The month `choose_month` picks in a 132-band S2 stack (summer first), and its RGB
+    `[H, W, 3]` in [0, 1] (black when no month has a clear pixel)."""
     per_month = len(S2_BANDS)
-    best, best_clear = SUMMER[0], -1.0
-    for month in SUMMER:
-        cloud = _read(s2_stack, [month * per_month + per_month])[0]
-        clear = float(((cloud < 50) & (cloud != S2_NODATA_CLOUD)).mean())
-        if clear > best_clear:
-            best, best_clear = month, clear
+    clouds = _read(s2_stack, [m * per_month + per_month for m in range(MONTHS)])
+    clear = (clouds < CLEAR_BELOW) & (clouds != S2_NODATA_CLOUD)
+    best = choose_month({m: float(clear[m].mean()) for m in range(MONTHS)})
+    best = SUMMER[0] if best is None else best
     rgb = _read(s2_stack, [best * per_month + b + 1 for b in RGB_BANDS]).astype(np.float32)
     return best, np.clip(rgb / RGB_WHITE, 0, 1).transpose(1, 2, 0)
 
