@@ -359,3 +359,45 @@ def test_the_core_install_loads_no_catalog_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
+def test_a_pass_across_midnight_utc_is_one_acquisition() -> None:
+    """Grouping by UTC date split a pass in two: near 90 W, S1's 18:00 local pass is at
+    midnight UTC, and its slices fell on two dates (two acquisitions, averaged twice)."""
+    from types import SimpleNamespace
+
+    from agbm.compose.catalog import solar_day
+    from agbm.compose.s1 import passes
+    from agbm.compose.s2 import acquisitions
+
+    def item(name: str, when: dt.datetime, lon: float, orbit: int = 1) -> SimpleNamespace:
+        return SimpleNamespace(
+            id=name,
+            datetime=when.replace(tzinfo=dt.timezone.utc),
+            bbox=[lon - 1, 40, lon + 1, 42],
+            properties={"sat:relative_orbit": orbit},
+        )
+
+    before = item("a", dt.datetime(2021, 3, 4, 23, 59, 40), -90.0)
+    after = item("b", dt.datetime(2021, 3, 5, 0, 0, 5), -90.0)
+    next_day = item("c", dt.datetime(2021, 3, 5, 23, 59, 50), -90.0)
+    assert solar_day(before) == solar_day(after) == dt.date(2021, 3, 4)
+    assert [[i.id for i in p] for p in passes([after, next_day, before])] == [["a", "b"], ["c"]]
+    assert [[i.id for i in d] for d in acquisitions([next_day, after, before])] == [
+        ["a", "b"],
+        ["c"],
+    ]
+    east = item("e", dt.datetime(2021, 3, 4, 23, 0), 179.5)  # across the antimeridian too
+    east.bbox = [179.0, 40, -179.5, 42]  # centred on 179.75 E
+    assert solar_day(east) == dt.date(2021, 3, 5)
+
+
+def test_a_cog_truncated_halfway_is_named(catalog: Path, tmp_path: Path) -> None:
+    """It said "reading its scenes failed (Read failed. See previous exception for
+    details.)", naming no file."""
+    copy = Path(shutil.copytree(catalog.parent, tmp_path / "stac")) / "catalog.json"
+    band = copy.parent / "data" / "S2_3_B04.tif"
+    band.write_bytes(band.read_bytes()[: band.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"month 10 July: reading its scenes failed") as err:
+        compose(tmp_path / "out", 2021, bbox=AREA, catalog=copy)
+    assert "S2_3_B04.tif" in str(err.value) and "See previous" not in str(err.value)

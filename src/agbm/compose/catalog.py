@@ -119,6 +119,17 @@ def search(
         ) from None
 
 
+def solar_day(item: Any) -> dt.date:
+    """The local solar date of an item's acquisition: its UTC time shifted by the longitude
+    of its footprint's centre (15 degrees an hour), as odc-stac's `groupby="solar_day"`. A
+    satellite pass over one place lasts minutes, but one that crosses midnight UTC (S1's
+    06:00 and 18:00 local passes near +-90 degrees) has two UTC dates and one solar day."""
+    west, _, east, _ = item.bbox
+    centre = (west + east) / 2 if west <= east else (west + east + 360) / 2  # antimeridian
+    lon = (centre + 180) % 360 - 180
+    return (item.datetime + dt.timedelta(hours=lon / 15)).date()
+
+
 #: The first year with any Sentinel data: Sentinel-1A's began in October 2014, in the year
 #: that runs September 2014 to August 2015 (Sentinel-2A's in June 2015).
 FIRST_YEAR = 2015

@@ -3,7 +3,7 @@ descending, the month's mean in dB.
 
 The Planetary Computer's `sentinel-1-rtc` holds radiometrically terrain-corrected gamma0 in
 linear power (`vv`, `vh`, float32, -32768 = no data), one item per slice of a pass. The
-slices of one pass (same day and relative orbit) are mosaicked into one acquisition, so
+slices of one pass (same solar day and relative orbit) are mosaicked into one acquisition, so
 their overlap is not counted twice. Per orbit direction (`sat:orbit_state`) and pixel, the
 month's acquisitions that observe the pixel are averaged in linear power and the mean
 converted to dB afterwards (averaging dB would be a geometric mean, biased low). A
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agbm.compose.catalog import require
+from agbm.compose.catalog import require, solar_day
 from agbm.data.bands import S1_BANDS, S1_NODATA
 
 #: `sentinel-1-rtc`'s no-data value.
@@ -53,13 +53,14 @@ def load_linear(item: Any, grid: Any, patch_url: Callable[[str], str] | None) ->
 
 
 def passes(items: Sequence[Any]) -> list[list[Any]]:
-    """The items grouped into acquisitions: the slices of one pass share its UTC day and
-    relative orbit."""
+    """The items grouped into acquisitions: the slices of one pass share its solar day
+    (`solar_day`: a pass across midnight UTC stays one) and relative orbit."""
 
     def key(item: Any) -> tuple:
-        return item.datetime.date(), item.properties.get("sat:relative_orbit")
+        return solar_day(item), item.properties.get("sat:relative_orbit")
 
-    return [list(group) for _, group in groupby(sorted(items, key=key), key=key)]
+    ordered = sorted(items, key=lambda i: (*key(i), i.datetime, i.id))
+    return [list(group) for _, group in groupby(ordered, key=key)]
 
 
 def acquisition(slices: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:

@@ -2,7 +2,7 @@
 (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12) at 10 m and a cloud probability, from the
 month's least cloudy acquisition over the area.
 
-Acquisition: the items of one UTC day (one satellite pass; an area across tile edges has
+Acquisition: the items of one solar day (one satellite pass; an area across tile edges has
 several tiles). The least cloudy is the one with the smallest share of the area that is not
 clear ground: no data, defective, cloud, thin cirrus or cloud shadow in its scene
 classification (SCL), measured over the area itself, not the tile's `eo:cloud_cover`.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agbm.compose.catalog import require
+from agbm.compose.catalog import require, solar_day
 from agbm.data.bands import S2_BANDS, S2_NODATA_CLOUD
 from agbm.errors import DataError
 
@@ -98,9 +98,10 @@ def _fill_first(mosaic: np.ndarray, filled: np.ndarray, tile: np.ndarray) -> Non
 
 
 def acquisitions(items: Sequence[Any]) -> list[list[Any]]:
-    """The month's items grouped by UTC day, oldest first."""
-    ordered = sorted(items, key=lambda i: (i.datetime, i.id))
-    return [list(day) for _, day in groupby(ordered, key=lambda i: i.datetime.date())]
+    """The month's items grouped by solar day (`solar_day`: one pass, even across midnight
+    UTC), oldest first."""
+    ordered = sorted(items, key=lambda i: (solar_day(i), i.datetime, i.id))
+    return [list(day) for _, day in groupby(ordered, key=solar_day)]
 
 
 def not_clear_fraction(scl: np.ndarray) -> float:
@@ -155,9 +156,9 @@ def month_s2(
     cloudy = np.isin(out[-1], SCL_CLOUD[list(CLOUDS)]) & observed
     return out, {
         "items": [i.id for i in best],
-        "date": best[0].datetime.date().isoformat(),
+        "date": solar_day(best[0]).isoformat(),
         "not_clear_fraction": round(min(scores), 4),
         "cloud_fraction": round(float(cloudy.sum() / max(observed.sum(), 1)), 4),
         "boa_offset_removed": [boa_offset(i) for i in best],
-        "candidates": [d[0].datetime.date().isoformat() for d in days],
+        "candidates": [solar_day(d[0]).isoformat() for d in days],
     }
