@@ -3,7 +3,7 @@
     python bench/augment.py [--size 256] [--batch-size 8] [--threads 1 2] [--device auto]
                             [--steps 5]
 
-Augmentation runs in the training step on whole batches (see `agbm.data.augment`): this times it
+Augmentation runs in the training step on whole batches (see `agbm.training.augment`): this times it
 with the recipe's defaults (flips, 90-degree turns, the +-45 degree rotation with p 0.7,
 month dropout) on random chips, the draws included. On CPU once per --threads value (a
 loader worker has one thread); on a GPU once. Prints one line per figure.
@@ -17,7 +17,7 @@ import torch
 from common import pick_device, timed
 
 from agbm.data import CHANNELS, MONTHS
-from agbm.data.augment import Augment, chip_generator
+from agbm.training.augment import Augment, chip_generator
 
 
 def ms_per_chip(device: torch.device, size: int, batch: int, steps: int) -> float:

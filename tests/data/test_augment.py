@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agbm.data.augment import Augment, Draw, chip_generator, draw_month_drop, rotate
+from agbm.training.augment import Augment, Draw, chip_generator, draw_month_drop, rotate
 
 MONTHS = 12
 

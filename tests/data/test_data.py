@@ -220,7 +220,7 @@ def test_truncated_tif_raises_data_error_naming_it(scratch_root: Path) -> None:
         ("S1", np.full((4, 4, 4), np.nan, np.float32), "NaN"),
         ("S1", np.full((4, 4, 4), np.inf, np.float32), "NaN or infinite"),
         ("S2", np.full((11, 4, 4), 0.5, np.float32), "float32 values cannot all be held as"),
-        ("S2", np.full((11, 4, 4), -1, np.int32), "int32 values cannot all be held as"),
+        ("S2", np.full((11, 4, 4), 70000, np.int32), "int32 values cannot all be held as"),
         ("S1", np.full((4, 4, 4), 2**30, np.int32), "int32 values cannot all be held as"),
     ],
 )
@@ -247,6 +247,26 @@ def test_features_stored_in_other_types_are_read_as_the_values_they_hold(
     write_tif(s1, np.full((4, 4, 4), 7, np.uint16))
     image, _ = read_chip(tiny_root, "abcd0123")
     np.testing.assert_allclose(image[0, 0], (7 + 25) / 54)  # VV_asc: (x - min) / (max - min)
+
+
+def test_one_dtype_policy_for_chips_and_scenes(tiny_root: Path) -> None:
+    """Chips refused negative S2 reflectance that scenes clipped, and scenes truncated the
+    fractions that chips refused: one policy now, clip below zero, refuse the rest."""
+    from agbm.data.bands import S2
+    from agbm.data.geotiff import as_sensor_dtype
+
+    path = Path("x.tif")
+    signed = np.array([[-3, 0, 12000]], dtype=np.int16)
+    assert as_sensor_dtype(signed, S2, path).tolist() == [[0, 0, 12000]]
+    assert as_sensor_dtype(np.array([[-2.0, 5.0]]), S2, path).dtype == np.uint16
+    with pytest.raises(DataError, match="x.tif: its float64 values cannot all be held as S2"):
+        as_sensor_dtype(np.array([[0.25, 0.5]]), S2, path)  # reflectance 0..1, not x 10,000
+    s2 = features_path(tiny_root, "abcd0123", "S2", 0, "train")
+    values = rasterio.open(s2).read().astype(np.int32)
+    values[0, 0, 0] = -40
+    write_tif(s2, values)
+    image, _ = read_chip(tiny_root, "abcd0123")
+    assert image[0, 4, 0, 0] == 0.0  # B2's -40 read as 0
 
 
 def test_a_file_of_another_size_is_named_not_its_neighbour(tiny_root: Path) -> None:

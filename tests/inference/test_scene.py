@@ -194,7 +194,7 @@ def pixel_maps(big: SceneFiles, tmp_path_factory) -> tuple[np.ndarray, np.ndarra
 # --- the big scene ------------------------------------------------------------------------------
 
 
-def test_output_is_a_tiled_compressed_float32_geotiff_on_the_input_grid(box_from_stacks) -> None:
+def test_output_is_a_cloud_optimised_float32_geotiff_on_the_input_grid(box_from_stacks) -> None:
     out, _, _ = box_from_stacks
     with rasterio.open(out) as src:
         assert (src.count, src.height, src.width) == (1, HEIGHT, WIDTH)
@@ -203,6 +203,8 @@ def test_output_is_a_tiled_compressed_float32_geotiff_on_the_input_grid(box_from
         assert src.profile["tiled"] and src.block_shapes == [(BLOCK, BLOCK)]
         assert src.compression.name == "deflate"
         assert np.isnan(src.nodata)
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and src.overviews(1)
+        assert src.descriptions == ("AGBM (t/ha)",) and "AGBM_UNITS" in src.tags()
     assert [p.name for p in out.parent.iterdir()] == ["agbm.tif"]  # no temporary file left
 
 

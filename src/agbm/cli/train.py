@@ -12,7 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from agbm.data.augment import Augment
+from agbm.training.augment import Augment
 from agbm.training.config import RUN_OPTIONS, TrainConfig, read_config_file
 from agbm.training.trainer import train
 

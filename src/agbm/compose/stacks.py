@@ -40,15 +40,14 @@ from agbm.compose.catalog import (
 from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
-from agbm.data.bands import MONTH_NAMES, MONTHS, RAW_DTYPES, S1_BANDS, S1_NODATA, S2_BANDS
+from agbm.data.bands import MONTH_NAMES, MONTHS, SENSORS, Sensor
+from agbm.data.geotiff import geotiff_profile, geotiff_writer, write_geotiff
 from agbm.errors import AgbmError, DataError, reason
-from agbm.io import claim_record, output_folder, remove_stale_temporaries, replacing, write_record
+from agbm.io import claim_record, output_folder, remove_stale_temporaries, write_record
 
 SIDECAR = "compose.json"
 #: What the months folder was composed for (`run_record`).
 MANIFEST = "manifest.json"
-#: Each stack's bands per month and no-data value (its dtype is the layout's, `RAW_DTYPES`).
-STACKS = {"S1": (S1_BANDS, S1_NODATA), "S2": (S2_BANDS, None)}
 UNITS = {
     "S1": "backscatter in dB (gamma0 RTC, mean of the month in linear power); -9999 = none",
     "S2": "L2A reflectance x 10000 (BOA offset removed); CLP: cloud probability 0..100 from "
@@ -67,35 +66,14 @@ class Composed:
     crs: str
 
 
-def band_names(satellite: str) -> list[str]:
+def band_names(sensor: Sensor) -> list[str]:
     """The stack's band names, month-major: "00 September VV_asc", ..."""
-    return [f"{m:02d} {MONTH_NAMES[m]} {b}" for m in range(MONTHS) for b in STACKS[satellite][0]]
+    return [f"{m:02d} {MONTH_NAMES[m]} {b}" for m in range(MONTHS) for b in sensor.bands]
 
 
-def _profile(grid: Any, bands: int, dtype: str, nodata: float | None) -> dict[str, Any]:
-    return {
-        "driver": "GTiff",
-        "width": grid.shape[1],
-        "height": grid.shape[0],
-        "count": bands,
-        "dtype": dtype,
-        "crs": grid.crs.to_wkt(),
-        "transform": grid.affine,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "BIGTIFF": "IF_SAFER",
-    }
-
-
-def _write(path: Path, array: np.ndarray, grid: Any, nodata: float | None) -> None:
-    with (
-        replacing(path) as tmp,
-        rasterio.open(tmp, "w", **_profile(grid, array.shape[0], array.dtype.name, nodata)) as dst,
-    ):
-        dst.write(array)
+def _write(path: Path, array: np.ndarray, grid: Any, sensor: Sensor) -> None:
+    """One composed month on `grid`, tiled (the stacks are read by window)."""
+    write_geotiff(path, array, grid.crs.to_wkt(), grid.affine, sensor.nodata, tiled=True)
 
 
 def month_file(folder: Path, satellite: str, month: int) -> Path:
@@ -113,28 +91,28 @@ def compose_month(
 ) -> dict[str, Any]:
     """Compose and write one month (its record last: a month with a record is done)."""
     record: dict[str, Any] = {"month": f"{month:02d} {MONTH_NAMES[month]}"}
-    for satellite, make in (("S1", month_s1), ("S2", month_s2)):
-        array, record[satellite] = make(found[satellite], grid, patch[satellite])
-        _write(month_file(folder, satellite, month), array, grid, STACKS[satellite][1])
+    for sensor, make in zip(SENSORS, (month_s1, month_s2), strict=True):
+        array, record[sensor.name] = make(found[sensor.name], grid, patch[sensor.name])
+        _write(month_file(folder, sensor.name, month), array, grid, sensor)
     write_record(record_file(folder, month), record)
     return record
 
 
-def _stack(folder: Path, satellite: str, out: Path, grid: Any) -> None:
-    """The 12 month files of `satellite` as one month-major stack, named and described."""
-    bands, nodata = STACKS[satellite]
-    profile = _profile(grid, MONTHS * len(bands), RAW_DTYPES[satellite].name, nodata)
-    with replacing(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+def _stack(folder: Path, sensor: Sensor, out: Path, grid: Any) -> None:
+    """The 12 month files of `sensor` as one month-major stack, named and described."""
+    crs, count = grid.crs.to_wkt(), MONTHS * sensor.count
+    profile = geotiff_profile(
+        grid.shape, count, sensor.dtype, crs, grid.affine, sensor.nodata, True
+    )
+    tags = {
+        "AGBM_BAND_ORDER": f"month-major: 12 months (00 = September) x ({', '.join(sensor.bands)})",
+        "AGBM_UNITS": UNITS[sensor.name],
+    }
+    with geotiff_writer(out, profile, band_names(sensor), tags) as dst:
         for month in range(MONTHS):
-            with rasterio.open(month_file(folder, satellite, month)) as src:
-                first = month * len(bands) + 1
-                dst.write(src.read(), list(range(first, first + len(bands))))
-        for index, name in enumerate(band_names(satellite), start=1):
-            dst.set_band_description(index, name)
-        dst.update_tags(
-            AGBM_BAND_ORDER=f"month-major: 12 months (00 = September) x ({', '.join(bands)})",
-            AGBM_UNITS=UNITS[satellite],
-        )
+            with rasterio.open(month_file(folder, sensor.name, month)) as src:
+                first = month * sensor.count + 1
+                dst.write(src.read(), list(range(first, first + sensor.count)))
 
 
 def search_year(
@@ -220,14 +198,14 @@ def compose(
         remove_stale_temporaries(folder)
         remove_stale_temporaries(out)
         records = compose_months(folder, found, grid, catalogs, progress)
-        for satellite in STACKS:
-            _stack(folder, satellite, out / f"{satellite}.tif", grid)
+        for sensor in SENSORS:
+            _stack(folder, sensor, out / f"{sensor.name}.tif", grid)
     sidecar = {
         "format": "agbm-compose",
         "version": 1,
         **run,
         "bounds_lonlat": [round(b, 6) for b in bounds],
-        "bands": {"S1": band_names("S1"), "S2": band_names("S2")},
+        "bands": {sensor.name: band_names(sensor) for sensor in SENSORS},
         "units": UNITS,
         "months": records,
     }

@@ -1,17 +1,18 @@
 """The data layer: BioMassters chips and users' scenes, from files to the model's input.
 
-`layout` knows where the challenge's files are, `raw` reads them, `cache` and `sources` give
-the same chips faster from an `agbm prepare` cache, `bands` turns raw values into the model's
-input by a model's `InputConventions`, and `dataset` serves chips to torch. `augment` (run on
-the training device), `synth` (a learnable synthetic data set in the real layout) and `scene`
-(a user's monthly images, read by window) complete it. Nothing here knows about models.
+`bands` holds the sensors' facts (one `Sensor` record each: bands, dtype, no-data, channels),
+`layout` knows where the challenge's files are, `geotiff` reads and writes GeoTIFFs (one
+checked read, one dtype policy, one profile), `raw` reads a chip's files, `cache` and
+`sources` give the same chips faster from an `agbm prepare` cache, `conventions` says how a
+model's input is made (`InputConventions`, a property of the model) and `normalise` makes it
+in torch, and `dataset` serves chips to torch. `scene` reads a user's monthly images by
+window. `synth` (a learnable synthetic data set in the real layout) only writes, through
+`geotiff`; no reader needs it. Nothing here knows about models.
 """
 
 from agbm.data.bands import (
-    AGBM_CONVENTIONS,
     BANDS,
     CHANNELS,
-    CONVENTIONS,
     MONTH_NAMES,
     MONTHS,
     S1_BANDS,
@@ -21,10 +22,12 @@ from agbm.data.bands import (
     S2_BANDS,
     S2_MAX,
     S2_NODATA_CLOUD,
+)
+from agbm.data.conventions import (
+    AGBM_CONVENTIONS,
+    CONVENTIONS,
     WINNER_CONVENTIONS,
     InputConventions,
-    model_input,
-    normalise,
 )
 from agbm.data.dataset import ChipDataset, Sample
 from agbm.data.layout import (
@@ -37,6 +40,7 @@ from agbm.data.layout import (
     splits_present,
     target_path,
 )
+from agbm.data.normalise import model_input, normalise
 from agbm.data.raw import RawChip, read_chip, read_prediction, read_raw_chip, read_target
 from agbm.data.sources import ChipSource, open_source
 

@@ -37,7 +37,7 @@ from rasterio.errors import CRSError
 from rasterio.transform import Affine
 from tqdm import tqdm
 
-from agbm.data.bands import MONTHS, RAW_DTYPES, SATELLITES
+from agbm.data.bands import MONTHS, S1, SENSORS
 from agbm.data.raw import RawChip, RawSource
 from agbm.errors import DataError
 from agbm.io import (
@@ -74,7 +74,7 @@ def raw_file(satellite: str) -> str:
 
 def chip_files(targets: bool) -> tuple[str, ...]:
     """The files a complete cached chip has."""
-    files = (*(raw_file(s) for s, *_ in SATELLITES), ACQUIRED_FILE, GEO_FILE)
+    files = (*(raw_file(s.name) for s in SENSORS), ACQUIRED_FILE, GEO_FILE)
     return (*files, TARGET_FILE) if targets else files
 
 
@@ -125,11 +125,11 @@ class CacheSource:
     def read_raw(self, chip_id: str) -> RawChip:
         """The stored months, copied out of the memory maps (the loader hands them to torch)."""
         folder = self._dir(chip_id)
-        acquired = load_array(folder / ACQUIRED_FILE, np.dtype(bool), (len(SATELLITES), MONTHS))
+        acquired = load_array(folder / ACQUIRED_FILE, np.dtype(bool), (len(SENSORS), MONTHS))
         stacks = []
-        for satellite, _, bands in SATELLITES:
-            path = folder / raw_file(satellite)
-            stack = load_array(path, RAW_DTYPES[satellite], (MONTHS, bands))
+        for sensor in SENSORS:
+            path = folder / raw_file(sensor.name)
+            stack = load_array(path, sensor.dtype, (MONTHS, sensor.count))
             if stacks and stack.shape[2:] != stacks[0].shape[2:]:
                 raise DataError(f"{path}: size differs from the chip's; {_REDO}")
             stacks.append(np.array(stack))
@@ -150,7 +150,7 @@ class CacheSource:
 
     def size(self, chip_id: str) -> tuple[int, int]:
         """(height, width) of the chip's stored months."""
-        return load_array(self._dir(chip_id) / raw_file("S1"), RAW_DTYPES["S1"]).shape[2:]
+        return load_array(self._dir(chip_id) / raw_file(S1.name), S1.dtype).shape[2:]
 
     def georeference(self, chip_id: str) -> dict:
         """The stored CRS and transform, as rasterio objects (empty when the chip had none)."""

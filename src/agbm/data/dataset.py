@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from agbm.data.bands import normalise
 from agbm.data.layout import target_path
+from agbm.data.normalise import normalise
 from agbm.data.sources import open_source
 from agbm.errors import DataError
 

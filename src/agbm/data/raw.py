@@ -7,7 +7,6 @@ fault: a model trained on silently patched garbage is worse than a run that stop
 from __future__ import annotations
 
 import collections
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +14,10 @@ import numpy as np
 import rasterio
 import rasterio.crs
 import torch
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from agbm.data.bands import (
-    AGBM_CONVENTIONS,
-    MONTHS,
-    RAW_DTYPES,
-    SATELLITES,
-    InputConventions,
-    normalise,
-)
+from agbm.data.bands import MONTHS, SENSORS
+from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
+from agbm.data.geotiff import as_sensor_dtype, read_raster
 from agbm.data.layout import (
     check_split,
     features_path,
@@ -33,25 +26,8 @@ from agbm.data.layout import (
     prediction_path,
     target_path,
 )
-from agbm.errors import DataError, reason
-
-
-def read_raster(path: Path, bands: int, size: tuple[int, int] | None) -> np.ndarray:
-    """Read all bands of a GeoTIFF as `[bands, H, W]`, checking band count, size and finiteness."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                array = src.read()
-    except RasterioError as exc:
-        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({reason(exc)})") from None
-    if array.shape[0] != bands:
-        raise DataError(f"{path}: has {array.shape[0]} band(s), expected {bands}")
-    if size is not None and array.shape[1:] != size:
-        raise DataError(f"{path}: size {array.shape[1:]} differs from the chip's {size}")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DataError(f"{path}: contains NaN or infinite values")
-    return array
+from agbm.data.normalise import normalise
+from agbm.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -73,28 +49,6 @@ class RawChip:
         return self.acquired.any(axis=0)
 
 
-def as_layout_dtype(raw: np.ndarray, satellite: str, path: Path) -> np.ndarray:
-    """`raw` in the layout's dtype for `satellite` (S1 float32, S2 uint16), whatever type the
-    file stores it in (TorchGeo's fixtures hold S1 as uint16, some tools write S2 as float),
-    as long as every value survives: a value that cannot be represented is an error."""
-    dtype = RAW_DTYPES[satellite]
-    if raw.dtype == dtype:
-        return raw
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        fits = raw.size == 0 or (raw.min() >= info.min and raw.max() <= info.max)
-        exact = np.issubdtype(raw.dtype, np.integer) or bool((raw == np.round(raw)).all())
-    else:
-        limit = 2**24 if np.issubdtype(raw.dtype, np.integer) else np.finfo(dtype).max
-        fits, exact = raw.size == 0 or bool(np.abs(raw).max() <= limit), True
-    if not (fits and exact):
-        raise DataError(
-            f"{path}: its {raw.dtype} values cannot all be held as the layout's {dtype} "
-            f"({satellite}: {'integers 0..65535' if dtype == np.uint16 else 'float32'})"
-        )
-    return raw.astype(dtype)
-
-
 def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawChip:
     """Read one chip's 12 months of S1 and S2 files, checking each file; a file whose size
     differs from most of the chip's files is the one named."""
@@ -103,10 +57,10 @@ def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawCh
     rasters: dict[tuple[int, int], np.ndarray] = {}
     paths: dict[tuple[int, int], Path] = {}
     for month in range(MONTHS):
-        for index, (satellite, _, bands) in enumerate(SATELLITES):
-            path = features_path(root, chip_id, satellite, month, split)
+        for index, sensor in enumerate(SENSORS):
+            path = features_path(root, chip_id, sensor.name, month, split)
             if path.is_file():
-                raw = as_layout_dtype(read_raster(path, bands, None), satellite, path)
+                raw = as_sensor_dtype(read_raster(path, sensor.count), sensor, path)
                 rasters[index, month], paths[index, month] = raw, path
     if not rasters:
         raise DataError(
@@ -120,10 +74,10 @@ def read_raw_chip(root: Path | str, chip_id: str, split: str = "train") -> RawCh
                 f"{paths[key]}: size {raster.shape[1:]} differs from the {size} of "
                 f"{count} other file(s) of chip {chip_id}"
             )
-    acquired = np.zeros((len(SATELLITES), MONTHS), dtype=bool)
+    acquired = np.zeros((len(SENSORS), MONTHS), dtype=bool)
     stacks = []
-    for index, (satellite, _, bands) in enumerate(SATELLITES):
-        stack = np.zeros((MONTHS, bands, *size), dtype=RAW_DTYPES[satellite])
+    for index, sensor in enumerate(SENSORS):
+        stack = np.zeros((MONTHS, sensor.count, *size), dtype=sensor.dtype)
         for month in range(MONTHS):
             if (index, month) in rasters:
                 stack[month], acquired[index, month] = rasters[index, month], True
@@ -155,7 +109,7 @@ def read_target(root: Path | str, chip_id: str, split: str = "train") -> np.ndar
     path = target_path(root, chip_id, split)
     if not path.is_file():
         raise DataError(f"{path}: target file missing for chip {chip_id}")
-    return read_raster(path, 1, None)[0].astype(np.float32, copy=False)
+    return read_raster(path, 1)[0].astype(np.float32, copy=False)
 
 
 def read_prediction(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -208,10 +162,10 @@ class RawSource:
         return np.array(
             [
                 [
-                    features_path(self.root, chip_id, sat, m, self.split).is_file()
+                    features_path(self.root, chip_id, sensor.name, m, self.split).is_file()
                     for m in range(MONTHS)
                 ]
-                for sat, *_ in SATELLITES
+                for sensor in SENSORS
             ]
         )
 
@@ -225,8 +179,8 @@ class RawSource:
 
     def _first_file(self, chip_id: str) -> rasterio.DatasetReader:
         for month in range(MONTHS):
-            for satellite, *_ in SATELLITES:
-                path = features_path(self.root, chip_id, satellite, month, self.split)
+            for sensor in SENSORS:
+                path = features_path(self.root, chip_id, sensor.name, month, self.split)
                 if path.is_file():
                     return rasterio.open(path)
         raise DataError(f"chip {chip_id}: no S1 or S2 file for any month in {self.root}")

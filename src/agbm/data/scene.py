@@ -24,120 +24,47 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import torch
 from affine import Affine
-from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
-from agbm.data.bands import (
-    AGBM_CONVENTIONS,
-    MONTHS,
-    RAW_DTYPES,
-    S1_BANDS,
-    S1_NODATA,
-    S2_BANDS,
-    S2_NODATA_CLOUD,
-    InputConventions,
-    normalise,
-)
-from agbm.errors import DataError, reason
+from agbm.data.bands import MONTHS, S1, S2, Sensor
+from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
+from agbm.data.geotiff import as_sensor_dtype, open_raster, read_window
+from agbm.data.normalise import normalise
+from agbm.errors import DataError
 
 #: The placeholder that marks a per-month file pattern.
 MONTH_FIELD = "{MM}"
 
 
-def _s1_observed(raw: np.ndarray) -> np.ndarray:
-    """bool `[h, w]`: the pixels of an S1 image `[4, h, w]` with any band not -9999."""
-    return (raw != S1_NODATA).any(axis=0)
-
-
-def _s2_observed(raw: np.ndarray) -> np.ndarray:
-    """bool `[h, w]`: the pixels of an S2 image `[11, h, w]` with data: CLP not 255 and not all
-    bands 0 (stacks often fill a missing month with zeros)."""
-    return (raw[-1] != S2_NODATA_CLOUD) & raw.any(axis=0)
-
-
-@dataclass(frozen=True)
-class Satellite:
-    """How one satellite's bands are read: how many, in which dtype, when a month has data."""
-
-    name: str
-    bands: int
-    dtype: np.dtype
-    #: The pixels of a month's image `[bands, h, w]` that hold an observation.
-    observed: Callable[[np.ndarray], np.ndarray]
-
-    def as_raw(self, raw: np.ndarray) -> np.ndarray:
-        """`raw` in the layout's dtype; a user's float or signed S2 is clipped to the uint16
-        range first (negative reflectance, which some processors write, becomes 0)."""
-        if np.issubdtype(self.dtype, np.integer) and raw.dtype != self.dtype:
-            limits = np.iinfo(self.dtype)
-            raw = np.clip(raw, limits.min, limits.max)
-        return raw.astype(self.dtype, copy=False)
-
-
-S1 = Satellite("S1", len(S1_BANDS), RAW_DTYPES["S1"], _s1_observed)
-
-
-S2 = Satellite("S2", len(S2_BANDS), RAW_DTYPES["S2"], _s2_observed)
-
-
-def _open(path: Path, bands: int, what: str, files: contextlib.ExitStack) -> DatasetReader:
-    """Open a GeoTIFF (closed with `files`), checking it exists and has `bands` bands."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        src = files.enter_context(rasterio.open(path))
-    except RasterioError as exc:
-        raise DataError(f"{path}: unreadable GeoTIFF ({reason(exc)})") from None
-    if src.count != bands:
-        raise DataError(f"{path}: has {src.count} band(s), expected {bands} ({what})")
-    return src
-
-
-def _read(path: Path, src: DatasetReader, window: Window) -> np.ndarray:
-    """One window of all bands, with read errors and non-finite values named by file."""
-    try:
-        raw = src.read(window=window)
-    except RasterioError as exc:
-        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({reason(exc)})") from None
-    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
-        raise DataError(
-            f"{path}: NaN or infinite values in rows {window.row_off}..."
-            f"{window.row_off + window.height}, columns {window.col_off}..."
-            f"{window.col_off + window.width} (mark no data as -9999 in S1, CLP 255 in S2)"
-        )
-    return raw
-
-
 class MonthlyImages:
     """One satellite's 12 months, from a band stack or per-month files, read by window."""
 
-    def __init__(self, spec: str | Path, satellite: Satellite, files: contextlib.ExitStack) -> None:
-        self.satellite = satellite
+    def __init__(self, spec: str | Path, sensor: Sensor, files: contextlib.ExitStack) -> None:
+        self.sensor = sensor
         self.stack: tuple[Path, DatasetReader] | None = None
         self.months: list[tuple[Path, DatasetReader] | None] = []
-        bands = satellite.bands
+        bands = sensor.count
         if MONTH_FIELD not in str(spec):
             what = (
-                f"{satellite.name} stack: {MONTHS} months x {bands} bands, month-major; "
+                f"{sensor.name} stack: {MONTHS} months x {bands} bands, month-major; "
                 f"per-month files need a {MONTH_FIELD} pattern"
             )
-            self.stack = (Path(spec), _open(Path(spec), MONTHS * bands, what, files))
+            self.stack = (Path(spec), open_raster(Path(spec), MONTHS * bands, files, what))
             return
-        what = f"one month of {satellite.name}"
+        what = f"one month of {sensor.name}"
         for month in range(MONTHS):
             path = Path(str(spec).replace(MONTH_FIELD, f"{month:02d}"))
-            self.months.append((path, _open(path, bands, what, files)) if path.is_file() else None)
+            src = open_raster(path, bands, files, what) if path.is_file() else None
+            self.months.append((path, src) if src is not None else None)
         if not any(self.months):
-            raise DataError(f"{spec}: no {satellite.name} file for any month {MONTH_FIELD}=00..11")
+            raise DataError(f"{spec}: no {sensor.name} file for any month {MONTH_FIELD}=00..11")
 
     @property
     def files(self) -> list[tuple[Path, DatasetReader]]:
@@ -145,11 +72,16 @@ class MonthlyImages:
         return [self.stack] if self.stack else [f for f in self.months if f]
 
     def read(self, window: Window) -> list[np.ndarray | None]:
-        """Raw `[bands, h, w]` of each month in the window (None: no file for that month)."""
+        """Raw `[bands, h, w]` of each month in the window, in the sensor's layout dtype
+        (None: no file for that month)."""
         if self.stack:
-            raw = _read(*self.stack, window)
-            return list(raw.reshape(MONTHS, self.satellite.bands, *raw.shape[1:]))
-        return [None if f is None else _read(*f, window) for f in self.months]
+            path, src = self.stack
+            raw = as_sensor_dtype(read_window(path, src, window), self.sensor, path)
+            return list(raw.reshape(MONTHS, self.sensor.count, *raw.shape[1:]))
+        return [
+            None if f is None else as_sensor_dtype(read_window(*f, window), self.sensor, f[0])
+            for f in self.months
+        ]
 
 
 def _same_transform(a: Affine, b: Affine) -> bool:
@@ -213,12 +145,12 @@ class Scene:
         observed = np.zeros(out.shape[-2:], dtype=bool)
         stacks = []
         for index, source in enumerate(self.sources):
-            sat = source.satellite
-            stack = np.zeros((MONTHS, sat.bands, h, w), dtype=sat.dtype)
+            sensor = source.sensor
+            stack = np.zeros((MONTHS, sensor.count, h, w), dtype=sensor.dtype)
             for month, raw in enumerate(source.read(window)):
-                seen = sat.observed(raw) if raw is not None else None
+                seen = sensor.observed(raw) if raw is not None else None
                 if seen is not None and seen.any():
-                    stack[month], acquired[index, month] = sat.as_raw(raw), True
+                    stack[month], acquired[index, month] = raw, True
                     observed[:h, :w] |= seen
             stacks.append(torch.from_numpy(stack))
         out[..., :h, :w] = normalise(*stacks, torch.from_numpy(acquired), conventions).numpy()

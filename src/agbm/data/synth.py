@@ -28,6 +28,7 @@ from rasterio.transform import Affine
 from tqdm import tqdm
 
 from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
+from agbm.data.geotiff import write_geotiff
 from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
 from agbm.io import replacing, writable_folder
 
@@ -216,18 +217,8 @@ def chip_ids(rng: np.random.Generator, count: int) -> list[str]:
 
 
 def _write(path: Path, array: np.ndarray, transform, nodata: float | None = None) -> None:
-    profile = {
-        "driver": "GTiff",
-        "width": array.shape[2],
-        "height": array.shape[1],
-        "count": array.shape[0],
-        "dtype": array.dtype.name,
-        "crs": CRS,
-        "transform": transform,
-        "nodata": nodata,
-    }
-    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(array)
+    """A chip file as the challenge's are: plain strips, georeferenced on the national grid."""
+    write_geotiff(path, array, CRS, transform, nodata, tiled=False)
 
 
 def write_chip(

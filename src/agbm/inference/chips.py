@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from agbm.data.bands import model_input
 from agbm.data.dataset import ChipDataset
+from agbm.data.geotiff import write_geotiff
 from agbm.data.layout import prediction_path
+from agbm.data.normalise import model_input
 from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
@@ -41,17 +41,9 @@ from agbm.runtime import autocast_dtype, init_runtime
 
 
 def write_prediction(path: Path, agbm: np.ndarray, geo: dict) -> None:
-    """Write a float32 single-band GeoTIFF atomically (temporary name, then rename)."""
-    profile = {
-        "driver": "GTiff",
-        "width": agbm.shape[1],
-        "height": agbm.shape[0],
-        "count": 1,
-        "dtype": "float32",
-        **geo,
-    }
-    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(agbm.astype(np.float32)[None])
+    """Write a chip's map as the challenge's submission files are: a plain float32
+    single-band GeoTIFF with the input's CRS and transform (`geo`), atomically."""
+    write_geotiff(path, agbm.astype(np.float32), tiled=False, **geo)
 
 
 def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:

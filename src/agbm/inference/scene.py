@@ -14,8 +14,8 @@ block tall across the scene's width (512 rows x 10,980 columns of float32 sums a
 ~45 MB, for a whole Sentinel-2 tile); rows that no later window touches are written out as
 soon as they are final.
 
-Output: float32 AGBM (t/ha, >= 0) on the input grid, a tiled (256 x 256), deflate-
-compressed GeoTIFF written under a temporary name and renamed when complete. Pixels with no
+Output: float32 AGBM (t/ha, >= 0) on the input grid, a cloud-optimised GeoTIFF (256 x 256
+tiles, deflate, overviews) written under a temporary name and renamed when complete. Pixels with no
 observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the file's no-data
 value: the model would only invent biomass there.
 """
@@ -30,17 +30,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.io import DatasetWriter
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from agbm.data.bands import AGBM_CONVENTIONS, CHANNELS, MONTHS, InputConventions
+from agbm.data.bands import CHANNELS, MONTHS
+from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
+from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
 from agbm.inference.tiling import BLOCK, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
-from agbm.io import check_output_file, output_folder, remove_stale_temporaries, replacing
+from agbm.io import check_output_file, output_folder, remove_stale_temporaries
 from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
@@ -95,29 +96,20 @@ def _predict(
     return preds
 
 
-@contextlib.contextmanager
-def _output(path: Path, scene: Scene) -> Iterator[DatasetWriter]:
-    """The output GeoTIFF, written under a temporary name and renamed only once complete, so an
-    interrupted run never leaves a partial map under the final name."""
+#: The map's band name and tags: what a GIS shows of it.
+MAP_BAND = "AGBM (t/ha)"
+MAP_TAGS = {"AGBM_UNITS": "above-ground biomass, t/ha; NaN = no observation in any month"}
+
+
+def _output(path: Path, scene: Scene) -> contextlib.AbstractContextManager[DatasetWriter]:
+    """The output map, written under a temporary name and renamed only once complete (an
+    interrupted run never leaves a partial map under the final name), then made a
+    cloud-optimised GeoTIFF with overviews: a map is for looking at, at every zoom."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "driver": "GTiff",
-        "height": scene.height,
-        "width": scene.width,
-        "count": 1,
-        "dtype": "float32",
-        "nodata": float("nan"),
-        "crs": scene.crs,
-        "transform": scene.transform,
-        "tiled": True,
-        "blockxsize": BLOCK,
-        "blockysize": BLOCK,
-        "compress": "deflate",
-        "predictor": 3,
-        "BIGTIFF": "IF_SAFER",
-    }
-    with replacing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        yield dst
+    shape = (scene.height, scene.width)
+    nan = float("nan")
+    profile = geotiff_profile(shape, 1, np.float32, scene.crs, scene.transform, nan, tiled=True)
+    return geotiff_writer(path, profile, [MAP_BAND], MAP_TAGS, cog=True)
 
 
 def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray) -> None:

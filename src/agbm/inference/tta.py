@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from agbm.data.bands import InputConventions
+from agbm.data.conventions import InputConventions
 from agbm.models.checkpoint import load_model
 from agbm.runtime import autocast
 

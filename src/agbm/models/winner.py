@@ -30,7 +30,7 @@ import timm
 import torch
 from timm.models import get_deprecated_models
 
-from agbm.data.bands import WINNER_CONVENTIONS, InputConventions
+from agbm.data.conventions import WINNER_CONVENTIONS, InputConventions
 from agbm.errors import CheckpointError
 from agbm.io import check_output_file
 from agbm.models.checkpoint import build_model, checkpoint_file, save_model

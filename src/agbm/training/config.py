@@ -25,12 +25,12 @@ from typing import Any, Literal
 
 import yaml
 
-from agbm.data.augment import Augment
-from agbm.data.bands import InputConventions
+from agbm.data.conventions import InputConventions
 from agbm.errors import ConfigError, DataError
 from agbm.models.checkpoint import checked_model_config, read_checkpoint
 from agbm.models.temporal import TEMPORAL_KINDS
 from agbm.runtime import AMP_DTYPES, default_workers
+from agbm.training.augment import Augment
 from agbm.training.split import SPLIT_METHODS, check_fold
 
 

@@ -25,13 +25,13 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from agbm.data.augment import Augment, chip_generator
-from agbm.data.bands import model_input
+from agbm.data.normalise import model_input
 from agbm.errors import DivergedError
 from agbm.io import hold_folder, output_folder, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint
 from agbm.runtime import Runtime, autocast, autocast_dtype, init_runtime
+from agbm.training.augment import Augment, chip_generator
 from agbm.training.config import TrainConfig, check_config, encoder_weights, resolve
 from agbm.training.history import History
 from agbm.training.loaders import TrainingData

@@ -1,0 +1,208 @@
+"""GeoTIFFs in and out: one checked read, one policy for a file's dtype, one way to write.
+
+Reading: `open_raster` opens a file and checks its band count, `read_window` reads all its
+bands (or a window of them) and refuses NaN or infinity, and every fault is a `DataError`
+naming the file. `as_sensor_dtype` is the one policy for a file that stores a sensor's
+values in another type than the layout's (S1 float32, S2 uint16), for chips and scenes
+alike: values that type holds are kept; negative S2 reflectance (noise below zero that some
+processors write, and the challenge's uint16 files hold as 0) becomes 0; anything else (a
+fraction where whole numbers x 10,000 belong, a value past 65,535) is refused.
+
+Writing: `write_geotiff` writes every raster agbm makes (maps, composed months, synthetic
+chips) through `agbm.io.replacing`, tiled and deflate-compressed where the raster is large
+enough for tiles to matter, with its no-data value, band names and tags; `cog=True` makes a
+cloud-optimised GeoTIFF (GDAL's COG driver, with overviews) for a map meant to be viewed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+
+from agbm.data.bands import Sensor
+from agbm.errors import DataError, reason
+from agbm.io import replacing, temporary_path
+
+#: Tile side of the files written tiled (and the smallest raster worth tiling).
+TILE = 256
+
+
+def open_raster(
+    path: Path, bands: int, files: contextlib.ExitStack, what: str = ""
+) -> DatasetReader:
+    """Open a GeoTIFF (closed with `files`), checking it exists and has `bands` bands;
+    `what` says what the file should hold, for the message."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = files.enter_context(rasterio.open(path))
+    except RasterioError as exc:
+        raise DataError(f"{path}: unreadable GeoTIFF ({reason(exc)})") from None
+    if src.count != bands:
+        extra = f" ({what})" if what else ""
+        raise DataError(f"{path}: has {src.count} band(s), expected {bands}{extra}")
+    return src
+
+
+def read_window(path: Path, src: DatasetReader, window: Window | None = None) -> np.ndarray:
+    """All bands `[bands, h, w]` of `src` (or of one window), with read errors and
+    non-finite values named by file."""
+    try:
+        raw = src.read(window=window)
+    except RasterioError as exc:
+        raise DataError(f"{path}: unreadable or truncated GeoTIFF ({reason(exc)})") from None
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        where = (
+            ""
+            if window is None
+            else f" in rows {window.row_off}...{window.row_off + window.height}, columns "
+            f"{window.col_off}...{window.col_off + window.width}"
+        )
+        raise DataError(
+            f"{path}: NaN or infinite values{where} (mark no data as -9999 in S1, CLP 255 in S2)"
+        )
+    return raw
+
+
+def read_raster(path: Path, bands: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A whole GeoTIFF as `[bands, H, W]`, checked: band count, size (when given), finite."""
+    with contextlib.ExitStack() as files:
+        array = read_window(path, open_raster(path, bands, files))
+    if size is not None and array.shape[1:] != tuple(size):
+        raise DataError(f"{path}: size {array.shape[1:]} differs from the chip's {tuple(size)}")
+    return array
+
+
+def as_sensor_dtype(raw: np.ndarray, sensor: Sensor, path: Path) -> np.ndarray:
+    """`raw` in `sensor`'s layout dtype by the one policy of this module's docstring, or a
+    `DataError` naming the file and what its values cannot be."""
+    dtype = sensor.dtype
+    if raw.dtype == dtype or raw.size == 0:
+        return raw.astype(dtype, copy=False)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        whole = np.issubdtype(raw.dtype, np.integer) or bool((raw == np.round(raw)).all())
+        if whole and raw.max() <= info.max:
+            return np.clip(raw, info.min, None).astype(dtype)  # below-zero reflectance: 0
+        wanted = f"whole numbers 0..{info.max} (reflectance x 10,000)"
+    else:
+        limit = 2**24 if np.issubdtype(raw.dtype, np.integer) else np.finfo(dtype).max
+        if np.abs(raw).max() <= limit:
+            return raw.astype(dtype)
+        wanted = f"{dtype} values"
+    raise DataError(
+        f"{path}: its {raw.dtype} values cannot all be held as {sensor.name}'s {wanted}"
+    )
+
+
+def geotiff_profile(
+    shape: tuple[int, int],
+    count: int,
+    dtype: str | np.dtype,
+    crs: Any = None,
+    transform: Any = None,
+    nodata: float | None = None,
+    tiled: bool | None = None,
+) -> dict[str, Any]:
+    """The creation options of every GeoTIFF agbm writes: tiled and deflate-compressed
+    (floating-point predictor for floats), BigTIFF when needed, once the raster spans a
+    tile (`tiled` None) or when asked (`tiled` True); plain strips with `tiled` False, as
+    the challenge's own chip files are. Georeferenced when `crs` and `transform` are given."""
+    dtype = np.dtype(dtype)
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": shape[0],
+        "width": shape[1],
+        "count": count,
+        "dtype": dtype.name,
+        "nodata": nodata,
+    }
+    if crs is not None:
+        profile.update(crs=crs, transform=transform)
+    if tiled or (tiled is None and min(shape) >= TILE):
+        profile.update(
+            tiled=True,
+            blockxsize=TILE,
+            blockysize=TILE,
+            compress="deflate",
+            predictor=3 if dtype.kind == "f" else 2,
+            BIGTIFF="IF_SAFER",
+        )
+    return profile
+
+
+def describe(
+    dst: Any, band_names: Sequence[str] | None = None, tags: Mapping[str, str] | None = None
+) -> None:
+    """Name an open file's bands and add its tags (what a reader of the file sees)."""
+    for index, name in enumerate(band_names or (), start=1):
+        dst.set_band_description(index, name)
+    if tags:
+        dst.update_tags(**tags)
+
+
+@contextlib.contextmanager
+def geotiff_writer(
+    path: Path,
+    profile: dict[str, Any],
+    band_names: Sequence[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    cog: bool = False,
+) -> Any:
+    """An open GeoTIFF to write into piece by piece (`dst.write(..., window=...)`), renamed
+    onto `path` only when the block completes; with `cog`, turned into a cloud-optimised
+    GeoTIFF (GDAL's COG driver, deflate, overviews) before the rename."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        # The plain file the COG is copied from: a temporary too, removed like any other.
+        first = temporary_path(path.with_name(f"{path.name}.part")) if cog else tmp
+        try:
+            with rasterio.open(first, "w", **profile) as dst:
+                describe(dst, band_names, tags)
+                yield dst
+            if cog:
+                predictor = 3 if np.dtype(profile["dtype"]).kind == "f" else 2
+                rasterio.shutil.copy(
+                    first,
+                    tmp,
+                    driver="COG",
+                    compress="DEFLATE",
+                    predictor=predictor,
+                    blocksize=TILE,
+                    BIGTIFF="IF_SAFER",
+                )
+        finally:
+            if cog:
+                first.unlink(missing_ok=True)
+
+
+def write_geotiff(
+    path: Path,
+    array: np.ndarray,
+    crs: Any = None,
+    transform: Any = None,
+    nodata: float | None = None,
+    band_names: Sequence[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    cog: bool = False,
+    tiled: bool | None = None,
+) -> None:
+    """Write `array` `[bands, H, W]` (or `[H, W]`) as a GeoTIFF, atomically (see
+    `geotiff_writer` and `geotiff_profile`)."""
+    array = array[None] if array.ndim == 2 else array
+    shape, count = array.shape[1:], array.shape[0]
+    profile = geotiff_profile(shape, count, array.dtype, crs, transform, nodata, tiled)
+    with geotiff_writer(path, profile, band_names, tags, cog) as dst:
+        dst.write(array)
