@@ -1,5 +1,10 @@
 # One-command set-up: `make demo` and `make test` create .venv when it is missing.
 PYTHON ?= python3
+# torch + torchvision that import together (see README, "Install"). PyPI's default wheels
+# bring CUDA (several GB); on a machine without a GPU, PyTorch's CPU index is far smaller:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.agbm-installed
@@ -9,8 +14,7 @@ STAMP := $(VENV)/.agbm-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch + torchvision that import together (see README, "Install")
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -41,7 +41,7 @@ def main() -> None:
     device = pick_device(args.device)
     model = make_model(args.backbone, args.recipe, device, args.channels_last).eval()
     forward = torch.compile(model) if args.compile else model
-    amp = autocast_dtype(args.amp, device)
+    amp = autocast_dtype(args.amp, device, inference=True)
     image, present, _ = random_chips(args.batch_size, args.size, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, WINNER_FIXTURE
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +32,10 @@ FIGURE = re.compile(r"^\S.*: (peak memory )?-?\d+(\.\d+)?x?( |$)")
         ["augment.py", "--size", "32", "--batch-size", "2", "--steps", "1", "--threads", "1"],
         ["model_memory.py", "--backbone", "resnet18", "--size", "32", "--months", "3"],
         ["recipes.py", "--epochs", "1", "--chips", "6", "--test-chips", "1", "--size", "32"],
+        pytest.param(
+            ["amp_accuracy.py", "--tta", "none"],
+            marks=pytest.mark.skipif(not WINNER_FIXTURE.is_dir(), reason="needs ../shared"),
+        ),
     ],
     ids=lambda args: args[0],
 )

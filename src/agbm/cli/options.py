@@ -16,7 +16,8 @@ def add_amp_option(parser: argparse.ArgumentParser) -> None:
         "--amp",
         default="auto",
         choices=["auto", *AMP_DTYPES],
-        help="mixed precision (default auto: bf16 on GPU, off on CPU)",
+        help="mixed precision (default auto: bf16 on GPU, and for inference on CPUs with "
+        "native bf16, AVX512-BF16 or AMX; off elsewhere)",
     )
 
 

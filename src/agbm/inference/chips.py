@@ -115,7 +115,7 @@ def predict(
             claim_predictions(out, record, overwrite)
             if len(todo) < len(chips):
                 tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
-        amp_dtype = autocast_dtype(amp, runtime.device)
+        amp_dtype = autocast_dtype(amp, runtime.device, inference=True)
         dataset = ChipDataset(data, split, todo, targets=False, raw=True)
         loader = DataLoader(
             dataset,

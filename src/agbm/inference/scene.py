@@ -196,6 +196,8 @@ def predict_files(
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
         device = local_device()
         models = load_for_inference(checkpoints, device)
-        predictor = model_predictor(models, device, tta, autocast_dtype(amp, device))
+        predictor = model_predictor(
+            models, device, tta, autocast_dtype(amp, device, inference=True)
+        )
         predict_scene(scene, predictor, out, tiling, batch_size, shared_conventions(models))
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))
