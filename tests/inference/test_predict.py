@@ -169,3 +169,14 @@ def test_a_folder_of_another_models_predictions_is_refused(trained, tmp_path: Pa
         assert not archive.exists()
     assert main([*base, "--checkpoint", str(other), "--overwrite"]) == 0
     assert "wrote 3 prediction(s)" in capsys.readouterr().out
+
+
+def test_an_archive_path_that_is_a_directory_fails_before_predicting(
+    trained, tmp_path: Path, capsys
+) -> None:
+    """`--archive DIR` gave a traceback once every chip had been predicted."""
+    data, checkpoint = trained
+    args = ["predict", "--data", str(data), "--out", str(tmp_path / "pred"), "--workers", "0"]
+    assert main([*args, "--checkpoint", str(checkpoint), "--archive", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert not list((tmp_path / "pred").glob("*.tif"))

@@ -21,6 +21,7 @@ from agbm.data.scene import open_scene
 from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
 from agbm.errors import DataError
 from agbm.inference import predict_scene
+from agbm.inference.scene import model_predictor, predict_block
 from agbm.inference.tiling import BLOCK, plan_tiling, taper
 from agbm.models import TemporalUNet, save_model
 
@@ -410,3 +411,28 @@ def test_an_output_that_is_an_input_or_exists_is_refused(
     assert main([*base, "--out", str(out), "--overwrite"]) == 0
     assert main([*base, "--out", str(tmp_path)]) == 2  # checked before any model ran
     assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tile", [48])  # 150 x 170 in uneven tiles
+def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: Path) -> None:
+    """A region is predicted tile by tile; every window of the scene's lattice that reaches
+    into a tile is blended there, so the map must not depend on the tile size."""
+    files = write_scene(tmp_path, (150, 170), seed=3)
+    torch.manual_seed(0)
+    model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
+    predictor = model_predictor([model], torch.device("cpu"), "none")
+    with open_scene(*files.stacks) as scene:
+        tiling = plan_tiling(scene.height, scene.width, 64, 16)
+        whole = predict_block(scene, predictor, tiling, (0, 0, scene.height, scene.width), 4)
+        tiled = np.full_like(whole, -1.0)
+        for top in range(0, scene.height, tile):
+            for left in range(0, scene.width, tile):
+                h, w = min(tile, scene.height - top), min(tile, scene.width - left)
+                block = predict_block(scene, predictor, tiling, (top, left, h, w), 4)
+                tiled[top : top + h, left : left + w] = block
+        predict_scene(scene, predictor, tmp_path / "one.tif", tiling, 4)
+    with rasterio.open(tmp_path / "one.tif") as src:
+        one_pass = src.read(1)
+    assert np.isfinite(whole).all() and whole.std() > 0
+    np.testing.assert_allclose(tiled, whole, atol=1e-3, rtol=0)
+    np.testing.assert_allclose(one_pass, whole, atol=1e-3, rtol=0)

@@ -39,7 +39,7 @@ from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
 from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
-from agbm.inference.tiling import BLOCK, StripBlender, Tiling, plan_tiling
+from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
 from agbm.io import check_output_file, output_folder, remove_stale_temporaries
 from agbm.runtime import autocast_dtype, local_device
@@ -56,11 +56,15 @@ Batch = tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]
 
 
 def _batches(
-    scene: Scene, tiling: Tiling, batch_size: int, conventions: InputConventions
+    scene: Scene,
+    tiling: Tiling,
+    batch_size: int,
+    conventions: InputConventions,
+    corners: Sequence[tuple[int, int]] | None = None,
 ) -> Iterator[Batch]:
     """Corners, images `[n, 12, 15, h, w]`, present `[n, 12]` and observed pixels `[n, h, w]`
-    of successive window batches."""
-    corners = tiling.corners()
+    of successive window batches (of all the tiling's windows, or of `corners`)."""
+    corners = tiling.corners() if corners is None else corners
     for i in range(0, len(corners), batch_size):
         batch = corners[i : i + batch_size]
         image = np.zeros((len(batch), MONTHS, CHANNELS, *tiling.size), dtype=np.float32)
@@ -146,6 +150,44 @@ def predict_scene(
                     blender.add(row, col, pred[:h, :w], weights * seen[:h, :w])
             bar.update(len(corners))
         _write_rows(dst, *blender.release(scene.height))
+
+
+def predict_block(
+    scene: Scene,
+    predictor: Predictor,
+    tiling: Tiling,
+    block: Block,
+    batch_size: int = 8,
+    conventions: InputConventions = AGBM_CONVENTIONS,
+) -> np.ndarray:
+    """AGBM `[height, width]` of one block of `scene` (a region's tile): the blend of every
+    window of the scene's lattice (`tiling`) that reaches into the block, each read whole
+    across the block's borders and weighted as `predict_scene` weights it. So a map made
+    block by block equals the map made in one pass, whatever the blocks (tested to 1e-3
+    t/ha); NaN where no window observed anything."""
+    top, left, height, width = block
+    total = np.zeros((height, width), dtype=np.float64)
+    weight = np.zeros((height, width), dtype=np.float64)
+    corners = tiling.corners_touching(block)
+    for batch, image, present, observed in _batches(
+        scene, tiling, batch_size, conventions, corners
+    ):
+        for (row, col), pred, seen in zip(
+            batch, _predict(predictor, image, present, conventions), observed, strict=True
+        ):
+            if pred is None:
+                continue
+            weights = tiling.weights(row, col)
+            weights = weights * seen[: weights.shape[0], : weights.shape[1]]
+            r0, r1 = max(row, top), min(row + weights.shape[0], top + height)
+            c0, c1 = max(col, left), min(col + weights.shape[1], left + width)
+            here = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+            there = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
+            total[here] += pred[there] * weights[there]
+            weight[here] += weights[there]
+    out = np.full((height, width), np.nan, dtype=np.float32)
+    np.divide(total, weight, out=out, where=weight > 0, casting="unsafe")
+    return out
 
 
 def model_predictor(

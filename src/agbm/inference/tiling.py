@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -14,6 +15,10 @@ WINDOW_MULTIPLE = 32
 #: Output tile side; finished rows are written in whole rows of tiles, so that each
 #: compressed tile is written once.
 BLOCK = 256
+
+
+#: A block of a scene, (top, left, height, width) in pixels: a region's tile.
+Block = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,18 @@ class Tiling:
     def corners(self) -> list[tuple[int, int]]:
         """Top-left pixels of all windows, in raster order (the order blending relies on)."""
         return [(r, c) for r in self.rows for c in self.cols]
+
+    def corners_touching(self, block: Block) -> list[tuple[int, int]]:
+        """Top-left pixels of the windows that reach into `block`, in raster order: the
+        windows a block of the scene (a region's tile) blends, on the scene's own lattice."""
+        (h, w), (top, left, height, width) = self.size, block
+        rows = self.rows[
+            bisect.bisect_right(self.rows, top - h) : bisect.bisect_left(self.rows, top + height)
+        ]
+        cols = self.cols[
+            bisect.bisect_right(self.cols, left - w) : bisect.bisect_left(self.cols, left + width)
+        ]
+        return [(r, c) for r in rows for c in cols]
 
     def weights(self, row: int, col: int) -> np.ndarray:
         """Blending weights of the window at (`row`, `col`), cropped to the scene: tapered

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from agbm.data.conventions import InputConventions
+from agbm.errors import CheckpointError
 from agbm.models.checkpoint import load_model
 from agbm.runtime import autocast
 
@@ -83,7 +84,7 @@ def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
     found = {model.conventions for model in models}
     if len(found) > 1:
         names = ", ".join(sorted(c.name for c in found))
-        raise ValueError(
+        raise CheckpointError(
             f"the checkpoints were trained on inputs made by different conventions ({names}); "
             "an ensemble needs checkpoints of one kind"
         )
