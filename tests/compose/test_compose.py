@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from agbm import extras as extras_module
 from agbm.cli import main
-from agbm.compose import catalog as catalog_module
 from agbm.compose import compose
 from agbm.compose import stacks as compose_module
 from agbm.compose.catalog import open_catalog, search, year_months
@@ -322,7 +322,7 @@ def test_a_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPat
     def missing(name: str):
         raise ImportError(name)
 
-    monkeypatch.setattr(catalog_module.importlib, "import_module", missing)
+    monkeypatch.setattr(extras_module.importlib, "import_module", missing)
     # Its own class (it was the bare AgbmError), an ImportError too for library callers.
     with pytest.raises(DependencyError, match=r"pip install 'agbm\[compose\]'"):
         open_catalog("https://example.org/stac")

@@ -10,31 +10,24 @@ be queried. The Planetary Computer's asset URLs are signed (planetary-computer) 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agbm.errors import AgbmError, DataError, DependencyError, reason
+from agbm import extras
+from agbm.errors import AgbmError, DataError, reason
 
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 S1_COLLECTION = "sentinel-1-rtc"
 S2_COLLECTION = "sentinel-2-l2a"
-#: The extra that holds the catalog libraries.
-EXTRA = "pip install 'agbm[compose]'"
 
 
 def require(module: str) -> Any:
     """Import one of the `compose` extra's libraries, or say which extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise DependencyError(
-            f"agbm compose and agbm map need {module.split('.')[0]}: {EXTRA}"
-        ) from None
+    return extras.require(module, "compose")
 
 
 @dataclass(frozen=True)

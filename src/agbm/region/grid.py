@@ -1,0 +1,160 @@
+"""A region to map: its area (polygons from a vector file, or a box of any size), its 10 m
+grid and the tiles that cut it.
+
+The grid is in the CRS asked for (a national grid such as EPSG:3067 for Finland) or, by
+default, in the UTM zone of the region's centre; pixels are 10 m with their edges on whole
+multiples of 10 m, so that two regions on one CRS share pixel edges. A box whose west edge
+lies east of its east edge crosses the antimeridian: it is the union of its two halves,
+which a projected grid holds as one area. The tiles cut the grid in squares of
+`tile_size` pixels from its top-left corner; only those that touch the area are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from agbm.compose.grid import utm_epsg
+from agbm.errors import DataError
+from agbm.extras import require
+
+#: The pixel size, in metres (the challenge's).
+PIXEL_M = 10.0
+#: The default tile side in pixels (10.24 km): a tile's composed inputs are ~480 MB
+#: (12 months x 15 bands), its map 4 MB.
+TILE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a region's grid: its id and its block (top, left, height, width)."""
+
+    id: str
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def block(self) -> tuple[int, int, int, int]:
+        return self.top, self.left, self.height, self.width
+
+
+@dataclass(frozen=True)
+class RegionGrid:
+    """The area in the grid's CRS (a shapely geometry) and the grid: CRS, transform, shape."""
+
+    area: Any
+    crs: str
+    transform: Affine
+    shape: tuple[int, int]
+
+    def tiles(self, tile_size: int = TILE_SIZE) -> list[Tile]:
+        """The tiles of `tile_size` pixels that touch the area, in raster order."""
+        if tile_size < 1:
+            raise ValueError(f"--tile-size must be a positive number of pixels, not {tile_size}")
+        box = require("shapely", "region").box
+        height, width = self.shape
+        found = []
+        for top in range(0, height, tile_size):
+            for left in range(0, width, tile_size):
+                h, w = min(tile_size, height - top), min(tile_size, width - left)
+                x0, y0 = self.transform @ (left, top + h)
+                x1, y1 = self.transform @ (left + w, top)
+                if self.area.intersects(box(x0, y0, x1, y1)):
+                    tile_id = f"r{top // tile_size:04d}_c{left // tile_size:04d}"
+                    found.append(Tile(tile_id, top, left, h, w))
+        return found
+
+    def inside(self, tile: Tile) -> Any:
+        """bool `[height, width]`: the tile's pixels whose centres lie in the area (the
+        others are no data in the map)."""
+        shapely = require("shapely", "region")
+        rows, cols = np.mgrid[tile.top : tile.top + tile.height, tile.left : tile.left + tile.width]
+        xs, ys = self.transform @ (cols + 0.5, rows + 0.5)
+        return shapely.contains_xy(self.area, xs, ys)
+
+
+def bbox_area(bbox: Sequence[float]) -> Any:
+    """A lon/lat box (W S E N, degrees) as a geometry in EPSG:4326; W > E crosses the
+    antimeridian and gives its two halves."""
+    shapely = require("shapely", "region")
+    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
+        raise ValueError(f"--bbox needs four finite numbers W S E N, got {list(bbox)}")
+    west, south, east, north = (float(v) for v in bbox)
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90):
+        raise ValueError(f"--bbox {west} {south} {east} {north} is not W S E N in degrees")
+    if west == east:
+        raise ValueError(f"--bbox {west} {south} {east} {north} has no width")
+    if west < east:
+        return shapely.box(west, south, east, north)
+    return shapely.MultiPolygon(
+        [shapely.box(west, south, 180.0, north), shapely.box(-180.0, south, east, north)]
+    )
+
+
+def read_area(path: Path | str) -> tuple[Any, str]:
+    """The union of a vector file's polygons (GeoJSON, GeoPackage, Shapefile: anything
+    pyogrio reads) and its CRS, or a one-line `DataError` naming the file."""
+    geopandas = require("geopandas", "region")
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such region file")
+    try:
+        frame = geopandas.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio's DataSourceError and others: not a vector file
+        raise DataError(f"{path}: not a readable vector file ({exc})") from None
+    polygons = frame[frame.geometry.notna() & frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polygons.empty:
+        raise DataError(f"{path}: holds no polygon (the region must be an area)")
+    if frame.crs is None:
+        raise DataError(f"{path}: has no CRS (say which in the file, e.g. a .prj or GeoJSON)")
+    area = polygons.geometry.make_valid().union_all()
+    return area, frame.crs.to_string()
+
+
+def _reproject(area: Any, crs: str, target: Any) -> Any:
+    """`area` from `crs` into `target` (geopandas, through pyproj)."""
+    geopandas = require("geopandas", "region")
+    return geopandas.GeoSeries([area], crs=crs).to_crs(target).iloc[0]
+
+
+def _centre_lonlat(area: Any, crs: str) -> tuple[float, float]:
+    """The centroid of `area` in lon/lat; an area with parts on both sides of the
+    antimeridian is centred across it, not at the far side of the globe."""
+    shapely = require("shapely", "region")
+    lonlat = _reproject(area, crs, "EPSG:4326")
+    west, _, east, _ = lonlat.bounds
+    if east - west > 180:
+        lonlat = shapely.transform(lonlat, lambda xy: xy + [[360.0, 0.0]] * (xy[:, :1] < 0))
+    centre = lonlat.centroid
+    return (centre.x + 180) % 360 - 180, centre.y
+
+
+def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
+    """The 10 m grid of `area` (a geometry in `area_crs`) in `crs`, or in the UTM zone of
+    its centre: bounds widened to whole multiples of 10 m."""
+    pyproj = require("pyproj", "region")
+    if crs is None:
+        crs = f"EPSG:{utm_epsg(*_centre_lonlat(area, area_crs))}"
+    try:
+        target = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise ValueError(f"--crs {crs}: not a CRS pyproj knows ({exc})") from None
+    if not target.is_projected:
+        raise ValueError(f"--crs {crs} is not projected: 10 m pixels need metres")
+    projected = _reproject(area, area_crs, target)
+    if projected.is_empty or not math.isfinite(projected.area):
+        raise ValueError(f"the region does not project onto {crs}")
+    x0, y0, x1, y1 = projected.bounds
+    left, bottom = math.floor(x0 / PIXEL_M) * PIXEL_M, math.floor(y0 / PIXEL_M) * PIXEL_M
+    right, top = math.ceil(x1 / PIXEL_M) * PIXEL_M, math.ceil(y1 / PIXEL_M) * PIXEL_M
+    shape = (round((top - bottom) / PIXEL_M), round((right - left) / PIXEL_M))
+    grid = Affine(PIXEL_M, 0, left, 0, -PIXEL_M, top)
+    return RegionGrid(projected, target.to_string(), grid, shape)

@@ -1,0 +1,71 @@
+"""A region's area, 10 m grid and tiles (issue 19's first pieces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas
+import numpy as np
+import pytest
+import shapely
+
+from agbm.errors import DataError
+from agbm.region import bbox_area, read_area, region_grid
+
+#: A 3 x 3 km square in Finland's national grid with a 1 km hole in its middle.
+OUTER = shapely.box(400_000, 6_700_000, 403_000, 6_703_000)
+HOLE = shapely.box(401_000, 6_701_000, 402_000, 6_702_000)
+
+
+def test_a_box_is_gridded_at_10_m_in_its_utm_zone_with_edges_on_10_m() -> None:
+    grid = region_grid(bbox_area([24.9, 60.3, 25.1, 60.4]), "EPSG:4326")
+    assert grid.crs == "EPSG:32635"
+    assert grid.transform.a == 10 and grid.transform.e == -10
+    assert grid.transform.c % 10 == 0 and grid.transform.f % 10 == 0
+    height, width = grid.shape
+    assert 1110 < height < 1160 and 1100 < width < 1160  # 0.1 x 0.2 degree at 60 N
+
+
+def test_a_box_across_the_antimeridian_is_one_area() -> None:
+    """compose refuses a box with W > E; a region takes it as the box's two halves."""
+    grid = region_grid(bbox_area([179.5, -17.0, -179.5, -16.5]), "EPSG:4326")
+    assert grid.crs in ("EPSG:32701", "EPSG:32760")
+    height, width = grid.shape
+    assert 5500 < height < 5800 and 10_500 < width < 10_800  # 1 x 0.5 degree, not 359
+    assert grid.area.area == pytest.approx(106.6e3 * 55.3e3, rel=0.01)  # 1 x 0.5 degree at 17 S
+
+
+def test_a_polygon_with_a_hole_gives_the_tiles_that_touch_it(tmp_path: Path) -> None:
+    path = tmp_path / "region.gpkg"
+    frame = geopandas.GeoDataFrame(geometry=[OUTER.difference(HOLE)], crs="EPSG:3067")
+    frame.to_crs("EPSG:4326").to_file(path)  # stored in another CRS than the grid's
+    area, crs = read_area(path)
+    grid = region_grid(area, crs, "EPSG:3067")
+    assert grid.crs == "EPSG:3067"
+    tiles = grid.tiles(100)  # 1 km tiles over the 3 km square
+    assert 9 <= len(tiles) <= 16
+    mask = np.zeros(grid.shape, dtype=bool)
+    for tile in tiles:
+        mask[tile.top : tile.top + tile.height, tile.left : tile.left + tile.width] = grid.inside(
+            tile
+        )
+    col, row = (int(v) for v in ~grid.transform @ (401_500, 6_701_500))
+    assert not mask[row, col]  # the hole is not the region
+    col, row = (int(v) for v in ~grid.transform @ (400_500, 6_700_500))
+    assert mask[row, col]
+    assert mask.sum() * 100 == pytest.approx(8e6, rel=0.01)  # 9 km2 less the 1 km2 hole
+
+
+def test_a_region_file_that_is_not_an_area_is_one_line(tmp_path: Path) -> None:
+    points = tmp_path / "points.geojson"
+    geopandas.GeoDataFrame(geometry=[shapely.Point(25, 60)], crs="EPSG:4326").to_file(points)
+    with pytest.raises(DataError, match="holds no polygon"):
+        read_area(points)
+    junk = tmp_path / "junk.gpkg"
+    junk.write_bytes(b"not a geopackage")
+    with pytest.raises(DataError, match=f"{junk}: not a readable vector file"):
+        read_area(junk)
+    with pytest.raises(ValueError, match="not projected"):
+        region_grid(OUTER, "EPSG:3067", "EPSG:4326")
+    with pytest.raises(ValueError, match="W S E N"):
+        bbox_area([1, 2, 3])
