@@ -401,3 +401,43 @@ def test_a_cog_truncated_halfway_is_named(catalog: Path, tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"month 10 July: reading its scenes failed") as err:
         compose(tmp_path / "out", 2021, bbox=AREA, catalog=copy)
     assert "S2_3_B04.tif" in str(err.value) and "See previous" not in str(err.value)
+
+
+def like_grid(path: Path, of: Path, columns: slice) -> Path:
+    """A GeoTIFF with the grid of some of the columns of `of`: one tile of a region."""
+    with rasterio.open(of) as src:
+        transform = src.transform @ rasterio.Affine.translation(columns.start, 0)
+        width = columns.stop - columns.start
+        profile = {"driver": "GTiff", "height": src.height, "width": width, "count": 1}
+        profile.update(dtype="uint8", crs=src.crs, transform=transform)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.zeros((1, src.height, width), np.uint8))
+    return path
+
+
+def test_s2_is_chosen_per_block_so_tiles_compose_what_the_whole_composes(
+    composed: Path, tmp_path: Path
+) -> None:
+    """Two July days, each clear over one half of the area: chosen over the area, one day
+    wins everywhere, and two tiles of the area would each pick their own clear day, so the
+    inputs depended on the tiling. Per 20-px block, the whole and its two tiles agree."""
+    west_cloud = np.full((32, 32), 4, np.uint8)
+    west_cloud[:, :16] = 9  # 20 m columns < 16: west of X0 + 320, the area's middle
+    east_cloud = np.full((32, 32), 4, np.uint8)
+    east_cloud[:, 16:] = 9
+    days = [S2Item(D(2021, 7, 3), 2000, west_cloud), S2Item(D(2021, 7, 20), 3000, east_cloud)]
+    stac = build(tmp_path / "stac", [S1Item(D(2021, 7, 2), "ascending", 0.1, 0.01)], days)
+    whole = composed / "S1.tif"
+    width = rasterio.open(whole).width
+    assert width == 40  # the grid's columns 0..19 are the area's west half
+    maps = {}
+    for name, columns in (("all", slice(0, 40)), ("west", slice(0, 20)), ("east", slice(20, 40))):
+        like = like_grid(tmp_path / f"{name}.tif", whole, columns)
+        out = compose(tmp_path / name, 2021, like=like, catalog=stac, s2_block=20)
+        maps[name] = read(out.s2).reshape(12, 11, -1, columns.stop - columns.start)[10, 0]
+    np.testing.assert_array_equal(maps["all"], np.hstack([maps["west"], maps["east"]]))
+    assert (maps["all"][:, :20] == 3000).all() and (maps["all"][:, 20:] == 2000).all()
+    record = json.loads((tmp_path / "all" / "compose.json").read_text())["months"][10]["S2"]
+    assert record["dates_by_block"] == [["2021-07-20", "2021-07-03"]] * 2
+    one = compose(tmp_path / "one", 2021, like=tmp_path / "all.tif", catalog=stac)
+    assert len(np.unique(read(one.s2).reshape(12, 11, 40, 40)[10, 0])) == 1  # one day wins

@@ -139,26 +139,67 @@ def reflectance(day: Sequence[Any], grid: Any, patch_url: Any) -> np.ndarray:
     return merged
 
 
+def block_scores(scl: np.ndarray, block: int | None) -> np.ndarray:
+    """The not-clear share (`NOT_CLEAR`) of each block of `block` pixels of a scene
+    classification `[H, W]`, on a lattice from its top-left (edge blocks cut short):
+    `[rows, cols]`; the whole area as one block when `block` is None."""
+    bad = NOT_CLEAR[np.minimum(scl, 11)].astype(np.float64)
+    if block is None:
+        return np.array([[bad.mean()]])
+    rows, cols = (-(-n // block) for n in bad.shape)
+    sums = np.add.reduceat(
+        np.add.reduceat(bad, np.arange(0, bad.shape[0], block), 0),
+        np.arange(0, bad.shape[1], block),
+        1,
+    )
+    counts = np.add.reduceat(
+        np.add.reduceat(np.ones_like(bad), np.arange(0, bad.shape[0], block), 0),
+        np.arange(0, bad.shape[1], block),
+        1,
+    )
+    return (sums / counts).reshape(rows, cols)
+
+
 def month_s2(
-    items: Sequence[Any], grid: Any, patch_url: Callable[[str], str] | None = None
+    items: Sequence[Any],
+    grid: Any,
+    patch_url: Callable[[str], str] | None = None,
+    block: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """One month's `[11, H, W]` uint16 from its least cloudy acquisition over the area (all
-    0 with cloud 255 when there is none) and a record of what was used."""
+    """One month's `[11, H, W]` uint16 from its least cloudy acquisition (all 0 with cloud
+    255 when there is none) and a record of what was used.
+
+    The choice is made over the whole area (`block` None) or, for a region, per block of
+    `block` pixels of a lattice from the grid's top-left: a region's tiles start on that
+    lattice, so every block picks the same day whatever tile composes it, and the map's
+    inputs do not depend on the tiling."""
     days = acquisitions(items)
     if not days:
         empty = np.zeros((len(S2_BANDS), *grid.shape), dtype=np.uint16)
         empty[-1] = S2_NODATA_CLOUD
         return empty, {"items": [], "date": None}
-    scores = [not_clear_fraction(scene_classes(day, grid, patch_url)) for day in days]
-    best = days[int(np.argmin(scores))]
-    out = reflectance(best, grid, patch_url)
+    scores = np.stack([block_scores(scene_classes(d, grid, patch_url), block) for d in days])
+    chosen = scores.argmin(axis=0)  # [rows, cols]: the day of each block
+    side = block or max(grid.shape)
+    per_pixel = np.kron(chosen, np.ones((side, side), dtype=chosen.dtype))[
+        : grid.shape[0], : grid.shape[1]
+    ]
+    out = np.zeros((len(S2_BANDS), *grid.shape), dtype=np.uint16)
+    for index in np.unique(chosen):
+        take = per_pixel == index
+        out[:, take] = reflectance(days[index], grid, patch_url)[:, take]
+    used = [days[i] for i in np.unique(chosen)]
     observed = out[-1] != S2_NODATA_CLOUD
     cloudy = np.isin(out[-1], SCL_CLOUD[list(CLOUDS)]) & observed
-    return out, {
-        "items": [i.id for i in best],
-        "date": solar_day(best[0]).isoformat(),
-        "not_clear_fraction": round(min(scores), 4),
+    record = {
+        "items": [i.id for day in used for i in day],
+        "date": solar_day(days[np.bincount(chosen.ravel()).argmax()][0]).isoformat(),
+        "not_clear_fraction": round(float(np.take_along_axis(scores, chosen[None], 0).mean()), 4),
         "cloud_fraction": round(float(cloudy.sum() / max(observed.sum(), 1)), 4),
-        "boa_offset_removed": [boa_offset(i) for i in best],
+        "boa_offset_removed": [boa_offset(i) for day in used for i in day],
         "candidates": [solar_day(d[0]).isoformat() for d in days],
     }
+    if block is not None:
+        record["block"] = block
+        record["dates_by_block"] = [[solar_day(days[i][0]).isoformat() for i in r] for r in chosen]
+    return out, record

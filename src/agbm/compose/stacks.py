@@ -18,6 +18,7 @@ stopped; the two stacks are made from the months at the end.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,11 +88,18 @@ def record_file(folder: Path, month: int) -> Path:
 
 
 def compose_month(
-    folder: Path, month: int, found: dict[str, list[Any]], grid: Any, patch: dict[str, Any]
+    folder: Path,
+    month: int,
+    found: dict[str, list[Any]],
+    grid: Any,
+    patch: dict[str, Any],
+    s2_block: int | None = None,
 ) -> dict[str, Any]:
-    """Compose and write one month (its record last: a month with a record is done)."""
+    """Compose and write one month (its record last: a month with a record is done); S2's
+    acquisition is chosen per block of `s2_block` pixels, or over the whole grid."""
     record: dict[str, Any] = {"month": f"{month:02d} {MONTH_NAMES[month]}"}
-    for sensor, make in zip(SENSORS, (month_s1, month_s2), strict=True):
+    s2 = functools.partial(month_s2, block=s2_block)
+    for sensor, make in zip(SENSORS, (month_s1, s2), strict=True):
         array, record[sensor.name] = make(found[sensor.name], grid, patch[sensor.name])
         _write(month_file(folder, sensor.name, month), array, grid, sensor)
     write_record(record_file(folder, month), record)
@@ -134,9 +142,12 @@ def search_year(
     return found
 
 
-def run_record(grid: Any, year: int, catalogs: dict[str, Any]) -> dict[str, Any]:
+def run_record(
+    grid: Any, year: int, catalogs: dict[str, Any], s2_block: int | None = None
+) -> dict[str, Any]:
     """What a months folder is composed for: its months are only valid for these."""
     return {
+        "s2_block": s2_block,
         "year": year,
         "crs": grid.crs.to_wkt(),
         "transform": list(grid.affine)[:6],
@@ -147,7 +158,12 @@ def run_record(grid: Any, year: int, catalogs: dict[str, Any]) -> dict[str, Any]
 
 
 def compose_months(
-    folder: Path, found: list[dict[str, list[Any]]], grid: Any, catalogs: dict, progress: bool
+    folder: Path,
+    found: list[dict[str, list[Any]]],
+    grid: Any,
+    catalogs: dict,
+    progress: bool,
+    s2_block: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every month's files and record, composing those not done yet; returns the records."""
     patch = {s: catalogs[s].patch_url for s in catalogs}
@@ -158,7 +174,7 @@ def compose_months(
             records.append(json.loads(record_path.read_text()))
             continue
         try:
-            records.append(compose_month(folder, month, found[month], grid, patch))
+            records.append(compose_month(folder, month, found[month], grid, patch, s2_block))
         except AgbmError:
             raise
         except Exception as exc:  # a read that failed: the network, a bad asset
@@ -178,9 +194,12 @@ def compose(
     catalog: str | Path = PLANETARY_COMPUTER,
     s2_catalog: str | Path | None = None,
     progress: bool = False,
+    s2_block: int | None = None,
 ) -> Composed:
     """Compose the year's monthly S1 and S2 stacks over `bbox` (lon/lat W S E N) or on the
-    grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable."""
+    grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable.
+    With `s2_block`, each month's S2 acquisition is chosen per block of that many pixels
+    from the grid's top-left (`month_s2`), as a region's tiles compose."""
     if (bbox is None) == (like is None):
         raise ValueError("give either --bbox W S E N or --like GRID.tif")
     check_year(year)
@@ -190,14 +209,14 @@ def compose(
     catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}
     bounds = lonlat_bounds(grid)
     found = search_year(catalogs, bounds, year)
-    run = run_record(grid, year, catalogs)
+    run = run_record(grid, year, catalogs, s2_block)
     with output_folder(out / "months") as folder:
         # A months folder composed for another year, grid or catalog is refused: its months
         # would be mixed into this run's.
         claim_record(folder / MANIFEST, run, "give another output folder, or delete it")
         remove_stale_temporaries(folder)
         remove_stale_temporaries(out)
-        records = compose_months(folder, found, grid, catalogs, progress)
+        records = compose_months(folder, found, grid, catalogs, progress, s2_block)
         for sensor in SENSORS:
             _stack(folder, sensor, out / f"{sensor.name}.tif", grid)
     sidecar = {

@@ -29,6 +29,9 @@ PIXEL_M = 10.0
 #: The default tile side in pixels (10.24 km): a tile's composed inputs are ~480 MB
 #: (12 months x 15 bands), its map 4 MB.
 TILE_SIZE = 1024
+#: The blocks over which a region chooses each month's S2 acquisition (2.56 km, the
+#: challenge's chip; docs/compose.md); tiles are whole multiples of it.
+S2_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ class RegionGrid:
 
     def tiles(self, tile_size: int = TILE_SIZE) -> list[Tile]:
         """The tiles of `tile_size` pixels that touch the area, in raster order."""
-        if tile_size < 1:
-            raise ValueError(f"--tile-size must be a positive number of pixels, not {tile_size}")
+        if tile_size < 1 or tile_size % S2_BLOCK:
+            raise ValueError(
+                f"--tile-size must be a positive multiple of {S2_BLOCK} pixels (the blocks "
+                f"each month's S2 is chosen over), not {tile_size}"
+            )
         box = require("shapely", "region").box
         height, width = self.shape
         found = []
