@@ -441,3 +441,39 @@ def test_s2_is_chosen_per_block_so_tiles_compose_what_the_whole_composes(
     assert record["dates_by_block"] == [["2021-07-20", "2021-07-03"]] * 2
     one = compose(tmp_path / "one", 2021, like=tmp_path / "all.tif", catalog=stac)
     assert len(np.unique(read(one.s2).reshape(12, 11, 40, 40)[10, 0])) == 1  # one day wins
+
+
+def test_asset_urls_are_signed_as_they_are_read_not_when_searched(
+    catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planetary Computer tokens expire after about 45 minutes: a URL signed when the items
+    were found is dead by the time a late month (or tile) reads it. Every signature must be
+    made inside the read that uses it, and every read must be signed."""
+    import dataclasses
+
+    import odc.stac
+
+    state = {"reading": False, "loads": 0}
+    signed: list[bool] = []
+    real_open, real_load = compose_module.open_catalog, odc.stac.load
+
+    def sign(href: str) -> str:
+        signed.append(state["reading"])  # True: made while a read runs
+        return href
+
+    def load(items, **kw):
+        state["reading"], state["loads"] = True, state["loads"] + 1
+        try:
+            return real_load(items, **kw)
+        finally:
+            state["reading"] = False
+
+    monkeypatch.setattr(odc.stac, "load", load)
+    monkeypatch.setattr(
+        compose_module,
+        "open_catalog",
+        lambda url: dataclasses.replace(real_open(url), patch_url=sign),
+    )
+    compose(tmp_path / "out", 2021, bbox=AREA, catalog=catalog)
+    assert signed and all(signed)  # each URL signed during its own read
+    assert len(signed) >= state["loads"]  # and no read without a signature
