@@ -8,6 +8,8 @@ alike: values that type holds are kept; negative S2 reflectance (noise below zer
 processors write, and the challenge's uint16 files hold as 0) becomes 0; anything else (a
 fraction where whole numbers x 10,000 belong, a value past 65,535) is refused.
 
+Mosaics: `write_mosaic_vrt` joins files on one grid (a region's tiles) into one GDAL VRT.
+
 Writing: `write_geotiff` writes every raster agbm makes (maps, composed months, synthetic
 chips) through `agbm.io.replacing`, tiled and deflate-compressed where the raster is large
 enough for tiles to matter, with its no-data value, band names and tags; `cog=True` makes a
@@ -17,13 +19,17 @@ cloud-optimised GeoTIFF (GDAL's COG driver, with overviews) for a map meant to b
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import rasterio
+import rasterio.crs
 import rasterio.shutil
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader
@@ -206,3 +212,64 @@ def write_geotiff(
     profile = geotiff_profile(shape, count, array.dtype, crs, transform, nodata, tiled)
     with geotiff_writer(path, profile, band_names, tags, cog) as dst:
         dst.write(array)
+
+
+#: GDAL's names of the raster types agbm writes.
+_GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float32": "Float32"}
+
+
+@dataclass(frozen=True)
+class MosaicPart:
+    """One file of a mosaic and where it lies in it: its top-left pixel (row, col)."""
+
+    path: Path
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+def write_mosaic_vrt(
+    path: Path,
+    parts: Sequence[MosaicPart],
+    shape: tuple[int, int],
+    crs: Any,
+    transform: Any,
+    count: int,
+    dtype: str | np.dtype,
+    nodata: float | None = None,
+    band_names: Sequence[str] | None = None,
+) -> None:
+    """A GDAL VRT mosaic of `parts` (files on one grid, each at its place) over a raster of
+    `shape`, atomically: what GDAL, rasterio and QGIS open as one file, with no pixel
+    copied. Paths are stored relative to the VRT, so the folder can move; pixels no part
+    covers are `nodata`. (GDAL's gdalbuildvrt does this; its command line and Python
+    bindings are not among agbm's dependencies, and the format is a short XML.)"""
+    path = Path(path)
+    root = ElementTree.Element("VRTDataset", rasterXSize=str(shape[1]), rasterYSize=str(shape[0]))
+    ElementTree.SubElement(root, "SRS").text = rasterio.crs.CRS.from_user_input(crs).to_wkt()
+    a, b, c, d, e, f = tuple(transform)[:6]
+    ElementTree.SubElement(root, "GeoTransform").text = ", ".join(map(repr, (c, a, b, f, d, e)))
+    kind = _GDAL_TYPES[np.dtype(dtype).name]
+    for band in range(1, count + 1):
+        node = ElementTree.SubElement(root, "VRTRasterBand", dataType=kind, band=str(band))
+        if nodata is not None:
+            ElementTree.SubElement(node, "NoDataValue").text = repr(float(nodata))
+        if band_names:
+            ElementTree.SubElement(node, "Description").text = band_names[band - 1]
+        for part in parts:
+            source = ElementTree.SubElement(
+                node, "ComplexSource" if nodata is not None else "SimpleSource"
+            )
+            name = os.path.relpath(part.path, path.parent)
+            ElementTree.SubElement(source, "SourceFilename", relativeToVRT="1").text = name
+            ElementTree.SubElement(source, "SourceBand").text = str(band)
+            size = {"xSize": str(part.width), "ySize": str(part.height)}
+            ElementTree.SubElement(source, "SrcRect", xOff="0", yOff="0", **size)
+            ElementTree.SubElement(
+                source, "DstRect", xOff=str(part.col), yOff=str(part.row), **size
+            )
+            if nodata is not None:
+                ElementTree.SubElement(source, "NODATA").text = repr(float(nodata))
+    with replacing(path) as tmp:
+        ElementTree.ElementTree(root).write(tmp, encoding="unicode")
