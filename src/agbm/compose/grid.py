@@ -59,9 +59,13 @@ def grid_for_bbox(bbox: tuple[float, float, float, float]) -> Any:
     return geobox.GeoBox.from_geopolygon(area, resolution=PIXEL_M, crs=crs)
 
 
+def geobox_of(shape: tuple[int, int], transform: Any, crs: str) -> Any:
+    """An odc-geo `GeoBox`: the grid compose loads onto (a region's tile, say)."""
+    return require("odc.geo.geobox").GeoBox(tuple(shape), transform, crs)
+
+
 def grid_like(path: Path | str) -> Any:
     """The grid (CRS, transform, size) of an existing GeoTIFF, as an odc-geo `GeoBox`."""
-    geobox = require("odc.geo.geobox")
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
@@ -71,7 +75,7 @@ def grid_like(path: Path | str) -> Any:
                     f"--like {path}: {src.height} x {src.width} pixels is more than compose "
                     f"takes in one run ({MAX_PIXELS:,}); split the grid into smaller ones"
                 )
-            return geobox.GeoBox((src.height, src.width), src.transform, src.crs.to_wkt())
+            return geobox_of((src.height, src.width), src.transform, src.crs.to_wkt())
     except RasterioError as exc:
         raise DataError(f"{path}: not a readable GeoTIFF ({exc})") from None
 

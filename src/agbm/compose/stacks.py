@@ -195,15 +195,17 @@ def compose(
     s2_catalog: str | Path | None = None,
     progress: bool = False,
     s2_block: int | None = None,
+    grid: Any = None,
 ) -> Composed:
     """Compose the year's monthly S1 and S2 stacks over `bbox` (lon/lat W S E N) or on the
     grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable.
     With `s2_block`, each month's S2 acquisition is chosen per block of that many pixels
     from the grid's top-left (`month_s2`), as a region's tiles compose."""
-    if (bbox is None) == (like is None):
+    if sum(x is not None for x in (bbox, like, grid)) != 1:
         raise ValueError("give either --bbox W S E N or --like GRID.tif")
     check_year(year)
-    grid = grid_like(like) if like is not None else grid_for_bbox(tuple(bbox))
+    if grid is None:
+        grid = grid_like(like) if like is not None else grid_for_bbox(tuple(bbox))
     out = Path(out)
     opened = open_catalog(catalog)
     catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}

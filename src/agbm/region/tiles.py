@@ -1,0 +1,103 @@
+"""The work of one region tile, each step a function a Dask task will run: compose the tile's
+inputs, join the composed tiles into one mosaic, predict the tile's map.
+
+A region folder holds::
+
+    inputs/tiles/{tile}/S1.tif, S2.tif   the tile's composed core (compose, resumable)
+    inputs/S1.vrt, inputs/S2.vrt         the mosaic of every composed tile
+    tiles/{tile}.tif                     the tile's map: a COG, float32 t/ha, NaN outside
+
+Each pixel's imagery is fetched once: a tile composes its core only, and the windows that
+reach across its borders read the neighbours' composed inputs through the mosaic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from agbm.compose import compose
+from agbm.compose.catalog import PLANETARY_COMPUTER
+from agbm.compose.grid import geobox_of
+from agbm.data.bands import MONTHS, SENSORS
+from agbm.data.conventions import InputConventions
+from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
+from agbm.data.scene import open_scene
+from agbm.inference.scene import MAP_BAND, MAP_TAGS, Predictor, predict_block
+from agbm.inference.tiling import Tiling
+from agbm.region.grid import S2_BLOCK, RegionGrid, Tile
+
+
+def tile_transform(grid: RegionGrid, tile: Tile) -> Affine:
+    """The transform of a tile's core: the region's, moved to the tile's top-left pixel."""
+    return grid.transform @ Affine.translation(tile.left, tile.top)
+
+
+def inputs_folder(folder: Path, tile: Tile) -> Path:
+    """Where a tile's composed inputs go in a region folder."""
+    return Path(folder) / "inputs" / "tiles" / tile.id
+
+
+def compose_tile(
+    folder: Path,
+    grid: RegionGrid,
+    tile: Tile,
+    year: int,
+    catalog: str | Path = PLANETARY_COMPUTER,
+    s2_catalog: str | Path | None = None,
+) -> Path:
+    """Compose a tile's core (its 12 months of S1 and S2, S2 chosen per `S2_BLOCK` block of
+    the region's lattice), resumably; returns its folder."""
+    out = inputs_folder(folder, tile)
+    geobox = geobox_of((tile.height, tile.width), tile_transform(grid, tile), grid.crs)
+    compose(out, year, catalog=catalog, s2_catalog=s2_catalog, s2_block=S2_BLOCK, grid=geobox)
+    return out
+
+
+def write_inputs_mosaic(folder: Path, grid: RegionGrid, tiles: Sequence[Tile]) -> list[Path]:
+    """`inputs/S1.vrt` and `inputs/S2.vrt`: the composed tiles as one scene on the region's
+    grid (no data where no tile was composed); returns the two paths."""
+    written = []
+    for sensor in SENSORS:
+        parts = [
+            MosaicPart(inputs_folder(folder, t) / f"{sensor.name}.tif", *t.block) for t in tiles
+        ]
+        path = Path(folder) / "inputs" / f"{sensor.name}.vrt"
+        count, nodata = MONTHS * sensor.count, sensor.nodata
+        write_mosaic_vrt(
+            path, parts, grid.shape, grid.crs, grid.transform, count, sensor.dtype, nodata
+        )
+        written.append(path)
+    return written
+
+
+def map_path(folder: Path, tile: Tile) -> Path:
+    """Where a tile's map goes in a region folder."""
+    return Path(folder) / "tiles" / f"{tile.id}.tif"
+
+
+def predict_tile(
+    folder: Path,
+    grid: RegionGrid,
+    tile: Tile,
+    predictor: Predictor,
+    tiling: Tiling,
+    conventions: InputConventions,
+    batch_size: int = 8,
+) -> Path:
+    """The tile's map from the region's inputs mosaic: every window of the region's lattice
+    that reaches into the tile, read across its borders (`predict_block`), NaN outside the
+    area; written as a COG, atomically. `tiling` is the region's (`plan_tiling` of its
+    shape), so the map is the same whatever the tile size."""
+    inputs = Path(folder) / "inputs"
+    with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
+        agbm = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions)
+    agbm[~grid.inside(tile)] = np.nan
+    out = map_path(folder, tile)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    transform = tile_transform(grid, tile)
+    write_geotiff(out, agbm, grid.crs, transform, np.nan, [MAP_BAND], MAP_TAGS, cog=True)
+    return out

@@ -1,0 +1,60 @@
+"""A region's tiles composed, joined and predicted, against the static test catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import torch
+
+from agbm.inference.scene import model_predictor
+from agbm.inference.tiling import plan_tiling
+from agbm.models import TemporalUNet
+from agbm.region import region_grid
+from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
+from tests.compose.catalog import AREA, S1Item, S2Item, build
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    s1 = [S1Item(D(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
+    s2 = [S2Item(D(2021, 7, 20), 3000, 4, gradient=True)]
+    return build(tmp_path_factory.mktemp("stac"), s1, s2)
+
+
+def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
+    catalog: Path, tmp_path: Path
+) -> None:
+    west, south, east, north = AREA
+    lower_half = shapely.box(west, south, east, (south + north) / 2)  # the region's area
+    grid = region_grid(lower_half, "EPSG:4326")
+    (tile,) = grid.tiles(256)  # a 400 x 200 m area: one tile
+    inputs = compose_tile(tmp_path, grid, tile, 2021, catalog)
+    with rasterio.open(inputs / "S2.tif") as s2:
+        assert (s2.count, s2.shape, s2.transform) == (132, grid.shape, grid.transform)
+    for vrt in write_inputs_mosaic(tmp_path, grid, [tile]):
+        with rasterio.open(vrt) as src:
+            assert src.shape == grid.shape and src.count in (48, 132)
+    model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
+    torch.manual_seed(0)
+    predictor = model_predictor([model], torch.device("cpu"), "none")
+    tiling = plan_tiling(*grid.shape, 32, 8)
+    out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4)
+    assert out == map_path(tmp_path, tile)
+    with rasterio.open(out) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert (src.shape, src.transform, src.crs.to_string()) == (
+            grid.shape,
+            grid.transform,
+            grid.crs,
+        )
+        agbm = src.read(1)
+    inside = grid.inside(tile)
+    assert inside.any() and not inside.all()
+    assert np.isfinite(agbm[inside]).all() and np.isnan(agbm[~inside]).all()
