@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict-scene": ("predict_scene", "predict one AGBM map of a whole scene of your own imagery"),
     "compose": ("compose", "compose a place's monthly S1 + S2 stacks from a STAC catalog"),
     "map": ("map", "map a place's biomass for a year: compose its inputs, then predict"),
+    "map-region": ("map_region", "map a region of any size, tile by tile on a Dask cluster"),
     "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
     "plot": (
         "plot",

@@ -124,15 +124,16 @@ def _stack(folder: Path, sensor: Sensor, out: Path, grid: Any) -> None:
 
 
 def search_year(
-    catalogs: dict[str, Any], bounds: tuple[float, ...], year: int
+    catalogs: dict[str, Any], bounds: tuple[float, ...], year: int, require_data: bool = True
 ) -> list[dict[str, list[Any]]]:
-    """Per month, the S1 and S2 items over `bounds`; a year with none is a `DataError`."""
+    """Per month, the S1 and S2 items over `bounds`; a year with none is a `DataError`
+    (unless not `require_data`: a region's tile over the sea may have none)."""
     collections = {"S1": S1_COLLECTION, "S2": S2_COLLECTION}
     found = [
         {s: search(catalogs[s], collections[s], bounds, *span) for s in ("S1", "S2")}
         for span in year_months(year)
     ]
-    if not any(month[s] for month in found for s in month):
+    if require_data and not any(month[s] for month in found for s in month):
         start, end = year_months(year)[0][0], year_months(year)[-1][1]
         raise DataError(
             f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} "
@@ -196,6 +197,7 @@ def compose(
     progress: bool = False,
     s2_block: int | None = None,
     grid: Any = None,
+    require_data: bool = True,
 ) -> Composed:
     """Compose the year's monthly S1 and S2 stacks over `bbox` (lon/lat W S E N) or on the
     grid of the GeoTIFF `like`, from `catalog` (S2 from `s2_catalog` when given); resumable.
@@ -210,7 +212,7 @@ def compose(
     opened = open_catalog(catalog)
     catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}
     bounds = lonlat_bounds(grid)
-    found = search_year(catalogs, bounds, year)
+    found = search_year(catalogs, bounds, year, require_data)
     run = run_record(grid, year, catalogs, s2_block)
     with output_folder(out / "months") as folder:
         # A months folder composed for another year, grid or catalog is refused: its months

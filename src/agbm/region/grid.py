@@ -164,3 +164,16 @@ def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
     shape = (round((top - bottom) / PIXEL_M), round((right - left) / PIXEL_M))
     grid = Affine(PIXEL_M, 0, left, 0, -PIXEL_M, top)
     return RegionGrid(projected, target.to_string(), grid, shape)
+
+
+def grid_of(
+    region: Path | str | None = None,
+    bbox: Sequence[float] | None = None,
+    crs: str | None = None,
+) -> RegionGrid:
+    """The grid of a region given as a vector file (`region`) or a lon/lat box (`bbox`),
+    in `crs` or the UTM zone of its centre."""
+    if (region is None) == (bbox is None):
+        raise ValueError("give either --region FILE or --bbox W S E N")
+    area, area_crs = read_area(region) if region is not None else (bbox_area(bbox), "EPSG:4326")
+    return region_grid(area, area_crs, crs)

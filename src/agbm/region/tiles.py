@@ -50,22 +50,36 @@ def compose_tile(
     s2_catalog: str | Path | None = None,
 ) -> Path:
     """Compose a tile's core (its 12 months of S1 and S2, S2 chosen per `S2_BLOCK` block of
-    the region's lattice), resumably; returns its folder."""
+    the region's lattice), resumably; a tile with no acquisition all year is all no data;
+    returns its folder."""
     out = inputs_folder(folder, tile)
     geobox = geobox_of((tile.height, tile.width), tile_transform(grid, tile), grid.crs)
-    compose(out, year, catalog=catalog, s2_catalog=s2_catalog, s2_block=S2_BLOCK, grid=geobox)
+    compose(
+        out, year, catalog=catalog, s2_catalog=s2_catalog, s2_block=S2_BLOCK, grid=geobox,
+        require_data=False,
+    )  # fmt: skip
     return out
 
 
-def write_inputs_mosaic(folder: Path, grid: RegionGrid, tiles: Sequence[Tile]) -> list[Path]:
-    """`inputs/S1.vrt` and `inputs/S2.vrt`: the composed tiles as one scene on the region's
-    grid (no data where no tile was composed); returns the two paths."""
+def mosaic_folder(folder: Path, name: str | None = None) -> Path:
+    """Where the inputs mosaic goes: `inputs/` for the whole region, or `inputs/near/{name}`
+    for the tiles near one tile (what its prediction task reads)."""
+    inputs = Path(folder) / "inputs"
+    return inputs if name is None else inputs / "near" / name
+
+
+def write_inputs_mosaic(
+    folder: Path, grid: RegionGrid, tiles: Sequence[Tile], name: str | None = None
+) -> list[Path]:
+    """`S1.vrt` and `S2.vrt` in `mosaic_folder(folder, name)`: the composed `tiles` as one
+    scene on the region's grid (no data where no tile was composed); returns the paths."""
     written = []
     for sensor in SENSORS:
         parts = [
             MosaicPart(inputs_folder(folder, t) / f"{sensor.name}.tif", *t.block) for t in tiles
         ]
-        path = Path(folder) / "inputs" / f"{sensor.name}.vrt"
+        path = mosaic_folder(folder, name) / f"{sensor.name}.vrt"
+        path.parent.mkdir(parents=True, exist_ok=True)
         count, nodata = MONTHS * sensor.count, sensor.nodata
         write_mosaic_vrt(
             path, parts, grid.shape, grid.crs, grid.transform, count, sensor.dtype, nodata
@@ -87,12 +101,14 @@ def predict_tile(
     tiling: Tiling,
     conventions: InputConventions,
     batch_size: int = 8,
+    mosaic: str | None = None,
 ) -> Path:
     """The tile's map from the region's inputs mosaic: every window of the region's lattice
     that reaches into the tile, read across its borders (`predict_block`), NaN outside the
     area; written as a COG, atomically. `tiling` is the region's (`plan_tiling` of its
-    shape), so the map is the same whatever the tile size."""
-    inputs = Path(folder) / "inputs"
+    shape), so the map is the same whatever the tile size. `mosaic` names the inputs mosaic
+    to read (`mosaic_folder`; default the whole region's)."""
+    inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
         agbm = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions)
     agbm[~grid.inside(tile)] = np.nan

@@ -1,0 +1,63 @@
+"""`agbm map-region` end to end on a LocalCluster, against a static catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from agbm.cli import main
+from agbm.models import TemporalUNet, save_model
+from agbm.region import bbox_area, region_grid
+from agbm.region.engine import PredictOptions, map_region
+from tests.compose.catalog import AREA, S1Item, S2Item, build
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    root = tmp_path_factory.mktemp("region")
+    s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
+    stac = build(root / "stac", s1, [S2Item(dt.date(2021, 7, 20), 3000, 4, gradient=True)])
+    save_model(root / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    west, south, _, north = AREA
+    bbox = [west, south, west + 0.05, north]  # 2.7 km wide: two 256 px tiles, one 512 px
+    return stac, root / "m.pt", [str(v) for v in bbox]
+
+
+def read_map(folder: Path) -> np.ndarray:
+    with rasterio.open(folder / "agbm.vrt") as src:
+        return src.read(1)
+
+
+def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tiling(
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stac, checkpoint, bbox = setup
+    args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
+    args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
+    args += ["--overlap", "16", "--batch-size", "4", "--tile-size", "256"]
+    out = tmp_path / "small"
+    assert main([*args, "--out", str(out)]) == 0
+    assert "mapped 2 tile(s), 0 already done, 0 failed" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "tiles").iterdir()) == [
+        "r0000_c0000.tif",
+        "r0000_c0001.tif",
+    ]
+    report = json.loads((out / "region.json").read_text())
+    assert len(report["tiles"]) == 2 and report["failed"] == {}
+    assert main([*args, "--out", str(out)]) == 0  # a rerun skips the tiles done
+    assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out
+    grid = region_grid(bbox_area([float(v) for v in bbox]), "EPSG:4326")
+    options = PredictOptions((str(checkpoint),), 64, 16, "none", 4)
+    big = map_region(tmp_path / "big", grid, 2021, options, 512, stac)
+    assert big.mapped == ["r0000_c0000"] and not big.failed
+    small, one = read_map(out), read_map(tmp_path / "big")
+    assert np.isfinite(small).any() and np.isnan(small).any()  # data in the catalog's 640 m only
+    np.testing.assert_allclose(small, one, atol=1e-3, rtol=0)  # whatever the tile size
+    other_year = ["2020" if a == "2021" else a for a in args]
+    assert main([*other_year, "--out", str(out)]) == 2
+    assert "was made with other settings (year: 2021 -> 2020" in capsys.readouterr().err
