@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +64,39 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
     other_year = ["2020" if a == "2021" else a for a in args]
     assert main([*other_year, "--out", str(out)]) == 2
     assert "was made with other settings (year: 2021 -> 2020" in capsys.readouterr().err
+
+
+def test_a_region_runs_on_a_cluster_already_there(
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """distributed's own command-line tools start a scheduler and two workers on 127.0.0.1;
+    `--scheduler FILE` runs the same graph on them."""
+    stac, checkpoint, bbox = setup
+    bin_dir = Path(sys.executable).parent
+    scheduler_file = tmp_path / "scheduler.json"
+    common = {"cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--dashboard-address", ":0", "--scheduler-file", scheduler_file], **common,
+    )  # fmt: skip
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for _ in range(2):
+            workers.append(subprocess.Popen(
+                [bin_dir / "dask", "worker", "--scheduler-file", scheduler_file,
+                 "--nthreads", "1", "--host", "127.0.0.1"], **common,
+            ))  # fmt: skip
+        args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
+        args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
+        args += ["--overlap", "16", "--tile-size", "256", "--scheduler", str(scheduler_file)]
+        assert main([*args, "--out", str(tmp_path / "out")]) == 0
+        assert "mapped 2 tile(s)" in capsys.readouterr().out
+        assert np.isfinite(read_map(tmp_path / "out")).any()
+    finally:
+        for process in (*workers, scheduler):
+            process.terminate()
+        for process in (*workers, scheduler):
+            process.wait(timeout=30)
