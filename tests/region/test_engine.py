@@ -31,8 +31,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[st
     return stac, root / "m.pt", [str(v) for v in bbox]
 
 
-def read_map(folder: Path) -> np.ndarray:
+def read_map(folder: Path, crs: str | None = None) -> np.ndarray:
     with rasterio.open(folder / "agbm.vrt") as src:
+        assert crs is None or src.crs.to_string() == crs
         return src.read(1)
 
 
@@ -42,7 +43,7 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
     stac, checkpoint, bbox = setup
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
-    args += ["--overlap", "16", "--batch-size", "4", "--tile-size", "256"]
+    args += ["--overlap", "16", "--batch-size", "4", "--tile-size", "256", "--crs", "EPSG:3067"]
     out = tmp_path / "small"
     assert main([*args, "--out", str(out)]) == 0
     assert "mapped 2 tile(s), 0 already done, 0 failed" in capsys.readouterr().out
@@ -54,11 +55,11 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
     assert len(report["tiles"]) == 2 and report["failed"] == {}
     assert main([*args, "--out", str(out)]) == 0  # a rerun skips the tiles done
     assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out
-    grid = region_grid(bbox_area([float(v) for v in bbox]), "EPSG:4326")
+    grid = region_grid(bbox_area([float(v) for v in bbox]), "EPSG:4326", "EPSG:3067")
     options = PredictOptions((str(checkpoint),), 64, 16, "none", 4)
     big = map_region(tmp_path / "big", grid, 2021, options, 512, stac)
     assert big.mapped == ["r0000_c0000"] and not big.failed
-    small, one = read_map(out), read_map(tmp_path / "big")
+    small, one = read_map(out, "EPSG:3067"), read_map(tmp_path / "big", "EPSG:3067")
     assert np.isfinite(small).any() and np.isnan(small).any()  # data in the catalog's 640 m only
     np.testing.assert_allclose(small, one, atol=1e-3, rtol=0)  # whatever the tile size
     other_year = ["2020" if a == "2021" else a for a in args]
