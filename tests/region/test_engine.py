@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 
@@ -51,6 +52,15 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
         "r0000_c0000.tif",
         "r0000_c0001.tif",
     ]
+    collection = pystac.Collection.from_file(str(out / "collection.json"))
+    items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
+    assert [i.id for i in items] == ["r0000_c0000", "r0000_c0001"]
+    assert (
+        items[0].properties["proj:code"] == "EPSG:3067" and items[0].properties["agbm:year"] == 2021
+    )
+    assert items[0].properties["agbm:inputs"]  # the Sentinel items it was composed from
+    with rasterio.open(items[0].assets["agbm"].get_absolute_href()) as src:
+        assert src.shape == tuple(items[0].properties["proj:shape"])
     report = json.loads((out / "region.json").read_text())
     assert len(report["tiles"]) == 2 and report["failed"] == {}
     assert main([*args, "--out", str(out)]) == 0  # a rerun skips the tiles done

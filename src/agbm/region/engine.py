@@ -32,6 +32,7 @@ from agbm.inference.tiling import plan_tiling
 from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import claim_record, file_sha256, output_folder, write_record
 from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
+from agbm.region.stac import write_collection
 from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
 from agbm.runtime import autocast_dtype, local_device
 
@@ -191,6 +192,7 @@ def map_region(
             [MosaicPart(map_path(folder, t), *t.block) for t in done],
             grid.shape, grid.crs, grid.transform, 1, "float32", float("nan"), [MAP_BAND],
         )  # fmt: skip
+        write_collection(folder, grid, done, year, record)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
     return result
 
