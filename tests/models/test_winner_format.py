@@ -12,9 +12,9 @@ import torch
 
 from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS
-from agbm.errors import CheckpointError
+from agbm.errors import CheckpointError, UnsafePickleError
 from agbm.models import TemporalUNet, load_model
-from agbm.models.winner import agbm_key, describe_import, timm_name
+from agbm.models.winner import agbm_key, describe_import, import_winner, timm_name
 
 
 def test_checkpoints_without_conventions_load_with_agbm_conventions(tmp_path: Path) -> None:
@@ -51,6 +51,8 @@ def test_a_hostile_pickle_gets_one_line_and_runs_nothing(
     assert err.count("\n") == 1 and str(src) in err and "refused" in err
     assert "system" in err
     assert not marker.exists() and not (tmp_path / "x.pt").exists()
+    with pytest.raises(UnsafePickleError, match="system"):  # its own class, not a ValueError
+        import_winner(src, tmp_path / "x.pt")
 
 
 def test_calls_to_model_library_functions_are_kept_as_data_never_run(
@@ -107,6 +109,8 @@ def test_import_winner_names_a_directory_and_refuses_to_overwrite_its_source(
     replaced the winner's file with the converted one."""
     assert main(["import-winner", str(tmp_path), "--out", str(tmp_path / "x.pt")]) == 2
     assert "is a directory, not a checkpoint file" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="nope.pth does not exist"):  # was FileNotFoundError
+        import_winner(tmp_path / "nope.pth", tmp_path / "x.pt")
     src = tmp_path / "model_best.pth"
     torch.save({"state_dict": {}}, src)
     before = src.read_bytes()

@@ -147,3 +147,10 @@ def year_months(year: int) -> list[tuple[dt.datetime, dt.datetime]]:
         (a.replace(tzinfo=dt.timezone.utc), b.replace(tzinfo=dt.timezone.utc))
         for a, b in zip(starts, starts[1:], strict=False)
     ]
+
+
+def year_span(year: int) -> tuple[dt.datetime, dt.datetime]:
+    """The BioMassters year as one interval [start, end) in UTC: September 1st of
+    `year - 1` to September 1st of `year`."""
+    months = year_months(year)
+    return months[0][0], months[-1][1]

@@ -37,6 +37,7 @@ from agbm.compose.catalog import (
     open_catalog,
     search,
     year_months,
+    year_span,
 )
 from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
@@ -134,7 +135,7 @@ def search_year(
         for span in year_months(year)
     ]
     if require_data and not any(month[s] for month in found for s in month):
-        start, end = year_months(year)[0][0], year_months(year)[-1][1]
+        start, end = year_span(year)
         raise DataError(
             f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} "
             f"from {start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d} in "

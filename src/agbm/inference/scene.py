@@ -205,6 +205,17 @@ def model_predictor(
     return predict
 
 
+def load_predictor(
+    checkpoints: Sequence[str | Path], tta: str = "flips", amp: str = "auto"
+) -> tuple[Predictor, InputConventions]:
+    """The ensemble of `checkpoints` on this machine's GPU (else the CPU) as a `Predictor`
+    with `tta` and `--amp` `amp`, and the input conventions its windows must be made by."""
+    device = local_device()
+    models = load_for_inference(checkpoints, device)
+    amp_dtype = autocast_dtype(amp, device, inference=True)
+    return model_predictor(models, device, tta, amp_dtype), shared_conventions(models)
+
+
 @dataclass(frozen=True)
 class SceneMap:
     """What `predict_files` wrote: the map's path, size in pixels, and windows predicted."""
@@ -236,10 +247,6 @@ def predict_files(
         check_output_file(out, [path for path, _ in scene.files], overwrite)
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
-        device = local_device()
-        models = load_for_inference(checkpoints, device)
-        predictor = model_predictor(
-            models, device, tta, autocast_dtype(amp, device, inference=True)
-        )
-        predict_scene(scene, predictor, out, tiling, batch_size, shared_conventions(models))
+        predictor, conventions = load_predictor(checkpoints, tta, amp)
+        predict_scene(scene, predictor, out, tiling, batch_size, conventions)
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))

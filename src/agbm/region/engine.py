@@ -27,14 +27,12 @@ from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import reason
 from agbm.extras import require
-from agbm.inference.scene import MAP_BAND, model_predictor
+from agbm.inference.scene import MAP_BAND, load_predictor
 from agbm.inference.tiling import plan_tiling
-from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import claim_record, file_sha256, output_folder, write_record
 from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
 from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
-from agbm.runtime import autocast_dtype, local_device
 
 #: The region folder's record of what made it, and its report.
 RUN_RECORD, REPORT = "run.json", "region.json"
@@ -65,10 +63,7 @@ class RegionResult:
 @functools.cache
 def _predictor(options: PredictOptions) -> tuple[Any, Any]:
     """The models of `options` on this worker's device, loaded once per worker process."""
-    device = local_device()
-    models = load_for_inference(list(options.checkpoints), device)
-    amp = autocast_dtype(options.amp, device, inference=True)
-    return model_predictor(models, device, options.tta, amp), shared_conventions(models)
+    return load_predictor(options.checkpoints, options.tta, options.amp)
 
 
 def _predict_task(
@@ -154,7 +149,8 @@ def map_region(
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
         reach = options.window
-        needed = {n.id: n for t in todo for n in neighbours(t, tiles, reach)}
+        near = {t.id: neighbours(t, tiles, reach) for t in todo}
+        needed = {n.id: n for t in todo for n in near[t.id]}
         with client_for(scheduler) as client:
             tqdm.write(f"Dask dashboard: {client.dashboard_link}")
             workers = client.scheduler_info()["workers"].values()
@@ -168,8 +164,8 @@ def map_region(
             }  # fmt: skip
             predicted = {
                 t.id: client.submit(
-                    _after, [composed[n.id] for n in neighbours(t, tiles, reach)],
-                    _predict_task, folder, grid, t, neighbours(t, tiles, reach), options,
+                    _after, [composed[n.id] for n in near[t.id]],
+                    _predict_task, folder, grid, t, near[t.id], options,
                     key=f"predict-{t.id}", retries=retries, pure=False,
                     resources={"GPU": 1} if gpu else None,
                 )

@@ -65,18 +65,25 @@ class RegionGrid:
                 f"--tile-size must be a positive multiple of {S2_BLOCK} pixels (the blocks "
                 f"each month's S2 is chosen over), not {tile_size}"
             )
-        box = require("shapely", "region").box
         height, width = self.shape
-        found = []
-        for top in range(0, height, tile_size):
-            for left in range(0, width, tile_size):
-                h, w = min(tile_size, height - top), min(tile_size, width - left)
-                x0, y0 = self.transform @ (left, top + h)
-                x1, y1 = self.transform @ (left + w, top)
-                if self.area.intersects(box(x0, y0, x1, y1)):
-                    tile_id = f"r{top // tile_size:04d}_c{left // tile_size:04d}"
-                    found.append(Tile(tile_id, top, left, h, w))
-        return found
+        tiles = (
+            Tile(
+                f"r{top // tile_size:04d}_c{left // tile_size:04d}",
+                top,
+                left,
+                min(tile_size, height - top),
+                min(tile_size, width - left),
+            )
+            for top in range(0, height, tile_size)
+            for left in range(0, width, tile_size)
+        )
+        return [t for t in tiles if self.area.intersects(self.footprint(t))]
+
+    def footprint(self, tile: Tile) -> Any:
+        """The tile's square, a shapely box in the grid's CRS."""
+        x0, y0 = self.transform @ (tile.left, tile.top + tile.height)
+        x1, y1 = self.transform @ (tile.left + tile.width, tile.top)
+        return require("shapely", "region").box(x0, y0, x1, y1)
 
     def inside(self, tile: Tile) -> Any:
         """bool `[height, width]`: the tile's pixels whose centres lie in the area (the
@@ -125,7 +132,7 @@ def read_area(path: Path | str) -> tuple[Any, str]:
     return area, frame.crs.to_string()
 
 
-def _reproject(area: Any, crs: str, target: Any) -> Any:
+def reproject(area: Any, crs: str, target: Any) -> Any:
     """`area` from `crs` into `target` (geopandas, through pyproj)."""
     geopandas = require("geopandas", "region")
     return geopandas.GeoSeries([area], crs=crs).to_crs(target).iloc[0]
@@ -135,7 +142,7 @@ def _centre_lonlat(area: Any, crs: str) -> tuple[float, float]:
     """The centroid of `area` in lon/lat; an area with parts on both sides of the
     antimeridian is centred across it, not at the far side of the globe."""
     shapely = require("shapely", "region")
-    lonlat = _reproject(area, crs, "EPSG:4326")
+    lonlat = reproject(area, crs, "EPSG:4326")
     west, _, east, _ = lonlat.bounds
     if east - west > 180:
         lonlat = shapely.transform(lonlat, lambda xy: xy + [[360.0, 0.0]] * (xy[:, :1] < 0))
@@ -155,7 +162,7 @@ def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
         raise ValueError(f"--crs {crs}: not a CRS pyproj knows ({exc})") from None
     if not target.is_projected:
         raise ValueError(f"--crs {crs} is not projected: 10 m pixels need metres")
-    projected = _reproject(area, area_crs, target)
+    projected = reproject(area, area_crs, target)
     if projected.is_empty or not math.isfinite(projected.area):
         raise ValueError(f"the region does not project onto {crs}")
     x0, y0, x1, y1 = projected.bounds

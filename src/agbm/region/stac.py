@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agbm.compose.catalog import year_months
+from agbm.compose.catalog import year_span
 from agbm.extras import require
 from agbm.io import replacing
-from agbm.region.grid import RegionGrid, Tile
+from agbm.region.grid import RegionGrid, Tile, reproject
 from agbm.region.tiles import inputs_folder, map_path, tile_transform
 
 COLLECTION = "collection.json"
@@ -42,16 +42,12 @@ def tile_item(folder: Path, grid: RegionGrid, tile: Tile, year: int, record: dic
     pystac = require("pystac", "compose")
     projection = require("pystac.extensions.projection", "compose").ProjectionExtension
     shapely = require("shapely", "region")
-    geopandas = require("geopandas", "region")
-    transform = tile_transform(grid, tile)
-    x0, y1 = transform @ (0, 0)
-    x1, y0 = transform @ (tile.width, tile.height)
-    footprint = geopandas.GeoSeries([shapely.box(x0, y0, x1, y1)], crs=grid.crs).to_crs(4326)
-    (start, _), (_, end) = year_months(year)[0], year_months(year)[-1]
+    footprint = reproject(grid.footprint(tile), grid.crs, "EPSG:4326")
+    start, end = year_span(year)
     item = pystac.Item(
         id=tile.id,
-        geometry=shapely.geometry.mapping(footprint.iloc[0]),
-        bbox=list(footprint.total_bounds),
+        geometry=shapely.geometry.mapping(footprint),
+        bbox=list(footprint.bounds),
         datetime=None,
         start_datetime=start,
         end_datetime=end - dt.timedelta(microseconds=1),
@@ -62,7 +58,8 @@ def tile_item(folder: Path, grid: RegionGrid, tile: Tile, year: int, record: dic
         },
     )
     proj = projection.ext(item, add_if_missing=True)
-    proj.code, proj.shape, proj.transform = grid.crs, [tile.height, tile.width], list(transform)[:6]
+    transform = list(tile_transform(grid, tile))[:6]
+    proj.code, proj.shape, proj.transform = grid.crs, [tile.height, tile.width], transform
     href = str(map_path(folder, tile).resolve())  # made relative when the collection is laid out
     item.add_asset(
         "agbm",
@@ -84,7 +81,7 @@ def write_collection(
     pystac = require("pystac", "compose")
     items = [tile_item(folder, grid, t, year, record) for t in tiles]
     spatial = [list(item.bbox) for item in items] or [[-180.0, -90.0, 180.0, 90.0]]
-    (start, _), (_, end) = year_months(year)[0], year_months(year)[-1]
+    start, end = year_span(year)
     collection = pystac.Collection(
         id=f"agbm-{year}",
         description=f"Above-ground biomass (t/ha), {year - 1}-09 to {year}-08, mapped by agbm",
