@@ -70,3 +70,8 @@ class RunBusyError(AgbmError):
 
 class DivergedError(AgbmError):
     """Training produced a loss or validation score that is not finite."""
+
+
+class TileError(AgbmError):
+    """A region tile's work failed (after its retries); the message names the tile and the
+    cause, so that a tile that needed it says which neighbour failed and why."""

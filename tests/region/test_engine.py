@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pystac
 import pytest
@@ -16,8 +17,7 @@ import rasterio
 
 from agbm.cli import main
 from agbm.models import TemporalUNet, save_model
-from agbm.region import bbox_area, region_grid
-from agbm.region.engine import PredictOptions, map_region
+from agbm.region.engine import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
 
 
@@ -26,10 +26,41 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[st
     root = tmp_path_factory.mktemp("region")
     s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
     stac = build(root / "stac", s1, [S2Item(dt.date(2021, 7, 20), 3000, 4, gradient=True)])
-    save_model(root / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    save_model(root / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
     west, south, _, north = AREA
     bbox = [west, south, west + 0.05, north]  # 2.7 km wide: two 256 px tiles, one 512 px
     return stac, root / "m.pt", [str(v) for v in bbox]
+
+
+def _connected(scheduler_file: Path) -> int:
+    """How many workers the scheduler of `scheduler_file` has."""
+    with distributed.Client(scheduler_file=str(scheduler_file), timeout=30) as client:
+        return len(client.scheduler_info()["workers"])
+
+
+def test_this_machine_s_cluster_has_a_predict_worker_per_gpu_and_composes_on_the_rest() -> None:
+    specs = worker_specs(cores=16, gpus=2, memory=64 * 2**30)
+    options = {name: spec["options"] for name, spec in specs.items()}
+    assert list(options) == [*(f"compose-{n}" for n in range(14)), "gpu-0", "gpu-1"]
+    assert all(o["nthreads"] == 1 and o["memory_limit"] == 4 * 2**30 for o in options.values())
+    assert options["gpu-1"]["resources"] == {"GPU": 1}
+    assert options["gpu-1"]["env"] == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert options["compose-3"]["resources"] == {"COMPOSE": 1}
+    assert options["compose-3"]["env"] == {"CUDA_VISIBLE_DEVICES": ""}  # no GPU for compose
+    assert sorted(worker_specs(cores=1, gpus=1, memory=2**30)) == ["compose-0", "gpu-0"]
+    cpu_only = worker_specs(cores=2, gpus=0, memory=2**30)
+    assert sorted(cpu_only) == ["cpu-0", "cpu-1"]
+    assert all(s["options"]["resources"] is None for s in cpu_only.values())  # do either
+
+
+def test_tasks_ask_for_gpu_and_compose_workers_only_when_predicting_on_gpus() -> None:
+    on_gpus = ({"COMPOSE": 1}, {"GPU": 1})
+    assert placement([{"COMPOSE": 1}, {"GPU": 1}]) == on_gpus
+    assert placement([{}, {}]) == (None, None)
+    assert placement([], "gpu") == on_gpus  # GPU workers that join later, as batch jobs do
+    assert placement([{"GPU": 1}], "any") == (None, None)
+    with pytest.raises(ValueError, match="--predict-on must be one of auto, gpu, any"):
+        placement([], "cuda")
 
 
 def read_map(folder: Path, crs: str | None = None) -> np.ndarray:
@@ -38,7 +69,7 @@ def read_map(folder: Path, crs: str | None = None) -> np.ndarray:
         return src.read(1)
 
 
-def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tiling(
+def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
     setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stac, checkpoint, bbox = setup
@@ -65,13 +96,8 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
     assert len(report["tiles"]) == 2 and report["failed"] == {}
     assert main([*args, "--out", str(out)]) == 0  # a rerun skips the tiles done
     assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out
-    grid = region_grid(bbox_area([float(v) for v in bbox]), "EPSG:4326", "EPSG:3067")
-    options = PredictOptions((str(checkpoint),), 64, 16, "none", 4)
-    big = map_region(tmp_path / "big", grid, 2021, options, 512, stac)
-    assert big.mapped == ["r0000_c0000"] and not big.failed
-    small, one = read_map(out, "EPSG:3067"), read_map(tmp_path / "big", "EPSG:3067")
-    assert np.isfinite(small).any() and np.isnan(small).any()  # data in the catalog's 640 m only
-    np.testing.assert_allclose(small, one, atol=1e-3, rtol=0)  # whatever the tile size
+    mapped = read_map(out, "EPSG:3067")
+    assert np.isfinite(mapped).any() and np.isnan(mapped).any()  # data in the catalog's 640 m
     other_year = ["2020" if a == "2021" else a for a in args]
     assert main([*other_year, "--out", str(out)]) == 2
     assert "was made with other settings (year: 2021 -> 2020" in capsys.readouterr().err
@@ -80,8 +106,10 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_does_not_depend_on_the_tili
 def test_a_region_runs_on_a_cluster_already_there(
     setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """distributed's own command-line tools start a scheduler and two workers on 127.0.0.1;
-    `--scheduler FILE` runs the same graph on them."""
+    """distributed's own command-line tools start a scheduler and two workers on 127.0.0.1,
+    one declaring the resource COMPOSE, the other GPU; `--scheduler FILE` runs the same
+    graph on them, composing on the first and predicting on the second only (on its CPU,
+    as this machine has no GPU)."""
     stac, checkpoint, bbox = setup
     bin_dir = Path(sys.executable).parent
     scheduler_file = tmp_path / "scheduler.json"
@@ -95,17 +123,23 @@ def test_a_region_runs_on_a_cluster_already_there(
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        for _ in range(2):
+        for name, resource in (("composer", "COMPOSE=1"), ("gpu", "GPU=1")):
             workers.append(subprocess.Popen(
-                [bin_dir / "dask", "worker", "--scheduler-file", scheduler_file,
-                 "--nthreads", "1", "--host", "127.0.0.1"], **common,
+                [bin_dir / "dask", "worker", "--scheduler-file", scheduler_file, "--name", name,
+                 "--resources", resource, "--nthreads", "1", "--host", "127.0.0.1"], **common,
             ))  # fmt: skip
         args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
         args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
         args += ["--overlap", "16", "--tile-size", "256", "--scheduler", str(scheduler_file)]
+        deadline = time.monotonic() + 60
+        while _connected(scheduler_file) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert main([*args, "--out", str(tmp_path / "out")]) == 0
         assert "mapped 2 tile(s)" in capsys.readouterr().out
         assert np.isfinite(read_map(tmp_path / "out")).any()
+        tasks = json.loads((tmp_path / "out" / "region.json").read_text())["tasks"]
+        assert {t["compose"]["worker"] for t in tasks.values()} == {"composer"}
+        assert {t["predict"]["worker"] for t in tasks.values()} == {"gpu"}
     finally:
         for process in (*workers, scheduler):
             process.terminate()

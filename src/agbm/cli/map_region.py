@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         args.s2_catalog,
         args.retries,
         args.scheduler,
+        args.predict_on,
     )
     print(describe(result))
     return 1 if result.failed else 0
@@ -44,8 +45,9 @@ DESCRIPTION = (
     "cluster: a LocalCluster sized to this machine, or --scheduler. Each tile's inputs are "
     "composed once from the STAC catalog and its map predicted from every window of the "
     "region's one lattice that reaches into it, so the map does not depend on the tile "
-    "size. Writes OUT/tiles/*.tif (COGs), OUT/agbm.vrt, OUT/region.json and keeps "
-    "OUT/inputs/. Resumable: tiles done are skipped. Needs pip install 'agbm[region]'."
+    "size. Writes OUT/tiles/*.tif (COGs), OUT/agbm.vrt, OUT/agbm.png, OUT/collection.json "
+    "(STAC), OUT/region.json and keeps OUT/inputs/. Resumable: tiles done are skipped. "
+    "Needs pip install 'agbm[region]'."
 )
 
 
@@ -71,6 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retries", type=int, default=2, help="retries of a failed tile (default 2)"
     )
     parser.add_argument(
-        "--scheduler", help="a running Dask scheduler's address (tcp://HOST:PORT) or file"
-    )
+        "--scheduler", help="a running Dask scheduler's address (tcp://HOST:PORT) or file "
+        "(default: a cluster of this machine: one worker per GPU predicts, one per other "
+        "core composes)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--predict-on", choices=("auto", "gpu", "any"), default="auto",
+        help="predict on workers declaring the resource GPU, composing on those declaring "
+        "COMPOSE: when one is connected at the start (auto), always (gpu: they may join "
+        "later), or on any worker (any)",
+    )  # fmt: skip
     parser.set_defaults(func=_run)

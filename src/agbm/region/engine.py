@@ -1,11 +1,14 @@
 """`agbm map-region`'s engine: the region's tiles as a Dask distributed graph.
 
 Tasks: compose a tile (CPU workers, many); predict a tile once every tile its windows reach
-is composed (on workers that declare the resource `GPU` when there are any, else any
-worker); the map's mosaic and record at the end. Dask schedules, retries (`retries`) and
-spreads them, on a `LocalCluster` sized to the machine or on any cluster already running
-(`scheduler`: an address or a scheduler file). A tile that still fails is recorded in
-`region.json`, one line naming it and the cause, and the others go on.
+is composed; the map's mosaic, record and quick-look at the end. Dask schedules, retries
+(`retries`) and spreads them, on a cluster of this machine (`local_cluster`) or on any
+cluster already running (`scheduler`: an address or a scheduler file). A tile that still
+fails is recorded in `region.json`, one line naming it and the cause, and the others go on.
+
+Placement is by Dask worker resources (`placement`): when predicting on GPUs, predict tasks
+need the resource `GPU` and compose tasks the resource `COMPOSE`, so that a GPU worker
+only predicts and the CPU workers compose; with no GPU, any worker does either.
 
 Resumable: a tile whose map exists is skipped, a composed tile is reused (compose itself
 resumes by month), every file is written atomically, and a folder made for another year,
@@ -14,9 +17,13 @@ grid, catalog or model is refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
+import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,17 +32,38 @@ from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
-from agbm.errors import reason
+from agbm.errors import TileError, reason
 from agbm.extras import require
 from agbm.inference.scene import MAP_BAND, load_predictor
 from agbm.inference.tiling import plan_tiling
-from agbm.io import claim_record, file_sha256, output_folder, write_record
+from agbm.io import (
+    claim_record,
+    file_sha256,
+    hold_folder,
+    output_folder,
+    remove_stale_temporaries,
+    write_record,
+)
 from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
-from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
+from agbm.region.tiles import (
+    compose_tile,
+    inputs_folder,
+    map_path,
+    near_folder,
+    predict_tile,
+    write_inputs_mosaic,
+)
+from agbm.viz.quicklook import map_quicklook
 
 #: The region folder's record of what made it, and its report.
 RUN_RECORD, REPORT = "run.json", "region.json"
+#: The Dask worker resources that place tasks: a worker with `GPU` predicts on its GPU (and
+#: does nothing else), a worker with `COMPOSE` composes.
+GPU, COMPOSE = "GPU", "COMPOSE"
+#: `--predict-on`: on `GPU` workers when any is connected at the start (`auto`), always
+#: (`gpu`: they may join later, as batch jobs do), or on any worker (`any`).
+PREDICT_ON = ("auto", "gpu", "any")
 
 
 @dataclass(frozen=True)
@@ -52,12 +80,43 @@ class PredictOptions:
 
 @dataclass
 class RegionResult:
-    """What a run did: tiles mapped now, skipped as done, failed (tile id -> cause)."""
+    """What a run did: tiles mapped now, skipped as done, failed (tile id -> cause), and per
+    tile each task's worker, seconds and the worker's peak memory (`task_record`)."""
 
     folder: Path
     mapped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+
+def task_record(start: float) -> dict[str, Any]:
+    """What a task reports: the worker that ran it, its seconds since `start`
+    (`time.perf_counter`), and the worker process's peak resident memory so far (MiB)."""
+    worker = require("distributed", "region").get_worker()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "worker": str(worker.name),
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_mib": round(peak),
+    }
+
+
+def _compose_task(
+    folder: Path,
+    grid: RegionGrid,
+    tile: Tile,
+    year: int,
+    catalog: str | Path,
+    s2_catalog: str | Path | None,
+) -> dict[str, Any]:
+    """Compose one tile's core; a failure names the tile (its neighbours report it)."""
+    start = time.perf_counter()
+    try:
+        compose_tile(folder, grid, tile, year, catalog, s2_catalog)
+    except Exception as exc:  # any cause: Dask retries it, then the neighbours quote it
+        raise TileError(f"composing tile {tile.id}: {reason(exc)}") from exc
+    return task_record(start)
 
 
 @functools.cache
@@ -67,16 +126,24 @@ def _predictor(options: PredictOptions) -> tuple[Any, Any]:
 
 
 def _predict_task(
-    folder: Path, grid: RegionGrid, tile: Tile, near: Sequence[Tile], options: PredictOptions
-) -> str:
-    """Predict one tile from the mosaic of the tiles near it (all composed by now)."""
+    composed: Sequence[dict],
+    folder: Path,
+    grid: RegionGrid,
+    tile: Tile,
+    near: Sequence[Tile],
+    options: PredictOptions,
+) -> dict[str, Any]:
+    """Predict one tile from the mosaic of the tiles near it. Dask passes the results of
+    their compose tasks as `composed`, so this runs once all are done."""
+    del composed  # only the order matters: they are on disk now
+    start = time.perf_counter()
     write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
     predictor, conventions = _predictor(options)
     tiling = plan_tiling(*grid.shape, options.window, options.overlap)
     predict_tile(
         folder, grid, tile, predictor, tiling, conventions, options.batch_size, f"near-{tile.id}"
     )
-    return tile.id
+    return task_record(start)
 
 
 def neighbours(tile: Tile, tiles: Sequence[Tile], reach: int) -> list[Tile]:
@@ -113,17 +180,79 @@ def run_record(
     }
 
 
-def client_for(scheduler: str | None) -> Any:
+def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]]:
+    """The workers of this machine's cluster, as `distributed.SpecCluster` specs: one
+    single-threaded worker per core (torch and GDAL keep to one thread in each, as Dask
+    sets), of which one per GPU predicts on it (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and
+    the others compose (resource `COMPOSE`, no GPU); with no GPU every worker does either.
+    `memory` (bytes) is shared evenly: each worker's limit."""
+    nanny = require("distributed", "region").Nanny
+    count = max(1, cores - gpus) + gpus
+    limit = memory // count
+
+    def spec(resources: dict[str, int] | None, devices: str | None) -> dict[str, Any]:
+        env = {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
+        options = {"nthreads": 1, "memory_limit": limit, "resources": resources, "env": env}
+        return {"cls": nanny, "options": options}
+
+    if not gpus:
+        return {f"cpu-{n}": spec(None, None) for n in range(count)}
+    specs = {f"compose-{n}": spec({COMPOSE: 1}, "") for n in range(count - gpus)}
+    return specs | {f"gpu-{n}": spec({GPU: 1}, str(n)) for n in range(gpus)}
+
+
+def local_cluster() -> Any:
+    """A cluster of this machine (`worker_specs` of its cores, GPUs and memory): what
+    `distributed.LocalCluster` is, with the compose and predict workers told apart."""
+    import torch
+
+    distributed = require("distributed", "region")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
+    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
+    return distributed.SpecCluster(specs, scheduler, silence_logs=logging.ERROR)
+
+
+@contextlib.contextmanager
+def client_for(scheduler: str | None) -> Iterator[Any]:
     """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path),
-    or of a `LocalCluster` of one single-threaded worker process per core (torch and GDAL
-    use their own threads)."""
+    or of `local_cluster()`, which goes with the client."""
     distributed = require("distributed", "region")
     if scheduler is None:
-        cluster = distributed.LocalCluster(threads_per_worker=1, dashboard_address=":0")
-        return distributed.Client(cluster)
+        with local_cluster() as cluster, distributed.Client(cluster) as client:
+            yield client
+        return
     if Path(scheduler).is_file():
-        return distributed.Client(scheduler_file=scheduler)
-    return distributed.Client(scheduler)
+        with distributed.Client(scheduler_file=scheduler) as client:
+            yield client
+        return
+    with distributed.Client(scheduler) as client:
+        yield client
+
+
+def placement(
+    workers: Iterable[Mapping[str, float]], predict_on: str = "auto"
+) -> tuple[dict[str, int] | None, dict[str, int] | None]:
+    """The Dask resources compose and predict tasks ask for, given the connected workers'
+    declared resources and `--predict-on` (`PREDICT_ON`): `COMPOSE` and `GPU` when
+    predicting on GPU workers, else none (any worker runs either)."""
+    if predict_on not in PREDICT_ON:
+        raise ValueError(f"--predict-on must be one of {', '.join(PREDICT_ON)}, not {predict_on}")
+    on_gpu = predict_on == "gpu" or (predict_on == "auto" and any(GPU in w for w in workers))
+    return ({COMPOSE: 1}, {GPU: 1}) if on_gpu else (None, None)
+
+
+def _resources(client: Any) -> list[dict[str, float]]:
+    """The resources each connected worker declares."""
+    return [w.get("resources", {}) for w in client.scheduler_info()["workers"].values()]
+
+
+def clean_leftovers(folder: Path) -> None:
+    """Delete what killed runs left half-written in a region folder (their temporaries),
+    before any task starts. Compose clears its own tile folders when it resumes them."""
+    near = near_folder(folder)
+    for path in (folder, folder / "tiles", near, *(near.iterdir() if near.is_dir() else ())):
+        remove_stale_temporaries(path)
 
 
 def map_region(
@@ -136,67 +265,99 @@ def map_region(
     s2_catalog: str | Path | None = None,
     retries: int = 2,
     scheduler: str | None = None,
+    predict_on: str = "auto",
 ) -> RegionResult:
     """Map `grid`'s area tile by tile on a Dask cluster into `folder` (see the module's
-    docstring); returns what was mapped, skipped and failed."""
+    docstring); returns what was mapped, skipped and failed.
+
+    `tile_size`: tile side in pixels; `catalog`, `s2_catalog`: STAC API or static catalog
+    (Sentinel-2 from the second when given); `retries`: Dask's retries of a failed task;
+    `scheduler`: a running cluster's address or scheduler file (default: `local_cluster`);
+    `predict_on`: where predict tasks run (`placement`)."""
     folder = Path(folder)
     tiles = grid.tiles(tile_size)
     record = run_record(grid, year, [catalog, s2_catalog or catalog], options, tile_size)
     result = RegionResult(folder)
     start = time.perf_counter()
-    with output_folder(folder):
+    with output_folder(folder), hold_folder(folder, "agbm map-region"):
         claim_record(folder / RUN_RECORD, record, "give another folder, or delete this one")
+        clean_leftovers(folder)
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
-        reach = options.window
-        near = {t.id: neighbours(t, tiles, reach) for t in todo}
-        needed = {n.id: n for t in todo for n in near[t.id]}
         with client_for(scheduler) as client:
             tqdm.write(f"Dask dashboard: {client.dashboard_link}")
-            workers = client.scheduler_info()["workers"].values()
-            gpu = any("GPU" in w.get("resources", {}) for w in workers)
-            composed = {
-                tid: client.submit(
-                    compose_tile, folder, grid, t, year, catalog, s2_catalog,
-                    key=f"compose-{tid}", retries=retries, pure=False,
-                )
-                for tid, t in needed.items()
-            }  # fmt: skip
-            predicted = {
-                t.id: client.submit(
-                    _after, [composed[n.id] for n in near[t.id]],
-                    _predict_task, folder, grid, t, near[t.id], options,
-                    key=f"predict-{t.id}", retries=retries, pure=False,
-                    resources={"GPU": 1} if gpu else None,
-                )
-                for t in todo
-            }  # fmt: skip
-            distributed = require("distributed", "region")
-            bar = tqdm(total=len(predicted), desc="map-region", unit="tile")
-            for future in distributed.as_completed(list(predicted.values())):
-                tile_id = future.key.removeprefix("predict-")
-                try:
-                    future.result()
-                    result.mapped.append(tile_id)
-                except Exception as exc:  # the tile's own cause, after Dask's retries
-                    result.failed[tile_id] = reason(exc)
-                bar.update()
-            bar.close()
-        done = [t for t in tiles if map_path(folder, t).is_file()]
-        write_mosaic_vrt(
-            folder / "agbm.vrt",
-            [MosaicPart(map_path(folder, t), *t.block) for t in done],
-            grid.shape, grid.crs, grid.transform, 1, "float32", float("nan"), [MAP_BAND],
-        )  # fmt: skip
-        write_collection(folder, grid, done, year, record)
+            _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
+                       options, retries, predict_on)  # fmt: skip
+        _write_outputs(folder, grid, tiles, year, record)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
     return result
 
 
-def _after(dependencies: list[Any], task: Any, *args: Any) -> Any:
-    """Run `task(*args)` once `dependencies` (composed tiles' results) are in: Dask passes
-    the results of the futures in `dependencies` before calling this."""
-    return task(*args)
+def _run_tiles(
+    client: Any,
+    result: RegionResult,
+    folder: Path,
+    grid: RegionGrid,
+    tiles: Sequence[Tile],
+    todo: Sequence[Tile],
+    year: int,
+    catalog: str | Path,
+    s2_catalog: str | Path | None,
+    options: PredictOptions,
+    retries: int,
+    predict_on: str,
+) -> None:
+    """Submit the graph of `todo`'s tiles and collect it into `result` as it completes,
+    under one progress bar."""
+    distributed = require("distributed", "region")
+    near = {t.id: neighbours(t, tiles, options.window) for t in todo}
+    needed = {n.id: n for t in todo for n in near[t.id]}
+    compose_on, predict_on_ = placement(_resources(client), predict_on)
+    if compose_on and not any(COMPOSE in w for w in _resources(client)):
+        tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
+    composed = {
+        tid: client.submit(
+            _compose_task, folder, grid, t, year, catalog, s2_catalog,
+            key=f"compose-{tid}", retries=retries, pure=False, resources=compose_on,
+        )
+        for tid, t in needed.items()
+    }  # fmt: skip
+    predicted = [
+        client.submit(
+            _predict_task, [composed[n.id] for n in near[t.id]], folder, grid, t, near[t.id],
+            options, key=f"predict-{t.id}", retries=retries, pure=False, resources=predict_on_,
+        )
+        for t in todo
+    ]  # fmt: skip
+    with tqdm(total=len(predicted), desc="map-region", unit="tile") as bar:
+        for future in distributed.as_completed(predicted):
+            tile_id = future.key.removeprefix("predict-")
+            try:
+                result.tasks.setdefault(tile_id, {})["predict"] = future.result()
+                result.mapped.append(tile_id)
+            except Exception as exc:  # the tile's own cause, after Dask's retries
+                result.failed[tile_id] = reason(exc)
+            bar.update()
+    for tile_id, future in composed.items():
+        if future.status == "finished":
+            result.tasks.setdefault(tile_id, {})["compose"] = future.result()
+
+
+def _write_outputs(
+    folder: Path, grid: RegionGrid, tiles: Sequence[Tile], year: int, record: dict
+) -> None:
+    """The region's mosaics (the map's `agbm.vrt`, the inputs' `inputs/S1.vrt` and
+    `S2.vrt`), its STAC collection and its quick-look `agbm.png`, of the tiles done."""
+    done = [t for t in tiles if map_path(folder, t).is_file()]
+    write_mosaic_vrt(
+        folder / "agbm.vrt",
+        [MosaicPart(map_path(folder, t), *t.block) for t in done],
+        grid.shape, grid.crs, grid.transform, 1, "float32", float("nan"), [MAP_BAND],
+    )  # fmt: skip
+    composed = [t for t in tiles if (inputs_folder(folder, t) / "S2.tif").is_file()]
+    write_inputs_mosaic(folder, grid, composed)
+    write_collection(folder, grid, done, year, record)
+    map_quicklook(folder / "agbm.vrt", folder / "agbm.png", f"{len(done)} of {len(tiles)} tiles")
 
 
 def _report(result: RegionResult, grid: RegionGrid, tiles: Sequence[Tile], start: float) -> dict:

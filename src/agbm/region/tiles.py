@@ -61,11 +61,15 @@ def compose_tile(
     return out
 
 
+def near_folder(folder: Path) -> Path:
+    """Where the mosaics of the tiles near each tile go (`mosaic_folder`)."""
+    return Path(folder) / "inputs" / "near"
+
+
 def mosaic_folder(folder: Path, name: str | None = None) -> Path:
     """Where the inputs mosaic goes: `inputs/` for the whole region, or `inputs/near/{name}`
     for the tiles near one tile (what its prediction task reads)."""
-    inputs = Path(folder) / "inputs"
-    return inputs if name is None else inputs / "near" / name
+    return Path(folder) / "inputs" if name is None else near_folder(folder) / name
 
 
 def write_inputs_mosaic(

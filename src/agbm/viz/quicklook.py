@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -42,22 +43,42 @@ def clearest_summer(s2_stack: Path) -> tuple[int, np.ndarray]:
     return best, np.clip(rgb / RGB_WHITE, 0, 1).transpose(1, 2, 0)
 
 
-def quicklook(s2_stack: Path | str, agbm_map: Path | str, out_png: Path | str) -> Path:
-    """Draw the quick-look PNG: true colour (left) and AGBM in t/ha with a colour bar."""
-    month, rgb = clearest_summer(Path(s2_stack))
-    agbm = _read(Path(agbm_map), [1])[0].astype(np.float32)
+def _draw_map(ax: Any, fig: Figure, agbm_map: Path) -> None:
+    """The map, decimated (read from its overviews, or its tiles' through a VRT), in t/ha
+    with a colour bar up to its 99th percentile."""
+    agbm = _read(agbm_map, [1])[0].astype(np.float32)
     finite = agbm[np.isfinite(agbm)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
-    fig = Figure(figsize=(12, 5.5), dpi=100, layout="constrained")
-    left, right = fig.subplots(1, 2)
-    left.imshow(rgb)
-    left.set_title(f"Sentinel-2 true colour, {MONTH_NAMES[month]}")
-    shown = right.imshow(np.ma.masked_invalid(agbm), cmap="viridis", vmin=0, vmax=vmax or 1.0)
-    right.set_title("above-ground biomass")
-    fig.colorbar(shown, ax=right, fraction=0.046, label="AGBM, t/ha")
-    for ax in (left, right):
-        ax.set(xticks=[], yticks=[])
+    shown = ax.imshow(np.ma.masked_invalid(agbm), cmap="viridis", vmin=0, vmax=vmax or 1.0)
+    fig.colorbar(shown, ax=ax, fraction=0.046, label="AGBM, t/ha")
+    ax.set(xticks=[], yticks=[])
+
+
+def _save(fig: Figure, out_png: Path | str) -> Path:
     out_png = Path(out_png)
     with replacing(out_png) as tmp:
         fig.savefig(tmp, format="png")
     return out_png
+
+
+def quicklook(s2_stack: Path | str, agbm_map: Path | str, out_png: Path | str) -> Path:
+    """Draw the quick-look PNG: true colour (left) and AGBM in t/ha with a colour bar."""
+    month, rgb = clearest_summer(Path(s2_stack))
+    fig = Figure(figsize=(12, 5.5), dpi=100, layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.imshow(rgb)
+    left.set_title(f"Sentinel-2 true colour, {MONTH_NAMES[month]}")
+    left.set(xticks=[], yticks=[])
+    _draw_map(right, fig, Path(agbm_map))
+    right.set_title("above-ground biomass")
+    return _save(fig, out_png)
+
+
+def map_quicklook(agbm_map: Path | str, out_png: Path | str, subtitle: str = "") -> Path:
+    """Draw a region's quick-look PNG: its map alone, read from the overviews (a true colour
+    of a whole region would read all its inputs, which have none)."""
+    fig = Figure(figsize=(8, 7), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    _draw_map(ax, fig, Path(agbm_map))
+    ax.set_title(f"above-ground biomass{', ' + subtitle if subtitle else ''}")
+    return _save(fig, out_png)

@@ -1,0 +1,195 @@
+"""`agbm map-region` on a static catalog served over HTTP; one line per figure.
+
+    python bench/region.py [--tiles 2] [--tile-size 1024] [--blocksize 512] [--workers 1 2]
+
+Builds a static STAC catalog in the Planetary Computer's layout (tests/compose/catalog.py):
+one Sentinel-1 item over the whole region and four overlapping Sentinel-2 squares of four
+July dates, as MGRS tiles overlap, every COG in `--blocksize` px blocks. It serves the
+catalog from a local HTTP server that answers range requests and counts the bytes it
+sends, as a cloud bucket would, and maps a square region of `--tiles` x `--tiles` tiles
+on a cluster of 1, then 2 single-threaded workers (a tiny encoder: the model's own speed is
+bench/predict.py's). It reports:
+
+- tiles per second for each worker count, and the speed-up;
+- each task's mean seconds and the workers' peak memory, compose and predict apart;
+- the bytes fetched per km², against the bytes the region's own share of the source
+  files holds (what fetching each pixel once costs), and the composed inputs per km²;
+- the window passes per pixel (model evaluations of each map pixel) for these tiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.server
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests' catalog builder
+
+from agbm.inference.tiling import plan_tiling  # noqa: E402
+from agbm.models import TemporalUNet, save_model  # noqa: E402
+from agbm.region import region_grid  # noqa: E402
+from agbm.region.engine import PredictOptions, map_region  # noqa: E402
+from agbm.region.grid import RegionGrid  # noqa: E402
+from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build  # noqa: E402
+
+#: The region's margin inside the catalog's rasters, in metres.
+MARGIN = 200
+
+
+class _Counting(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder's files, whole or by one `Range: bytes=a-b`, adding what it sends to
+    the server's `sent` count (GDAL reads COGs by ranges, as from a bucket)."""
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes="):
+            first, _, last = wanted.removeprefix("bytes=").partition("-")
+            start, end = int(first), min(int(last or len(data) - 1), len(data) - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            data = data[start : end + 1]
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.wfile.write(data)
+        with self.server.lock:  # type: ignore[attr-defined]
+            self.server.sent += len(data)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[http.server.ThreadingHTTPServer]:
+    """`folder` on http://127.0.0.1:PORT/ while the block runs; `.sent` counts bytes."""
+
+    def handler(*args: object) -> _Counting:
+        return _Counting(*args, directory=str(folder))  # type: ignore[arg-type]
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.sent, server.lock = 0, threading.Lock()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def catalog(root: Path, side_m: float, blocksize: int) -> Path:
+    """One S1 item over the region plus margin, and four S2 squares overlapping by a fifth."""
+    half = int((side_m / 2 + side_m / 10 + MARGIN) / 10)  # a square's side, in 10 m px
+    s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True, texture=0.05,
+                 side_px=int((side_m + 2 * MARGIN) / 10), x_shift=0, y_shift=0)]  # fmt: skip
+    offset = side_m + 2 * MARGIN - half * 10
+    s2 = [
+        S2Item(dt.date(2021, 7, 5 + 5 * n), 2000 + 400 * n, 4, side_px=half, texture=300,
+               x_shift=offset * (n % 2), y_shift=offset * (n // 2))
+        for n in range(4)
+    ]  # fmt: skip
+    return build(root, s1, s2, blocksize)
+
+
+def own_bytes(stac: Path, area: shapely.Geometry) -> float:
+    """The bytes of the source files' share that lies over `area`: each file's size times
+    the fraction of its footprint inside it (every file covers one square, `catalog`)."""
+    import rasterio
+
+    total = 0.0
+    for path in (stac.parent / "data").glob("*.tif"):
+        with rasterio.open(path) as src:
+            footprint = shapely.box(*src.bounds)
+        total += path.stat().st_size * footprint.intersection(area).area / footprint.area
+    return total
+
+
+def passes_per_pixel(grid: RegionGrid, tile_size: int, window: int, overlap: int) -> float:
+    """Model evaluations per map pixel: every tile predicts each window reaching into it."""
+    tiling = plan_tiling(*grid.shape, window, overlap)
+    evaluated = sum(len(tiling.corners_touching(t.block)) for t in grid.tiles(tile_size))
+    return evaluated * window * window / (grid.shape[0] * grid.shape[1])
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    import distributed
+
+    side_m = args.tiles * args.tile_size * 10.0
+    stac = catalog(tmp / "stac", side_m, args.blocksize)
+    area = shapely.box(X0 + MARGIN, Y0 - MARGIN - side_m, X0 + MARGIN + side_m, Y0 - MARGIN)
+    grid = region_grid(area, CRS)
+    km2 = area.area / 1e6
+    save_model(tmp / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
+    options = PredictOptions((str(tmp / "m.pt"),), args.window, args.overlap, "none", 8)
+    label = f"{args.tiles}x{args.tiles} tiles of {args.tile_size} px, {km2:.0f} km²"
+    rates = {}
+    with serving(stac.parent) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/catalog.json"
+        for workers in args.workers:
+            server.sent = 0
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1)
+            with cluster, distributed.Client(cluster):
+                start = time.perf_counter()
+                out = tmp / f"out{workers}"
+                result = map_region(out, grid, 2021, options, args.tile_size, url,
+                                    scheduler=cluster.scheduler_address)  # fmt: skip
+                seconds = time.perf_counter() - start
+            assert not result.failed, result.failed
+            rates[workers] = len(result.mapped) / seconds
+            print(f"{label}, {workers} worker(s): {rates[workers]:.3f} tiles/s ({seconds:.0f} s)")
+            for task in ("compose", "predict"):
+                records = [t[task] for t in result.tasks.values() if task in t]
+                mean = statistics.mean(r["seconds"] for r in records)
+                peak = max(r["peak_mib"] for r in records)
+                print(f"{label}, {workers} worker(s), {task}: {mean:.1f} s per tile, "
+                      f"worker peak {peak} MiB")  # fmt: skip
+            fetched = server.sent
+        print(f"{label}, speed-up 2 vs 1 workers: {rates[max(rates)] / rates[min(rates)]:.2f}x")
+    own = own_bytes(stac, area)
+    print(f"{label}, fetched: {fetched / km2 / 1e6:.2f} MB/km², region's own share of the "
+          f"sources {own / km2 / 1e6:.2f} MB/km²: {fetched / own:.2f}x "
+          f"({args.blocksize} px source blocks)")  # fmt: skip
+    inputs = folder_bytes(out / "inputs" / "tiles")
+    print(f"{label}, composed inputs on disk: {inputs / km2 / 1e6:.1f} MB/km²")
+    passes = passes_per_pixel(grid, args.tile_size, args.window, args.overlap)
+    one = passes_per_pixel(grid, args.tiles * args.tile_size, args.window, args.overlap)
+    print(f"{label}, window {args.window} overlap {args.overlap}: {passes:.2f} window passes "
+          f"per pixel ({one:.2f} as one tile)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiles", type=int, default=2, help="tiles a side (default 2)")
+    parser.add_argument("--tile-size", type=int, default=1024, help="px (default 1024)")
+    parser.add_argument("--blocksize", type=int, default=512, help="source COG blocks, px")
+    parser.add_argument("--window", type=int, default=256, help="window (default 256)")
+    parser.add_argument("--overlap", type=int, default=64, help="overlap (default 64)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`agbm map-region` over 3 x 3 tiles of a polygon with a hole, against a catalog whose
+Sentinel-2 items cover different parts of the region, as MGRS tiles do: the map does not
+depend on the tiling, a broken file fails only the tiles that read it, and a run killed
+with SIGKILL is finished by a rerun that leaves nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas
+import numpy as np
+import pytest
+import rasterio
+import shapely
+
+from agbm.cli import main
+from agbm.models import TemporalUNet, save_model
+from agbm.region import grid_of
+from agbm.region.engine import PredictOptions, map_region
+from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
+
+D = dt.date
+#: The region: 7.5 km a side with its north-east corner cut off and a 1.7 km hole.
+OUTER = [(100, -7600), (7600, -7600), (7600, -2000), (5700, -100), (100, -100)]
+HOLE = [(3000, -4700), (4700, -4700), (4700, -3000), (3000, -3000)]
+#: The one item only the south-east tile reads (x, y >= 5400 m from X0, Y0).
+CORNER_ITEM = "S2_4"
+WINDOW = ["--window", "64", "--overlap", "16", "--tta", "none", "--batch-size", "8"]
+
+
+def _polygon() -> shapely.Polygon:
+    def ring(points: list[tuple[int, int]]) -> list[tuple[float, float]]:
+        return [(X0 + x, Y0 + y) for x, y in points]
+
+    return shapely.Polygon(ring(OUTER), [ring(HOLE)])
+
+
+def _catalog(root: Path) -> Path:
+    """One S1 item over everything; four overlapping 4.8 km S2 squares of four July dates
+    with their own values and textures; a June S2 item in the south-east corner only."""
+    s1 = [S1Item(D(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True, side_px=820,
+                 x_shift=-200, y_shift=-200, texture=0.05)]  # fmt: skip
+    s2 = [
+        S2Item(D(2021, 7, 5 + 5 * n), 2000 + 400 * n, 4, side_px=480, texture=300,
+               x_shift=-200 + 3600 * (n % 2), y_shift=-200 + 3600 * (n // 2))
+        for n in range(4)
+    ]  # fmt: skip
+    s2.append(S2Item(D(2021, 6, 12), 3500, 4, side_px=240, x_shift=5400, y_shift=5400))
+    return build(root, s1, s2)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The catalog, the region file (a GeoPackage in UTM), a tiny model, and the region
+    mapped in 256 px tiles through the CLI."""
+    root = tmp_path_factory.mktemp("region3x3")
+    paths = {"stac": _catalog(root / "stac"), "area": root / "area.gpkg", "model": root / "m.pt"}
+    geopandas.GeoDataFrame(geometry=[_polygon()], crs=CRS).to_file(paths["area"])
+    save_model(paths["model"], TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
+    paths["tiled"] = root / "tiled"
+    assert main([*_args(paths), "--out", str(paths["tiled"])]) == 0
+    return paths
+
+
+def _args(paths: dict[str, Path], stac: Path | None = None) -> list[str]:
+    return [
+        "map-region", "--region", str(paths["area"]), "--year", "2021",
+        "--catalog", str(stac or paths["stac"]), "--checkpoint", str(paths["model"]),
+        "--tile-size", "256", *WINDOW,
+    ]  # fmt: skip
+
+
+def _map(folder: Path) -> np.ndarray:
+    with rasterio.open(folder / "agbm.vrt") as src:
+        return src.read(1)
+
+
+def test_the_map_is_the_same_in_3_x_3_tiles_and_in_one_with_no_data_in_the_hole(
+    region: dict[str, Path], tmp_path: Path
+) -> None:
+    grid = grid_of(region["area"])
+    assert (grid.crs, grid.shape) == ("EPSG:32635", (750, 750))
+    assert len(grid.tiles(256)) == 9
+    options = PredictOptions((str(region["model"]),), 64, 16, "none", 8)
+    one = map_region(tmp_path / "one", grid, 2021, options, 768, region["stac"])
+    assert one.mapped == ["r0000_c0000"] and not one.failed
+    tiled, single = _map(region["tiled"]), _map(tmp_path / "one")
+    rows, cols = np.mgrid[0:750, 0:750]
+    xs, ys = grid.transform @ (cols + 0.5, rows + 0.5)
+    inside = shapely.contains_xy(_polygon(), xs, ys)
+    in_hole = shapely.contains_xy(shapely.Polygon(_polygon().interiors[0]), xs, ys)
+    assert in_hole.sum() == 170 * 170 and (~inside & ~in_hole).any()  # the corner cut off
+    assert np.isfinite(tiled[inside]).all() and np.isnan(tiled[~inside]).all()
+    np.testing.assert_allclose(tiled, single, atol=1e-3, rtol=0)
+    assert np.nanstd(tiled) > 0  # the textures come through: seams would show
+    assert (region["tiled"] / "agbm.png").stat().st_size > 0
+    with rasterio.open(region["tiled"] / "inputs" / "S2.vrt") as s2:  # kept for other models
+        assert (s2.count, s2.shape) == (132, (750, 750))
+
+
+def test_a_broken_file_fails_only_the_tiles_that_read_it_and_names_it(
+    region: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stac = tmp_path / "stac"
+    shutil.copytree(region["stac"].parent, stac)
+    broken = stac / "data" / f"{CORNER_ITEM}_B04.tif"
+    broken.write_bytes(broken.read_bytes()[:1000])
+    args = [*_args(region, stac / "catalog.json"), "--retries", "0"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "mapped 5 tile(s), 0 already done, 4 failed" in out
+    failed = re.findall(r"tile (r\d+_c\d+) failed: (.*)", out)
+    assert [t for t, _ in failed] == ["r0001_c0001", "r0001_c0002", "r0002_c0001", "r0002_c0002"]
+    assert all("composing tile r0002_c0002" in c and broken.name in c for _, c in failed)
+    mapped = _map(tmp_path / "out")
+    np.testing.assert_allclose(mapped[:256], _map(region["tiled"])[:256], atol=1e-3, rtol=0)
+    assert np.isnan(mapped[512:, 512:]).all()
+
+
+def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
+    region: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "agbm", *_args(region), "--out", str(out)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(out.glob("tiles/*.tif")) and time.monotonic() < deadline:
+        assert run.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # the run and its Dask workers, all at once
+    run.wait(timeout=30)
+    done = len(list(out.glob("tiles/*.tif")))
+    assert 1 <= done < 9
+    assert main([*_args(region), "--out", str(out)]) == 0
+    assert f"mapped {9 - done} tile(s), {done} already done, 0 failed" in capsys.readouterr().out
+    leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
+    assert leftovers == []
+    np.testing.assert_allclose(_map(out), _map(region["tiled"]), atol=1e-3, rtol=0)
