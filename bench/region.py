@@ -165,7 +165,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 print(f"{label}, {workers} worker(s), {task}: {mean:.1f} s per tile, "
                       f"worker peak {peak} MiB")  # fmt: skip
             fetched = server.sent
-        print(f"{label}, speed-up 2 vs 1 workers: {rates[max(rates)] / rates[min(rates)]:.2f}x")
+        if len(rates) > 1:
+            most, least = max(rates), min(rates)
+            print(f"{label}, speed-up {most} vs {least} workers: "
+                  f"{rates[most] / rates[least]:.2f}x")  # fmt: skip
     own = own_bytes(stac, area)
     print(f"{label}, fetched: {fetched / km2 / 1e6:.2f} MB/km², region's own share of the "
           f"sources {own / km2 / 1e6:.2f} MB/km²: {fetched / own:.2f}x "

@@ -44,9 +44,9 @@ def test_this_machine_s_cluster_has_a_predict_worker_per_gpu_and_composes_on_the
     assert list(options) == [*(f"compose-{n}" for n in range(14)), "gpu-0", "gpu-1"]
     assert all(o["nthreads"] == 1 and o["memory_limit"] == 4 * 2**30 for o in options.values())
     assert options["gpu-1"]["resources"] == {"GPU": 1}
-    assert options["gpu-1"]["env"] == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert options["gpu-1"]["env"] == {"CUDA_VISIBLE_DEVICES": "1", "GDAL_CACHEMAX": "256"}
     assert options["compose-3"]["resources"] == {"COMPOSE": 1}
-    assert options["compose-3"]["env"] == {"CUDA_VISIBLE_DEVICES": ""}  # no GPU for compose
+    assert options["compose-3"]["env"]["CUDA_VISIBLE_DEVICES"] == ""  # no GPU for compose
     assert sorted(worker_specs(cores=1, gpus=1, memory=2**30)) == ["compose-0", "gpu-0"]
     cpu_only = worker_specs(cores=2, gpus=0, memory=2**30)
     assert sorted(cpu_only) == ["cpu-0", "cpu-1"]

@@ -42,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
 DESCRIPTION = (
     "Map the biomass of a region of any size (a vector file's polygons in any CRS, or a "
     "lon/lat box; W > E crosses the antimeridian) on a 10 m grid, tile by tile on a Dask "
-    "cluster: a LocalCluster sized to this machine, or --scheduler. Each tile's inputs are "
+    "cluster: this machine's (a predict worker per GPU, compose workers on the other cores) "
+    "or --scheduler's. Each tile's inputs are "
     "composed once from the STAC catalog and its map predicted from every window of the "
     "region's one lattice that reaches into it, so the map does not depend on the tile "
     "size. Writes OUT/tiles/*.tif (COGs), OUT/agbm.vrt, OUT/agbm.png, OUT/collection.json "

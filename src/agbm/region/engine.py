@@ -64,6 +64,10 @@ GPU, COMPOSE = "GPU", "COMPOSE"
 #: `--predict-on`: on `GPU` workers when any is connected at the start (`auto`), always
 #: (`gpu`: they may join later, as batch jobs do), or on any worker (`any`).
 PREDICT_ON = ("auto", "gpu", "any")
+#: Each local worker's GDAL block cache, MB. GDAL's default, 5 % of the machine's memory
+#: per process, adds up to most of it over one worker per core; 256 MB costs a predict task
+#: no time and saves ~0.5 GB of its peak (bench/region.py, docs/benchmarks.md).
+GDAL_CACHE_MB = 256
 
 
 @dataclass(frozen=True)
@@ -183,15 +187,17 @@ def run_record(
 def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]]:
     """The workers of this machine's cluster, as `distributed.SpecCluster` specs: one
     single-threaded worker per core (torch and GDAL keep to one thread in each, as Dask
-    sets), of which one per GPU predicts on it (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and
-    the others compose (resource `COMPOSE`, no GPU); with no GPU every worker does either.
-    `memory` (bytes) is shared evenly: each worker's limit."""
+    sets; a GDAL block cache of `GDAL_CACHE_MB` each), of which one per GPU predicts on it
+    (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the others compose (resource `COMPOSE`, no
+    GPU); with no GPU every worker does either. `memory` (bytes) is shared evenly: each
+    worker's limit."""
     nanny = require("distributed", "region").Nanny
     count = max(1, cores - gpus) + gpus
     limit = memory // count
 
     def spec(resources: dict[str, int] | None, devices: str | None) -> dict[str, Any]:
-        env = {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
+        env = {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}
+        env |= {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
         options = {"nthreads": 1, "memory_limit": limit, "resources": resources, "env": env}
         return {"cls": nanny, "options": options}
 
