@@ -2,7 +2,8 @@
 `pip install` of the extra that brings them.
 
 The core install (train, predict, predict-scene) needs none of them; `compose` (STAC
-search and loading) and `region` (vector files, Dask) are extras in pyproject.toml.
+search and loading), `region` (vector files, Dask), `labels` (GEDI HDF5, points files,
+zonal means) and `gedi` (NASA Earthdata downloads) are extras in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from agbm.errors import DependencyError
 EXTRAS = {
     "compose": "agbm compose and agbm map",
     "region": "agbm map-region and region files",
+    "labels": "agbm labels, agbm chips, agbm evaluate --labels and sparse-label training",
+    "gedi": "agbm labels --download (NASA Earthdata)",
 }
 
 

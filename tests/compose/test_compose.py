@@ -19,9 +19,10 @@ from agbm import extras as extras_module
 from agbm.cli import main
 from agbm.compose import compose
 from agbm.compose import stacks as compose_module
-from agbm.compose.catalog import open_catalog, search, year_months
+from agbm.compose.catalog import open_catalog, search
 from agbm.compose.grid import grid_for_bbox
 from agbm.data.bands import S1_NODATA
+from agbm.data.calendar import year_months
 from agbm.errors import DataError, DependencyError, OutputError
 from agbm.models import TemporalUNet, save_model
 from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build

@@ -12,6 +12,7 @@ from pathlib import Path
 import distributed
 import numpy as np
 import pystac
+import pystac.validation
 import pytest
 import rasterio
 
@@ -30,6 +31,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[st
     west, south, _, north = AREA
     bbox = [west, south, west + 0.05, north]  # 2.7 km wide: two 256 px tiles, one 512 px
     return stac, root / "m.pt", [str(v) for v in bbox]
+
+
+PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 
 
 def _connected(scheduler_file: Path) -> int:
@@ -63,6 +67,15 @@ def test_tasks_ask_for_gpu_and_compose_workers_only_when_predicting_on_gpus() ->
         placement([], "cuda")
 
 
+def _validate(folder: Path) -> None:
+    """The collection and its items against pystac's bundled STAC core schemas (the
+    projection extension's schema is online only: its fields are asserted by hand)."""
+    for path in [folder / "collection.json", *sorted((folder / "items").glob("*.json"))]:
+        stac = json.loads(path.read_text())
+        assert stac.pop("stac_extensions", []) in ([], [PROJECTION])
+        assert pystac.validation.validate_dict({**stac, "stac_extensions": []})
+
+
 def read_map(folder: Path, crs: str | None = None) -> np.ndarray:
     with rasterio.open(folder / "agbm.vrt") as src:
         assert crs is None or src.crs.to_string() == crs
@@ -84,6 +97,7 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
         "r0000_c0001.tif",
     ]
     collection = pystac.Collection.from_file(str(out / "collection.json"))
+    _validate(out)
     items = sorted(collection.get_items(recursive=True), key=lambda i: i.id)
     assert [i.id for i in items] == ["r0000_c0000", "r0000_c0001"]
     assert (

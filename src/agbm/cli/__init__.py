@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compose": ("compose", "compose a place's monthly S1 + S2 stacks from a STAC catalog"),
     "map": ("map", "map a place's biomass for a year: compose its inputs, then predict"),
     "map-region": ("map_region", "map a region of any size, tile by tile on a Dask cluster"),
+    "labels": ("labels", "GEDI L4A footprints and field plots as one labels file"),
     "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
     "plot": (
         "plot",

@@ -1,4 +1,5 @@
-"""`agbm evaluate`: score a prediction directory with the challenge metric."""
+"""`agbm evaluate`: score a prediction directory with the challenge metric, or any map
+against labelled points."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import argparse
 from pathlib import Path
 
 from agbm.data.layout import SPLITS
-from agbm.evaluation.evaluate import evaluate, format_table, write_per_chip
 from agbm.io import check_output_file
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.per_chip:
-        check_output_file(args.per_chip)  # before the scoring, not after it
+    modes = {"dense": (args.pred, args.truth), "points": (args.labels, args.map)}
+    used = [mode for mode, given in modes.items() if any(given)]
+    if len(used) != 1 or not all(modes[used[0]]):
+        raise ValueError("give either --pred DIR --truth ROOT, or --labels FILE --map MAP")
+    report = args.per_chip if used == ["dense"] else args.per_point
+    if report:
+        check_output_file(report)  # before the scoring, not after it
+    if used == ["points"]:
+        return _points(args)
+    from agbm.evaluation.evaluate import evaluate, format_table, write_per_chip
+
     result = evaluate(args.pred, args.truth, args.split, args.partial)
     print(format_table(result))
     if args.per_chip:
@@ -20,16 +29,34 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _points(args: argparse.Namespace) -> int:
+    from agbm.evaluation.evaluate import format_rows
+    from agbm.evaluation.points import evaluate_points
+
+    scores = evaluate_points(args.map, args.labels, args.per_point)
+    print(format_rows([
+        ("labels scored (footprint means)", f"{scores.n}"),
+        ("labels without map data", f"{scores.missing}"),
+        ("RMSE (t/ha)", f"{scores.rmse:.3f}"),
+        ("bias, map - label (t/ha)", f"{scores.bias:.3f}"),
+        ("R²", f"{scores.r2:.3f}"),
+    ]))  # fmt: skip
+    return 0
+
+
 #: `agbm evaluate --help`'s description.
-DESCRIPTION = "Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets."
+DESCRIPTION = (
+    "Average per-chip RMSE of PRED_DIR/{chip}_agbm.tif against the targets (--pred, --truth); "
+    "or any AGB map (a GeoTIFF, a region's VRT, another product) against labelled points "
+    "(--labels from agbm labels, --map): RMSE, bias, R² and n of the map's mean over each "
+    "label's footprint disc, each pixel weighted by the share the disc covers."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm evaluate`."""
-    parser.add_argument("--pred", required=True, type=Path, help="prediction directory")
-    parser.add_argument(
-        "--truth", required=True, type=Path, help="data root or cache with the targets"
-    )
+    parser.add_argument("--pred", type=Path, help="prediction directory")
+    parser.add_argument("--truth", type=Path, help="data root or cache with the targets")
     parser.add_argument(
         "--partial",
         action="store_true",
@@ -37,4 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
     parser.add_argument("--per-chip", type=Path, help="write per-chip RMSEs to this CSV")
+    parser.add_argument("--labels", type=Path, help="labels file (agbm labels) to score --map on")
+    parser.add_argument("--map", type=Path, help="the AGB map (t/ha): GeoTIFF or VRT")
+    parser.add_argument(
+        "--per-point", type=Path, help="write one row per label (agbd, predicted, ...) to this CSV"
+    )
     parser.set_defaults(func=_run)

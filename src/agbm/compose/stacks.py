@@ -33,16 +33,14 @@ from agbm.compose.catalog import (
     PLANETARY_COMPUTER,
     S1_COLLECTION,
     S2_COLLECTION,
-    check_year,
     open_catalog,
     search,
-    year_months,
-    year_span,
 )
 from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
 from agbm.data.bands import MONTH_NAMES, MONTHS, SENSORS, Sensor
+from agbm.data.calendar import check_year, year_months, year_span
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, write_geotiff
 from agbm.errors import AgbmError, DataError, reason
 from agbm.io import claim_record, output_folder, remove_stale_temporaries, write_record

@@ -116,11 +116,15 @@ def write_per_chip(path: Path, result: Evaluation) -> None:
         )
 
 
+def format_rows(rows: list[tuple[str, str]]) -> str:
+    """Name-value rows as an aligned table, what `agbm evaluate` prints."""
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value:>10}" for name, value in rows)
+
+
 def format_table(result: Evaluation) -> str:
-    rows = [
+    return format_rows([
         ("chips", f"{len(result.chip_ids)}"),
         ("average RMSE (challenge metric, t/ha)", f"{result.average:.3f}"),
         ("pooled RMSE over all pixels (t/ha)", f"{result.pooled:.3f}"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value:>10}" for name, value in rows)
+    ])  # fmt: skip

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agbm.compose.catalog import year_span
+from agbm.data.calendar import year_span
 from agbm.extras import require
 from agbm.io import replacing
 from agbm.region.grid import RegionGrid, Tile, reproject

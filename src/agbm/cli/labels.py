@@ -1,0 +1,83 @@
+"""`agbm labels`: GEDI L4A footprints and field plots as one labels file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.data.gedi import MIN_SENSITIVITY
+from agbm.data.labels import PLOT_RADIUS_M
+from agbm.io import check_output_file
+
+
+def _area(args: argparse.Namespace) -> object | None:
+    """The region as a geometry in EPSG:4326, or None when none was given."""
+    from agbm.region.grid import bbox_area, read_area, reproject
+
+    if args.region is not None:
+        area, crs = read_area(args.region)
+        return reproject(area, crs, "EPSG:4326")
+    return None if args.bbox is None else bbox_area(args.bbox)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agbm.data import gedi
+    from agbm.data.label_sources import collect
+    from agbm.data.labels import write_labels
+
+    inputs = [*(args.gedi or []), *(args.plots or [])]
+    check_output_file(args.out, inputs, args.overwrite)
+    area = _area(args)
+    granules = list(args.gedi or [])
+    if args.download:
+        if area is None or args.year is None:
+            raise ValueError("--download needs --region or --bbox, and --year")
+        granules += gedi.download(args.download, area.bounds, args.year)
+    frame, lines = collect(
+        granules, args.plots or [], area, args.year, args.min_sensitivity, args.plot_radius
+    )
+    for line in lines:
+        print(line)
+    write_labels(frame, args.out)
+    print(f"wrote {len(frame):,} labels to {args.out}")
+    return 0
+
+
+#: `agbm labels --help`'s description.
+DESCRIPTION = (
+    "Write one labels file (GeoPackage, or GeoParquet for .parquet; points in EPSG:4326 with "
+    "agbd and agbd_se in t/ha, radius_m, date, source) from GEDI L4A v2.1 granules (kept: "
+    "l4_quality_flag 1, degrade_flag 0, sensitivity >= 0.9, no fill value; 12.5 m radius) "
+    "and field plots (CSV with lon, lat, agbd and optionally radius_m, se, date; or a points "
+    "file with those attributes), inside --region or --bbox and within --year's months. "
+    "Says how many each filter removed. GEDI and plots need pip install 'agbm[labels]'; "
+    "--download, pip install 'agbm[gedi]' and a NASA Earthdata login."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`agbm labels`."""
+    parser.add_argument("--gedi", nargs="+", type=Path, metavar="H5", help="GEDI L4A granules")
+    parser.add_argument(
+        "--download", type=Path, metavar="DIR",
+        help="fetch the region's and year's L4A granules from NASA Earthdata into DIR first",
+    )  # fmt: skip
+    parser.add_argument("--plots", nargs="+", type=Path, metavar="FILE", help="plots files")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--region", type=Path, help="keep labels inside this vector file's polygons")
+    where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
+                       help="keep labels inside this lon/lat box")  # fmt: skip
+    parser.add_argument(
+        "--year", type=int, help="keep labels of September YEAR-1 .. August YEAR (undated stay)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="labels file, .gpkg or .parquet")
+    parser.add_argument(
+        "--min-sensitivity", type=float, default=MIN_SENSITIVITY,
+        help=f"GEDI beam sensitivity kept (default {MIN_SENSITIVITY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plot-radius", type=float, default=PLOT_RADIUS_M,
+        help=f"plots' radius in m where the file gives none (default {PLOT_RADIUS_M}: 0.05 ha)",
+    )  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,169 @@
+"""Sparse biomass labels: points where the biomass is known, each with its footprint.
+
+A labels file (GeoPackage, or GeoParquet by its `.parquet` suffix) holds one point per
+label in EPSG:4326 and the columns `LABEL_COLUMNS`:
+
+- `agbd`: above-ground biomass density, t/ha (= Mg/ha);
+- `agbd_se`: its standard error, t/ha (NaN when unknown: a plot without one);
+- `radius_m`: the footprint's radius in metres (GEDI: 12.5 m; a plot: its own);
+- `date`: when it was measured (UTC; missing when unknown);
+- `source`: where it came from (`gedi-l4a:{granule}`, `plots:{file}`).
+
+A label's value is compared with a map's mean over its footprint disc, never with the one
+pixel under its centre: GEDI's 25 m footprint spans several 10 m pixels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agbm.data.calendar import year_span
+from agbm.errors import DataError
+from agbm.extras import require
+from agbm.io import replacing
+
+LABEL_COLUMNS = ("agbd", "agbd_se", "radius_m", "date", "source")
+#: Where a labels file's points are.
+LABELS_CRS = "EPSG:4326"
+#: The default plot radius, m: a 0.05 ha circular plot (`--plot-radius`).
+PLOT_RADIUS_M = 12.62
+#: The suffixes a labels file may have, and the pyogrio driver of each.
+DRIVERS = {".gpkg": "GPKG", ".parquet": None}
+
+
+def geopandas() -> Any:
+    """geopandas, or the `pip install` of the extra that brings it."""
+    return require("geopandas", "labels")
+
+
+def labels_frame(
+    lon: Sequence[float],
+    lat: Sequence[float],
+    agbd: Sequence[float],
+    agbd_se: Sequence[float] | float = np.nan,
+    radius_m: Sequence[float] | float = PLOT_RADIUS_M,
+    date: Sequence[Any] | None = None,
+    source: Sequence[str] | str = "",
+) -> Any:
+    """A labels GeoDataFrame (`LABEL_COLUMNS`, points in EPSG:4326) from its columns; scalars
+    are broadcast to every label."""
+    gpd = geopandas()
+    n = len(agbd)
+    pandas = require("pandas", "labels")
+    dates = pandas.to_datetime(pandas.Series([None] * n if date is None else list(date)), utc=True)
+    columns = {
+        "agbd": np.asarray(agbd, np.float64),
+        "agbd_se": np.broadcast_to(np.asarray(agbd_se, np.float64), n).copy(),
+        "radius_m": np.broadcast_to(np.asarray(radius_m, np.float64), n).copy(),
+        "date": dates.to_numpy(),
+        "source": np.broadcast_to(np.asarray(source, object), n).copy(),
+    }
+    points = gpd.points_from_xy(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    return gpd.GeoDataFrame(columns, geometry=points, crs=LABELS_CRS)
+
+
+def _driver(path: Path) -> str | None:
+    if path.suffix.lower() not in DRIVERS:
+        raise ValueError(f"{path}: a labels file is .gpkg (GeoPackage) or .parquet (GeoParquet)")
+    return DRIVERS[path.suffix.lower()]
+
+
+def write_labels(frame: Any, path: Path | str) -> Path:
+    """Write `frame` (`labels_frame`'s) to `path`, atomically: GeoPackage or GeoParquet."""
+    path = Path(path)
+    driver = _driver(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        if driver is None:
+            frame.to_parquet(tmp)
+        else:
+            with warnings.catch_warnings():  # GDAL: "extension should be 'gpkg'" (the tmp name)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                frame.to_file(tmp, driver=driver, engine="pyogrio", layer="labels")
+    return path
+
+
+def read_labels(path: Path | str) -> Any:
+    """A labels file (`write_labels`'s, or any points file with those columns) in EPSG:4326,
+    or a one-line `DataError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such labels file")
+    gpd = geopandas()
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = gpd.read_parquet(path)
+        else:
+            frame = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio's and pyarrow's errors alike: not a labels file
+        raise DataError(f"{path}: not a readable labels file ({exc})") from None
+    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: not a labels file, it has no column {', '.join(missing)}")
+    if frame.crs is None or not frame.geom_type.eq("Point").all():
+        raise DataError(f"{path}: labels must be points with a CRS")
+    return frame.to_crs(LABELS_CRS)
+
+
+def read_plots(path: Path | str, radius_m: float = PLOT_RADIUS_M) -> Any:
+    """Field plots as labels: a CSV with columns `lon`, `lat`, `agbd` (t/ha) and optionally
+    `radius_m`, `se` (t/ha) and `date`; or a vector file of points with those attributes
+    (its own CRS). `radius_m` is the plots' radius where the file gives none."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such plots file")
+    pandas = require("pandas", "labels")
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pandas.read_csv(path)
+            lon_lat = ("lon", "lat")
+        else:
+            table = geopandas().read_file(path, engine="pyogrio").to_crs(LABELS_CRS)
+            table["lon"], table["lat"], lon_lat = table.geometry.x, table.geometry.y, ()
+    except Exception as exc:  # pandas', pyogrio's parse errors: say which file
+        raise DataError(f"{path}: not a readable plots file ({exc})") from None
+    missing = [c for c in (*lon_lat, "agbd") if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: plots need the column(s) {', '.join(missing)} (t/ha for agbd)")
+    values = table[["lon", "lat", "agbd"]].to_numpy(np.float64)
+    if not np.isfinite(values).all() or (values[:, 2] < 0).any():
+        raise DataError(f"{path}: lon, lat and agbd must be finite numbers, agbd >= 0")
+    return labels_frame(
+        table["lon"],
+        table["lat"],
+        table["agbd"],
+        table["se"] if "se" in table else np.nan,
+        table["radius_m"] if "radius_m" in table else radius_m,
+        table["date"] if "date" in table else None,
+        f"plots:{path.name}",
+    )
+
+
+def within(frame: Any, area: Any | None = None, year: int | None = None) -> tuple[Any, dict]:
+    """The labels inside `area` (a geometry in EPSG:4326; None: all) and measured within
+    `year`'s 12 months (labels without a date are kept), and how many each test removed."""
+    removed = {}
+    if area is not None:
+        inside = frame.geometry.within(area)
+        removed["outside the region"] = int((~inside).sum())
+        frame = frame[inside]
+    if year is not None:
+        start, end = year_span(year)
+        dated = frame["date"].notna()
+        in_year = ~dated | ((frame["date"] >= start) & (frame["date"] < end))
+        removed[f"outside the year {year} (September {year - 1} to August {year})"] = int(
+            (~in_year).sum()
+        )
+        frame = frame[in_year]
+    return frame, removed
+
+
+def describe_removed(what: str, total: int, removed: dict[str, int], kept: int) -> str:
+    """One line: how many `what` there were, how many each filter removed, how many stay."""
+    parts = ", ".join(f"{reason}: {count:,}" for reason, count in removed.items())
+    return f"{what}: {total:,}; removed {parts or 'none'}; kept {kept:,}"

@@ -1,0 +1,103 @@
+"""Any biomass map scored against labelled points (`agbm evaluate --labels --map`).
+
+Each label is compared with the map's mean over its footprint disc (`radius_m` around the
+point), weighted by the fraction of each pixel the disc covers: exactextract's `mean`, so
+a disc across pixel edges takes each pixel by its share. The map may be agbm's GeoTIFF, a
+region's VRT or another product (ESA CCI Biomass, in degrees): the discs are drawn in
+metres, in the map's CRS when it is projected, else in the labels' UTM zone and then
+reprojected onto the map. Pixels without data (NaN or the no-data value) take no part; a
+label with none under its disc is left out of the scores and counted apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agbm.compose.grid import utm_epsg
+from agbm.data.labels import read_labels
+from agbm.errors import DataError
+from agbm.extras import require
+from agbm.io import replacing
+
+#: Vertices per quarter circle of a footprint disc: its area is within 1e-4 of pi r^2.
+QUAD_SEGMENTS = 32
+
+
+@dataclass(frozen=True)
+class PointScores:
+    """A map against labels: RMSE, bias (map minus label) and R^2 of the footprint means, in
+    t/ha, over the `n` labels the map covers (`missing` more it does not)."""
+
+    rmse: float
+    bias: float
+    r2: float
+    n: int
+    missing: int
+
+
+def footprints(labels: Any, crs: Any) -> Any:
+    """The labels' footprint discs (GeoSeries) in `crs`, drawn in metres (module docstring)."""
+    pyproj = require("pyproj", "labels")
+    target = pyproj.CRS.from_user_input(crs)
+    if target.is_projected:
+        return labels.to_crs(target).buffer(labels["radius_m"].to_numpy(), QUAD_SEGMENTS)
+    centre = labels.geometry.union_all().centroid
+    local = labels.to_crs(f"EPSG:{utm_epsg(centre.x, centre.y)}")
+    discs = local.buffer(labels["radius_m"].to_numpy(), QUAD_SEGMENTS)
+    return discs.to_crs(target)
+
+
+def footprint_means(map_path: Path | str, labels: Any) -> np.ndarray:
+    """The map's coverage-weighted mean over each label's footprint (NaN where it has no
+    data there), in the labels' order."""
+    exactextract = require("exactextract", "labels")
+    rasterio = require("rasterio", "labels")
+    geopandas = require("geopandas", "labels")
+    map_path = Path(map_path)
+    try:
+        with rasterio.open(map_path) as src:
+            crs = src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"{map_path}: not a readable map ({exc})") from None
+    if crs is None:
+        raise DataError(f"{map_path}: the map has no CRS, so the labels cannot be placed on it")
+    discs = geopandas.GeoDataFrame(geometry=footprints(labels, crs.to_wkt()), crs=crs.to_wkt())
+    if discs.empty:
+        return np.zeros(0)
+    table = exactextract.exact_extract(str(map_path), discs, ["mean"], output="pandas")
+    return table["mean"].to_numpy(np.float64)
+
+
+def score(agbd: np.ndarray, predicted: np.ndarray) -> PointScores:
+    """`PointScores` of `predicted` footprint means against the labels' `agbd`."""
+    valid = np.isfinite(predicted)
+    truth, error = agbd[valid], predicted[valid] - agbd[valid]
+    n = int(valid.sum())
+    if n == 0:
+        return PointScores(math.nan, math.nan, math.nan, 0, len(agbd))
+    spread = float(((truth - truth.mean()) ** 2).sum())
+    r2 = 1 - float((error**2).sum()) / spread if spread > 0 else math.nan
+    rmse = math.sqrt(float((error**2).mean()))
+    return PointScores(rmse, float(error.mean()), r2, n, len(agbd) - n)
+
+
+def evaluate_points(
+    map_path: Path | str, labels_path: Path | str, per_point: Path | str | None = None
+) -> PointScores:
+    """Score the map at `map_path` against the labels file at `labels_path`; `per_point`, if
+    given, is a CSV written with one row per label (its columns, `predicted`, `error`)."""
+    labels = read_labels(labels_path)
+    predicted = footprint_means(map_path, labels)
+    if per_point is not None:
+        table = labels.drop(columns="geometry").assign(
+            lon=labels.geometry.x, lat=labels.geometry.y, predicted=predicted,
+            error=predicted - labels["agbd"].to_numpy(),
+        )  # fmt: skip
+        with replacing(Path(per_point)) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.4f")
+    return score(labels["agbd"].to_numpy(np.float64), predicted)
