@@ -5,6 +5,7 @@ with SIGKILL is finished by a rerun that leaves nothing behind."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import geopandas
 import numpy as np
+import psutil
 import pytest
 import rasterio
 import shapely
@@ -78,6 +80,13 @@ def _args(paths: dict[str, Path], stac: Path | None = None) -> list[str]:
     ]  # fmt: skip
 
 
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
 def _map(folder: Path) -> np.ndarray:
     with rasterio.open(folder / "agbm.vrt") as src:
         return src.read(1)
@@ -137,8 +146,12 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
     while not list(out.glob("tiles/*.tif")) and time.monotonic() < deadline:
         assert run.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)  # the run and its Dask workers, all at once
+    everything = [run.pid, *(c.pid for c in psutil.Process(run.pid).children(recursive=True))]
+    for pid in everything:  # the run and its Dask workers, all at once
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     run.wait(timeout=30)
+    psutil.wait_procs([p for p in map(_process, everything) if p is not None], timeout=30)
     done = len(list(out.glob("tiles/*.tif")))
     assert 1 <= done < 9
     assert main([*_args(region), "--out", str(out)]) == 0

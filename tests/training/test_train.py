@@ -160,7 +160,8 @@ def test_image_size_trains_on_crops_and_validates_on_whole_chips(
     forward = Trainer.train_step
 
     def spy(self: Trainer, batch):
-        seen.append(tuple(self._augmented(batch, *self._to_device(batch))[0].shape[-2:]))
+        image = self.augment(*self._to_device(batch), self._draws(batch))[0]
+        seen.append(tuple(image.shape[-2:]))
         return forward(self, batch)
 
     config = TrainConfig(

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("map", "map a place's biomass for a year: compose its inputs, then predict"),
     "map-region": ("map_region", "map a region of any size, tile by tile on a Dask cluster"),
     "labels": ("labels", "GEDI L4A footprints and field plots as one labels file"),
+    "chips": ("chips", "training chips where the labels are, composed from a STAC catalog"),
     "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
     "plot": (
         "plot",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -24,7 +25,9 @@ class ChipDataset(Dataset):
     `transform`, if given, maps a sample dict to a sample dict (augmentation). `targets`
     False skips reading targets (prediction); None reads them when the split has them.
     `raw` True gives the months as stored instead of `image` (`s1`, `s2`, `acquired`; see
-    `RawChip`), for `model_input` to normalise on the device.
+    `RawChip`), for `model_input` to normalise on the device. `labels`, if given, maps chip
+    ids to their sparse labels (`agbm.data.chip_labels.label_array`): each sample then has
+    `labels` `[K, 5]`, padded with NaN rows to the most any chip has, so that they batch.
     """
 
     def __init__(
@@ -35,6 +38,7 @@ class ChipDataset(Dataset):
         transform: Callable[[Sample], Sample] | None = None,
         targets: bool | None = None,
         raw: bool = False,
+        labels: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -44,6 +48,10 @@ class ChipDataset(Dataset):
         self.with_target = self.source.has_targets() if targets is None else targets
         self.transform = transform
         self.raw = raw
+        self.labels = labels
+        #: Every sample's labels are padded to this many rows.
+        counts = (len(labels.get(c, ())) for c in self.chip_ids) if labels else ()
+        self.max_labels = max(counts, default=0)
         #: Every chip must have the first one's size: batches stack them.
         self.size = tuple(self.source.size(self.chip_ids[0])) if self.chip_ids else None
 
@@ -64,6 +72,11 @@ class ChipDataset(Dataset):
             sample.update(s1=s1, s2=s2, acquired=acquired)
         else:
             sample["image"] = normalise(s1, s2, acquired)
+        if self.labels is not None:
+            padded = np.full((max(self.max_labels, 1), 5), np.nan, np.float32)
+            found = self.labels.get(chip_id, np.zeros((0, 5), np.float32))
+            padded[: len(found)] = found
+            sample["labels"] = torch.from_numpy(padded)
         if self.with_target:
             target = self.source.read_target(chip_id)
             if target.shape != chip.s1.shape[2:]:

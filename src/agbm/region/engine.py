@@ -106,7 +106,7 @@ def task_record(start: float) -> dict[str, Any]:
     }
 
 
-def _compose_task(
+def compose_task(
     folder: Path,
     grid: RegionGrid,
     tile: Tile,
@@ -296,6 +296,7 @@ def map_region(
                        options, retries, predict_on)  # fmt: skip
         _write_outputs(folder, grid, tiles, year, record)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
+        clean_leftovers(folder)  # of workers that died in this run too
     return result
 
 
@@ -323,7 +324,7 @@ def _run_tiles(
         tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
     composed = {
         tid: client.submit(
-            _compose_task, folder, grid, t, year, catalog, s2_catalog,
+            compose_task, folder, grid, t, year, catalog, s2_catalog,
             key=f"compose-{tid}", retries=retries, pure=False, resources=compose_on,
         )
         for tid, t in needed.items()
@@ -378,11 +379,15 @@ def _report(result: RegionResult, grid: RegionGrid, tiles: Sequence[Tile], start
     }
 
 
-def describe(result: RegionResult) -> str:
-    """One line on what a run did, and a line per failed tile."""
-    lines = [
-        f"mapped {len(result.mapped)} tile(s), {len(result.skipped)} already done, "
-        f"{len(result.failed)} failed; map: {result.folder / 'agbm.vrt'}"
-    ]
-    lines += [f"  tile {t} failed: {cause}" for t, cause in sorted(result.failed.items())]
+def summary(verb: str, now: int, before: int, failed: dict[str, str], noun: str, where: str) -> str:
+    """One line on what a run did (`verb` `now` of its `noun`s, `before` done by an earlier
+    run, the failed ones, `where` the result is), and a line per failed one with its cause."""
+    lines = [f"{verb} {now} {noun}(s), {before} already done, {len(failed)} failed; {where}"]
+    lines += [f"  {noun} {name} failed: {cause}" for name, cause in sorted(failed.items())]
     return "\n".join(lines)
+
+
+def describe(result: RegionResult) -> str:
+    """`summary` of a region run."""
+    where = f"map: {result.folder / 'agbm.vrt'}"
+    return summary("mapped", len(result.mapped), len(result.skipped), result.failed, "tile", where)

@@ -73,6 +73,13 @@ def tile_item(folder: Path, grid: RegionGrid, tile: Tile, year: int, record: dic
     return item
 
 
+def _union(boxes: Sequence[Sequence[float]]) -> list[float]:
+    """The box around `boxes` (W S E N): a collection's extent is one overall box (STAC's
+    schema allows a second only with a third: sub-boxes follow the overall one)."""
+    west, south, east, north = zip(*boxes, strict=True)
+    return [min(west), min(south), max(east), max(north)]
+
+
 def write_collection(
     folder: Path, grid: RegionGrid, tiles: Sequence[Tile], year: int, record: dict
 ) -> Path:
@@ -80,7 +87,7 @@ def write_collection(
     links and asset hrefs relative, written atomically (the collection last)."""
     pystac = require("pystac", "compose")
     items = [tile_item(folder, grid, t, year, record) for t in tiles]
-    spatial = [list(item.bbox) for item in items] or [[-180.0, -90.0, 180.0, 90.0]]
+    spatial = [_union([item.bbox for item in items]) if items else [-180.0, -90.0, 180.0, 90.0]]
     start, end = year_span(year)
     collection = pystac.Collection(
         id=f"agbm-{year}",

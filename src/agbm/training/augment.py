@@ -12,6 +12,7 @@ resuming exact.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,26 +89,57 @@ class Augment:
         self,
         image: torch.Tensor,
         present: torch.Tensor,
-        target: torch.Tensor,
+        target: torch.Tensor | None,
         draws: Sequence[Draw],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Apply each chip's `Draw` to a batch (`image` `[B, T, C, H, W]`, `present` `[B, T]`,
-        `target` `[B, 1, H, W]`) on the batch's device; returns new tensors."""
-        image = torch.stack([self._place(x, d) for x, d in zip(image, draws, strict=True)])
-        target = torch.stack([self._place(t, d) for t, d in zip(target, draws, strict=True)])
+        `target` `[B, 1, H, W]`, or None for chips with sparse labels, which `move_labels`
+        moves) on the batch's device; returns new tensors."""
+        planes = [image] if target is None else [image, target]
+        planes = [
+            torch.stack([self._place(x, d) for x, d in zip(p, draws, strict=True)]) for p in planes
+        ]
         turned = [i for i, d in enumerate(draws) if d.degrees]
         if turned:
             # Small host tensors move with non_blocking: a blocking copy would make the CPU wait
             # for the GPU at every step.
             index = torch.tensor(turned).to(image.device, non_blocking=True)
-            image[index], target[index] = rotate(
-                [image[index], target[index]],
+            rotated = rotate(
+                [p[index] for p in planes],
                 [draws[i].degrees for i in turned],
                 [draws[i].shift for i in turned],
             )
+            for plane, turned_plane in zip(planes, rotated, strict=True):
+                plane[index] = turned_plane
+        image, target = planes[0], (planes[1] if target is not None else None)
         drop = torch.stack([d.drop for d in draws]).to(image.device, non_blocking=True)
         image = image.masked_fill(drop[:, :, None, None, None], 0.0)
         return image, present & ~drop, target
+
+    def move_labels(
+        self, labels: torch.Tensor, draws: Sequence[Draw], size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Sparse labels `[B, K, 5]` (row, col, ...: `agbm.training.sparse`) moved as each
+        chip's image moves under its `Draw` (crop, flips, turns, rotation), so that they stay
+        on their pixels; a label moved off the chip becomes a NaN (padding) row."""
+        out = labels.clone()
+        for i, draw in enumerate(draws):
+            row, col = out[i, :, 0].double(), out[i, :, 1].double()
+            height, width = size
+            if self.crop:
+                row, col, height, width = row - draw.top, col - draw.left, self.crop, self.crop
+            if draw.flip_w:
+                col = width - col
+            if draw.flip_h:
+                row = height - row
+            for _ in range(draw.quarter_turns):  # rot90 of dims (-2, -1): (r, c) -> (W - c, r)
+                row, col, height, width = width - col, row, width, height
+            if draw.degrees:
+                row, col = _rotate_point(row, col, (height, width), draw.degrees, draw.shift)
+            off = (row < 0) | (row >= height) | (col < 0) | (col >= width) | row.isnan()
+            out[i, :, 0], out[i, :, 1] = row.to(out.dtype), col.to(out.dtype)
+            out[i, off] = torch.nan
+        return out
 
     def _place(self, plane: torch.Tensor, draw: Draw) -> torch.Tensor:
         """`plane` `[..., H, W]` cut to the drawn window (first: less to flip and rotate), then
@@ -156,6 +188,26 @@ def rotate(
         )
         out.append(warped.reshape(plane.shape))
     return out
+
+
+def _rotate_point(
+    row: torch.Tensor,
+    col: torch.Tensor,
+    size: tuple[int, int],
+    degrees: float,
+    shift: tuple[float, float],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where `rotate` takes the points (row, col) of a plane of `size`: it samples the input
+    at A p + t (normalised coordinates, align_corners=False), so a point p_in goes to
+    A^T (p_in - t)."""
+    height, width = size
+    radians = math.radians(degrees)
+    cos, sin = math.cos(radians), math.sin(radians)
+    cx, cy = shift[0] * 2, shift[1] * 2
+    tx, ty = cx - (cos * cx - sin * cy), cy - (sin * cx + cos * cy)
+    x, y = 2 * col / width - 1 - tx, 2 * row / height - 1 - ty
+    x_out, y_out = cos * x + sin * y, -sin * x + cos * y
+    return (y_out + 1) * height / 2, (x_out + 1) * width / 2
 
 
 def draw_month_drop(present: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:

@@ -79,6 +79,7 @@ TemporalKind = Literal[TEMPORAL_KINDS]  # type: ignore[valid-type]
 CosineStep = Literal[COSINE_STEPS]  # type: ignore[valid-type]
 SplitMethod = Literal[SPLIT_METHODS]  # type: ignore[valid-type]
 AmpName = Literal[("auto", *AMP_DTYPES)]  # type: ignore[valid-type]
+LabelWeights = Literal["none", "se"]
 
 
 def setting(default: Any, help: str) -> Any:
@@ -169,6 +170,17 @@ class TrainConfig:
     #: `input_conventions`), over the recipe's; YAML files only.
     model_options: dict[str, Any] = field(default_factory=dict)
     tensorboard: bool = setting(False, "also log to TensorBoard in RUN_DIR/tb")
+    #: Sparse labels to place on the chips by their grids (`agbm labels`' file); chips that
+    #: carry labels of their own (`train_labels/`, from `agbm chips`) need none.
+    labels: str | None = setting(
+        None, "labels file (agbm labels) to train from points on any georeferenced chips"
+    )
+    label_weights: LabelWeights = setting(
+        "none", "weight of each label in the footprint loss: none, or se (1 / agbd_se^2)"
+    )
+    shift_loss: bool = setting(
+        False, "each footprint takes the best of its nine one-pixel shifts (GEDI geolocation)"
+    )
 
 
 #: The settings that describe the model rather than its training.

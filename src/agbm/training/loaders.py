@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from agbm.data.chip_labels import (
+    chip_grid,
+    has_chip_labels,
+    label_array,
+    place_labels,
+    read_chip_labels,
+)
 from agbm.data.dataset import ChipDataset
+from agbm.data.labels import read_labels
 from agbm.data.sources import open_source
 from agbm.runtime import Runtime
 from agbm.training.config import TrainConfig
 from agbm.training.split import fold_split
 
 
-def split_chips(config: TrainConfig) -> tuple[list[str], list[str]]:
-    """(training, validation) chip ids: all chips and none with `full`, else the fold's."""
-    chips = open_source(config.data, "train").chip_ids()
+def chip_labels(config: TrainConfig, chips: list[str]) -> dict[str, Any] | None:
+    """The chips' sparse labels: `config.labels` placed on them by their grids, or those the
+    data root keeps (`train_labels/`); None when there are none (dense targets)."""
+    if config.labels:
+        grids = {chip: chip_grid(config.data, chip, "train") for chip in chips}
+        placed = place_labels(read_labels(config.labels), grids, config.labels)
+        return {chip: label_array(frame) for chip, frame in placed.items()}
+    if has_chip_labels(config.data, "train"):
+        return read_chip_labels(config.data, "train", chips)
+    return None
+
+
+def split_chips(config: TrainConfig, chips: list[str]) -> tuple[list[str], list[str]]:
+    """(training, validation) chip ids: all chips and none with `full`, else the fold's.
+    Whole chips are held out, never single labels beside their training neighbours."""
     if config.full:
         return chips, []
     train_ids, val_ids = fold_split(chips, config.folds, config.fold, config.seed, config.split)
@@ -43,9 +64,18 @@ class TrainingData:
     @classmethod
     def build(cls, config: TrainConfig, runtime: Runtime) -> TrainingData:
         """The run's data, checked against the batch and crop sizes before any work."""
-        train_ids, val_ids = split_chips(config)
-        train_set = ChipDataset(config.data, "train", train_ids, raw=True)
-        val_set = ChipDataset(config.data, "train", val_ids, raw=True) if val_ids else None
+        chips = open_source(config.data, "train").chip_ids()
+        labels = chip_labels(config, chips)
+        if labels is not None:  # chips without a label teach nothing
+            chips = [chip for chip in chips if len(labels.get(chip, ()))]
+            if not chips:
+                raise ValueError(f"no chip of {config.data} carries a label")
+        train_ids, val_ids = split_chips(config, chips)
+        sparse = {"targets": False, "labels": labels} if labels is not None else {}
+        train_set = ChipDataset(config.data, "train", train_ids, raw=True, **sparse)
+        val_set = (
+            ChipDataset(config.data, "train", val_ids, raw=True, **sparse) if val_ids else None
+        )
         if config.batch_size * runtime.world > len(train_set):
             raise ValueError(
                 f"batch size {config.batch_size} x {runtime.world} process(es) exceeds the "

@@ -36,6 +36,7 @@ from agbm.training.config import TrainConfig, check_config, encoder_weights, res
 from agbm.training.history import History
 from agbm.training.loaders import TrainingData
 from agbm.training.optim import build_optimizer, build_scheduler
+from agbm.training.sparse import footprint_errors, footprint_loss, label_reach
 from agbm.training.state import (
     BEST_KEYS,
     RESUME_KEYS,
@@ -147,28 +148,48 @@ class Trainer:
         return autocast(self.rt.device, self.amp_dtype)
 
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """The batch's model input and target (None for sparse labels) on the device."""
         image, present = model_input(batch, self.rt.device, self.conventions)
-        target = batch["target"].to(self.rt.device, non_blocking=True)
-        return image, present, target
+        target = batch.get("target")
+        return (
+            image,
+            present,
+            None if target is None else target.to(self.rt.device, non_blocking=True),
+        )
 
-    def _augmented(self, batch: dict[str, Any], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Augment a batch already on the device; the random choices come from the CPU copy
-        of `present`, so drawing them never waits for the device."""
+    def _draws(self, batch: dict[str, Any]) -> list[Any]:
+        """Each chip's augmentation draw, from the CPU copy of `present`: drawing them never
+        waits for the device."""
         size = tuple(batch["s1"].shape[-2:])
         attended = self.conventions.attended(batch["present"])
-        draws = [
+        return [
             self.augment.draw(present, size, chip_generator(self.config.seed, self.epoch, chip))
             for chip, present in zip(batch["chip_id"], attended, strict=True)
         ]
-        return self.augment(*tensors, draws)
+
+    def _loss(
+        self, pred: torch.Tensor, target: torch.Tensor | None, labels: Any, reach: int
+    ) -> torch.Tensor:
+        """The dense RMSE against targets, or the footprint loss against sparse labels."""
+        if labels is None:
+            return rmse_loss(pred, target, self.config.max_target)
+        weights, shifts = self.config.label_weights, self.config.shift_loss
+        return footprint_loss(pred, labels, weights, shifts, reach)
 
     def train_step(self, batch: dict[str, Any]) -> torch.Tensor:
         """One optimisation step on a loader batch (normalised and augmented on the device);
         returns the detached loss without waiting for it."""
-        image, present, target = self._augmented(batch, *self._to_device(batch))
+        draws = self._draws(batch)
+        image, present, target = self.augment(*self._to_device(batch), draws)
+        labels, reach = batch.get("labels"), 0
+        if labels is not None:  # moved on the CPU, then sent: no wait for the device
+            size, reach = tuple(batch["s1"].shape[-2:]), label_reach(labels)
+            labels = self.augment.move_labels(labels, draws, size).to(
+                self.rt.device, non_blocking=True
+            )
         with self._autocast():
             pred = self.forward(image, present)
-        loss = rmse_loss(pred, target, self.config.max_target)
+        loss = self._loss(pred, target, labels, reach)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -224,7 +245,8 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        """The challenge metric (average per-chip RMSE, all pixels) on the held-out fold."""
+        """The challenge metric (average per-chip RMSE, all pixels) on the held-out fold; for
+        chips with sparse labels, the RMSE of the footprint means over all held-out labels."""
         if self.rt.world > 1:
             # Each rank's batch-norm statistics moved with its own last batches: validate, on
             # every rank, the model that rank 0 saves.
@@ -236,14 +258,17 @@ class Trainer:
         for batch in loader:
             image, present, target = self._to_device(batch)
             with self._autocast():
-                pred = self.model(image, present).float().clamp(min=0)
-            rmse = chip_rmse(pred.cpu(), target.cpu())
-            total += torch.tensor(
-                [rmse.sum(), len(rmse)], dtype=torch.float64, device=self.rt.device
-            )
+                pred = self.model(image, present).float().clamp(min=0).cpu()
+            if "labels" in batch:  # pooled over labels: sum of squared errors, count
+                part = footprint_errors(pred, batch["labels"])
+            else:  # the challenge metric: per-chip RMSEs, count
+                rmse = chip_rmse(pred, target.cpu())
+                part = (rmse.sum(), len(rmse))
+            total += torch.tensor(part, dtype=torch.float64, device=self.rt.device)
         if self.rt.world > 1:
             dist.all_reduce(total)
-        return (total[0] / total[1]).item()
+        mean = (total[0] / total[1]).item()
+        return math.sqrt(mean) if self.data.train_set.labels is not None else mean
 
     def describe(self) -> str:
         """One line on what this run trains, where and on what."""

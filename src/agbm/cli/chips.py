@@ -1,0 +1,45 @@
+"""`agbm chips`: training chips where the labels are, composed from a STAC catalog."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agbm.region.chips import describe, make_chips
+
+    result = make_chips(
+        args.labels, args.year, args.out, args.catalog, args.s2_catalog, args.crs,
+        args.scheduler, args.retries,
+    )  # fmt: skip
+    print(describe(result))
+    return 1 if result.failed else 0
+
+
+#: `agbm chips --help`'s description.
+DESCRIPTION = (
+    "Make 256 x 256 training chips where the labels are (agbm labels' file): the labels' "
+    "10 m grid is cut into chips, each chip holding a label is composed from the STAC "
+    "catalog for the year (on a Dask cluster, as agbm map-region composes), and written in "
+    "the BioMassters layout (OUT/train_features/) with its labels on its grid "
+    "(OUT/train_labels/{chip}_labels.csv), so that agbm train --data OUT learns from them. "
+    "Resumable. Needs pip install 'agbm[region,labels]'."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`agbm chips`."""
+    parser.add_argument("--labels", type=Path, required=True, help="labels file (agbm labels)")
+    parser.add_argument("--year", type=int, required=True, help="September YEAR-1 .. August YEAR")
+    parser.add_argument("--out", type=Path, required=True, help="chips folder (a data root)")
+    parser.add_argument("--catalog", default=PLANETARY_COMPUTER, help="STAC API or catalog.json")
+    parser.add_argument("--s2-catalog", help=f"another catalog for Sentinel-2, e.g. {EARTH_SEARCH}")
+    parser.add_argument("--crs", help="the chips' CRS (default: the labels' centre's UTM zone)")
+    parser.add_argument(
+        "--scheduler", help="a running Dask scheduler's address or file (default: this machine)"
+    )
+    parser.add_argument("--retries", type=int, default=2, help="retries of a failed chip")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,166 @@
+"""`agbm chips`: 256 x 256 training chips where the labels are, composed from a STAC catalog
+on the region engine, in the BioMassters layout, each with its labels on its own grid.
+
+The labels' grid is the region grid of their points (`--crs`, or the UTM zone of their
+centre; 10 m pixels on multiples of 10 m), cut into chips of `CHIP` pixels from its corner:
+the lattice clusters the labels, so that one chip serves every label it covers, and only
+chips holding a label are made. Each chip is composed as a region tile is (`compose_tile`:
+each month's S2 acquisition chosen over the chip, as the model saw one per month and chip),
+on a Dask cluster, then written as `train_features/{chip}_S1_{MM}.tif` and `_S2_{MM}.tif`
+(a month without data has no file, as in the challenge) with `train_labels/{chip}_labels.csv`
+last: a chip whose labels file exists is done, so a rerun goes on from the chips done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from agbm.compose.catalog import PLANETARY_COMPUTER
+from agbm.data.bands import MONTHS, SENSORS
+from agbm.data.chip_labels import chip_labels_path, place_labels, write_chip_labels
+from agbm.data.geotiff import read_raster, write_geotiff
+from agbm.data.labels import read_labels
+from agbm.data.layout import features_folder, features_path
+from agbm.errors import DataError, reason
+from agbm.extras import require
+from agbm.io import claim_record, file_sha256, hold_folder, output_folder
+from agbm.region.engine import client_for, compose_task, placement, summary
+from agbm.region.grid import RegionGrid, Tile, region_grid
+from agbm.region.tiles import inputs_folder, tile_transform
+
+#: The chips' side, in pixels: the challenge's 2.56 km.
+CHIP = 256
+#: What a chips folder was made for.
+RECORD = "chips.json"
+
+
+@dataclass
+class ChipsResult:
+    """What a run made: chips written now, already done, failed (chip -> cause)."""
+
+    folder: Path
+    made: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def labels_grid(labels: Any, crs: str | None = None) -> RegionGrid:
+    """The grid of the labels' points (`region_grid`), widened to whole chips."""
+    shapely = require("shapely", "region")
+    points = shapely.MultiPoint(list(zip(labels.geometry.x, labels.geometry.y, strict=True)))
+    grid = region_grid(points.buffer(1e-4), "EPSG:4326", crs)  # ~10 m around each point
+    shape = tuple(-(-n // CHIP) * CHIP for n in grid.shape)
+    return RegionGrid(grid.area, grid.crs, grid.transform, shape)
+
+
+def chip_id(tile: Tile) -> str:
+    """A chip's id in the layout (letters and digits only): its place on the lattice."""
+    return tile.id.replace("_", "")
+
+
+def chips_with_labels(grid: RegionGrid, labels: Any, source: Path) -> dict[str, tuple]:
+    """(tile, its labels) of each chip of the grid that holds a label, by chip id."""
+    pyproj = require("pyproj", "region")
+    tiles = {chip_id(t): t for t in grid.tiles(CHIP)}
+    crs = pyproj.CRS.from_user_input(grid.crs)
+    grids = {cid: (crs, tile_transform(grid, t), (t.height, t.width)) for cid, t in tiles.items()}
+    placed = place_labels(labels, grids, source)
+    return {cid: (tiles[cid], frame) for cid, frame in placed.items()}
+
+
+def write_chip_features(folder: Path, grid: RegionGrid, tile: Tile, cid: str) -> None:
+    """A composed tile as the layout's monthly files; a month without data has none, and a
+    chip without any is a `DataError` (it would teach nothing)."""
+    composed = inputs_folder(folder / "compose", tile)
+    transform = tile_transform(grid, tile)
+    written = 0
+    for sensor in SENSORS:
+        stack = read_raster(composed / f"{sensor.name}.tif", MONTHS * sensor.count)
+        for month in range(MONTHS):
+            image = stack[month * sensor.count : (month + 1) * sensor.count]
+            if sensor.observed(image).any():
+                path = features_path(folder, cid, sensor.name, month, "train")
+                write_geotiff(path, image, grid.crs, transform, sensor.nodata, tiled=False)
+                written += 1
+    if not written:
+        raise DataError(f"chip {cid}: no Sentinel-1 or Sentinel-2 data all year over it")
+
+
+def make_chips(
+    labels_path: Path | str,
+    year: int,
+    folder: Path | str,
+    catalog: str | Path = PLANETARY_COMPUTER,
+    s2_catalog: str | Path | None = None,
+    crs: str | None = None,
+    scheduler: str | None = None,
+    retries: int = 2,
+) -> ChipsResult:
+    """Make the chips of the labels at `labels_path` for `year` in `folder` (see the module
+    docstring): `catalog`, `s2_catalog` as for `agbm map-region`, `crs` the chips' grid,
+    `scheduler` a Dask cluster (default: this machine's), `retries` per chip."""
+    folder, labels_path = Path(folder), Path(labels_path)
+    labels = read_labels(labels_path)
+    grid = labels_grid(labels, crs)
+    chips = chips_with_labels(grid, labels, labels_path)
+    record = {
+        "year": year, "crs": grid.crs, "transform": list(grid.transform)[:6],
+        "catalogs": [str(catalog), str(s2_catalog or catalog)],
+        "labels": file_sha256(labels_path),
+    }  # fmt: skip
+    result = ChipsResult(folder)
+    with output_folder(folder), hold_folder(folder, "agbm chips"):
+        claim_record(folder / RECORD, record, "give another folder, or delete this one")
+        done = {c for c in chips if chip_labels_path(folder, c, "train").is_file()}
+        todo = {c: v for c, v in chips.items() if c not in done}
+        result.done = sorted(done)
+        features_folder(folder, "train").mkdir(parents=True, exist_ok=True)
+        with client_for(scheduler) as client:
+            _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
+    return result
+
+
+def _compose_chips(
+    client: Any,
+    result: ChipsResult,
+    folder: Path,
+    grid: RegionGrid,
+    todo: dict[str, tuple],
+    year: int,
+    catalog: str | Path,
+    s2_catalog: str | Path | None,
+    retries: int,
+) -> None:
+    """Compose `todo`'s chips on the cluster; write each one's files as it comes."""
+    distributed = require("distributed", "region")
+    workers = [w.get("resources", {}) for w in client.scheduler_info()["workers"].values()]
+    resources = placement(workers)[0]
+    futures = {
+        client.submit(
+            compose_task, folder / "compose", grid, tile, year, catalog, s2_catalog,
+            key=f"chip-{cid}", retries=retries, pure=False, resources=resources,
+        ): cid
+        for cid, (tile, _) in todo.items()
+    }  # fmt: skip
+    with tqdm(total=len(futures), desc="chips", unit="chip") as bar:
+        for future in distributed.as_completed(list(futures)):
+            cid = futures[future]
+            try:
+                future.result()
+                tile, frame = todo[cid]
+                write_chip_features(folder, grid, tile, cid)
+                write_chip_labels(folder, "train", {cid: frame})  # last: the chip is done
+                result.made.append(cid)
+            except Exception as exc:  # its own cause, after Dask's retries
+                result.failed[cid] = reason(exc)
+            bar.update()
+
+
+def describe(result: ChipsResult) -> str:
+    """`summary` of a chips run."""
+    where = f"chips: {result.folder}"
+    return summary("made", len(result.made), len(result.done), result.failed, "chip", where)

@@ -1,0 +1,66 @@
+"""Labels placed on georeferenced chips by their grids (`agbm train --labels`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyproj import Transformer
+
+from agbm.data.chip_labels import chip_grid, place_labels
+from agbm.data.labels import labels_frame, write_labels
+from agbm.data.layout import list_chips
+from agbm.data.synth import generate
+from agbm.errors import DataError
+from agbm.training import TrainConfig
+from agbm.training.loaders import chip_labels
+
+
+def test_labels_are_placed_on_their_chip_and_one_outside_every_chip_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "data"
+    generate(root, 2, 0, 0, 32)
+    chips = list_chips(root, "train")
+    crs, transform, shape = chip_grid(root, chips[1], "train")
+    x, y = transform @ (10.5, 20.25)  # column 10.5, row 20.25 of the second chip
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform([x, x + 50_000], [y, y])  # the second: 50 km away
+    labels = write_labels(labels_frame(lon[:1], lat[:1], [42.0], 5.0, 12.5), tmp_path / "l.gpkg")
+    config = TrainConfig(data=str(root), out=str(tmp_path / "run"), labels=str(labels))
+    placed = chip_labels(config, chips)
+    assert list(placed) == [chips[1]]
+    row, col, radius, agbd, se = placed[chips[1]][0]
+    assert (row, col, radius, agbd, se) == pytest.approx((20.25, 10.5, 1.25, 42.0, 5.0), abs=1e-4)
+    outside = labels_frame(lon, lat, [42.0, 7.0], 5.0, 12.5)
+    grids = {c: chip_grid(root, c, "train") for c in chips}
+    with pytest.raises(DataError, match=r"far\.gpkg: label 1 at .* lies outside every chip"):
+        place_labels(outside, grids, tmp_path / "far.gpkg")
+
+
+def test_validation_holds_out_whole_chips_with_all_their_labels(tmp_path: Path) -> None:
+    import torch
+
+    from agbm.runtime import Runtime
+    from agbm.training import resolve
+    from agbm.training.loaders import TrainingData
+
+    root = tmp_path / "data"
+    generate(root, 6, 0, 0, 32)
+    lon, lat = [], []
+    for chip in list_chips(root, "train"):
+        crs, transform, _ = chip_grid(root, chip, "train")
+        to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        for r, c in ((5.5, 5.5), (20.5, 9.5), (28.5, 30.5)):  # three labels on every chip
+            point = to_lonlat.transform(*(transform @ (c, r)))
+            lon.append(point[0])
+            lat.append(point[1])
+    labels = write_labels(labels_frame(lon, lat, range(len(lon)), 5.0, 12.5), tmp_path / "l.gpkg")
+    config = TrainConfig(data=str(root), out=str(tmp_path / "run"), labels=str(labels),
+                         folds=3, batch_size=2, workers=0)  # fmt: skip
+    data = TrainingData.build(resolve(config), Runtime(0, 1, torch.device("cpu")))
+    train_chips, val_chips = set(data.train_set.chip_ids), set(data.val_set.chip_ids)
+    assert len(val_chips) == 2 and not train_chips & val_chips
+    for dataset in (data.train_set, data.val_set):
+        for index in range(len(dataset)):
+            assert int(dataset[index]["labels"][:, 3].isfinite().sum()) == 3  # all on its chip

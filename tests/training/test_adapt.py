@@ -1,0 +1,15 @@
+"""Adaptation from sparse labels works: on region B's dense truth, a model of region A fine-
+tuned on ~30 footprints per chip of B beats A's model by at least 30 %, and the same model
+trained on the same labels from scratch (tests/training/adaptation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.training.adaptation import run
+
+
+def test_fine_tuning_on_points_adapts_a_model_to_another_region(tmp_path: Path) -> None:
+    scores = run(tmp_path, chips=16, points=30, epochs=12, size=32)
+    assert scores.finetuned <= 0.7 * scores.unadapted, scores
+    assert scores.finetuned < scores.scratch, scores
