@@ -81,7 +81,7 @@ def sample_labels(root: Path, out: Path, points: int, seed: int, misplaced_px: f
     return write_labels(labels_frame(lon, lat, agbd, 10.0, 12.5, None, "synthetic"), out)
 
 
-def _train(data: Path, out: Path, epochs: int, **settings: object) -> Path:
+def train_tiny(data: Path, out: Path, epochs: int, **settings: object) -> Path:
     config = TrainConfig(
         data=str(data), out=str(out), backbone="test_efficientnet", pretrained="none",
         recipe="agbm", epochs=epochs, batch_size=4, decoder_channels=[32, 24, 16, 16, 16],
@@ -111,11 +111,11 @@ def run(
     generate(region_a, chips, 0, 1, size)
     region_b = make_region_b(root / "B", chips, max(4, chips // 4), size, 2)
     labels = sample_labels(region_b, root / "labels.gpkg", points, 3, misplaced_px)
-    model_a = _train(region_a, root / "runA", epochs)
-    tuned = _train(
+    model_a = train_tiny(region_a, root / "runA", epochs)
+    tuned = train_tiny(
         region_b, root / "tuned", epochs, labels=str(labels), init=str(model_a), **tuning
     )
-    scratch = _train(region_b, root / "scratch", epochs, labels=str(labels))
+    scratch = train_tiny(region_b, root / "scratch", epochs, labels=str(labels))
     return Scores(
         _score(model_a, region_b, root / "pred_a"),
         _score(tuned, region_b, root / "pred_tuned"),

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map-region": ("map_region", "map a region of any size, tile by tile on a Dask cluster"),
     "labels": ("labels", "GEDI L4A footprints and field plots as one labels file"),
     "chips": ("chips", "training chips where the labels are, composed from a STAC catalog"),
+    "calibrate": ("calibrate", "calibrate a model's intervals on held-out chips (split-conformal)"),
+    "stats": ("stats", "totals of biomass, carbon and CO2e over polygons, with intervals"),
     "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
     "plot": (
         "plot",

@@ -15,7 +15,6 @@ pixel under its centre: GEDI's 25 m footprint spans several 10 m pixels.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,15 @@ from typing import Any
 import numpy as np
 
 from agbm.data.calendar import year_span
+from agbm.data.vector import write_table
 from agbm.errors import DataError
 from agbm.extras import require
-from agbm.io import replacing
 
 LABEL_COLUMNS = ("agbd", "agbd_se", "radius_m", "date", "source")
 #: Where a labels file's points are.
 LABELS_CRS = "EPSG:4326"
 #: The default plot radius, m: a 0.05 ha circular plot (`--plot-radius`).
 PLOT_RADIUS_M = 12.62
-#: The suffixes a labels file may have, and the pyogrio driver of each.
-DRIVERS = {".gpkg": "GPKG", ".parquet": None}
 
 
 def geopandas() -> Any:
@@ -67,25 +64,9 @@ def labels_frame(
     return gpd.GeoDataFrame(columns, geometry=points, crs=LABELS_CRS)
 
 
-def _driver(path: Path) -> str | None:
-    if path.suffix.lower() not in DRIVERS:
-        raise ValueError(f"{path}: a labels file is .gpkg (GeoPackage) or .parquet (GeoParquet)")
-    return DRIVERS[path.suffix.lower()]
-
-
 def write_labels(frame: Any, path: Path | str) -> Path:
     """Write `frame` (`labels_frame`'s) to `path`, atomically: GeoPackage or GeoParquet."""
-    path = Path(path)
-    driver = _driver(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        if driver is None:
-            frame.to_parquet(tmp)
-        else:
-            with warnings.catch_warnings():  # GDAL: "extension should be 'gpkg'" (the tmp name)
-                warnings.simplefilter("ignore", RuntimeWarning)
-                frame.to_file(tmp, driver=driver, engine="pyogrio", layer="labels")
-    return path
+    return write_table(frame, path, "labels", (".gpkg", ".parquet"))
 
 
 def read_labels(path: Path | str) -> Any:

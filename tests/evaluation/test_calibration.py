@@ -1,0 +1,95 @@
+"""Calibrated intervals cover what they promise: a tiny model trained on one synthetic set,
+calibrated on a second, and scored on a third (docs/uncertainty.md has the figures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agbm.cli import main
+from agbm.data.layout import list_chips
+from agbm.data.raw import chip_prediction, read_target
+from agbm.data.synth import generate
+from agbm.errors import DataError
+from agbm.evaluation.calibration import block_means
+from agbm.inference.chips import predict
+from agbm.inference.intervals import PIXEL_BINS, bin_of, read_calibration
+from agbm.io import file_sha256
+from tests.training.adaptation import train_tiny
+
+CHIPS, SIZE = 128, 32
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("calibration")
+    paths = {name: root / name for name in ("train", "calibrate", "score")}
+    generate(paths["train"], 16, 0, 11, SIZE)
+    for seed, name in ((12, "calibrate"), (13, "score")):
+        generate(paths[name], 1, CHIPS, seed, SIZE)  # the test split: targets never trained on
+    paths["model"] = train_tiny(paths["train"], root / "run", 12)
+    paths["calib"] = root / "calib.json"
+    args = ["calibrate", "--checkpoint", str(paths["model"]), "--data", str(paths["calibrate"]),
+            "--tta", "none", "--workers", "0", "--out", str(paths["calib"])]  # fmt: skip
+    assert main(args) == 0
+    paths["pred"] = root / "pred"
+    predict(paths["score"], [paths["model"]], paths["pred"], "test", "none", workers=0)
+    return paths
+
+
+def _scored(paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The third set's predictions and truth, `[chips, H, W]`."""
+    chips = list_chips(paths["score"], "test")
+    truth = np.stack([read_target(paths["score"], c, split="test") for c in chips])
+    pred = np.stack([chip_prediction(paths["pred"], c, (SIZE, SIZE)) for c in chips])
+    return pred, truth
+
+
+def test_per_pixel_90_percent_intervals_cover_88_to_92_percent_of_new_pixels(
+    calibrated: dict[str, Path],
+) -> None:
+    calibration = read_calibration(calibrated["calib"])
+    pred, truth = _scored(calibrated)
+    low, high = calibration.bounds(pred, 0.9)
+    covered = (truth >= low) & (truth <= high)
+    assert 0.88 <= covered.mean() <= 0.92, covered.mean()
+    bins = bin_of(pred)
+    for b in range(len(PIXEL_BINS)):
+        share = float((bins == b).mean())
+        if share >= 0.1:  # per bin, where it holds enough pixels: a tenth of them
+            assert 0.88 <= covered[bins == b].mean() <= 0.92, (b, share)
+    assert (low >= 0).all()
+
+
+def test_block_mean_intervals_cover_at_every_calibrated_size(
+    calibrated: dict[str, Path],
+) -> None:
+    calibration = read_calibration(calibrated["calib"])
+    pred, truth = _scored(calibrated)
+    assert sorted(int(s) for s in calibration.blocks) == [1, 4, 16]  # sides up to the chips'
+    for side in (1, 4, 16):
+        half, used = calibration.block_halfwidth(side * side, 0.9)
+        assert used == side
+        error = np.concatenate([
+            np.abs(block_means(p, side) - block_means(t, side)).ravel()
+            for p, t in zip(pred, truth, strict=True)
+        ])  # fmt: skip
+        assert 0.88 <= (error <= half).mean() <= 0.92, (side, len(error))
+
+
+def test_a_calibration_records_its_model_and_refuses_another(
+    calibrated: dict[str, Path], tmp_path: Path
+) -> None:
+    record = json.loads(calibrated["calib"].read_text())
+    assert record["tta"] == "none" and record["chips"] == CHIPS
+    assert record["checkpoints"] == [file_sha256(calibrated["model"])]
+    calibration = read_calibration(calibrated["calib"])
+    calibration.check(record["checkpoints"], "none", calibrated["calib"])  # its own: accepted
+    with pytest.raises(DataError, match=r"calib\.json: calibrated for checkpoints"):
+        calibration.check(["0" * 64], "none", calibrated["calib"])
+    with pytest.raises(DataError, match="not an agbm calibration"):
+        (tmp_path / "x.json").write_text("{}")
+        read_calibration(tmp_path / "x.json")

@@ -1,0 +1,111 @@
+"""`agbm stats`: zone totals against hand computations, intervals from a calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+
+from agbm.cli import main
+from agbm.data.geotiff import write_geotiff
+from agbm.errors import DataError
+from agbm.evaluation.totals import zone_stats
+from agbm.inference.intervals import EDGES, STEP, Calibration
+
+UTM = "EPSG:32635"
+X0, Y0 = 500000.0, 6800000.0  # the map's top-left corner; 40 x 40 pixels of 10 m
+#: 100 t/ha in the west half, 200 in the east, no data in the 10 x 10 south-east corner.
+VALUES = np.full((40, 40), 100.0, np.float32)
+VALUES[:, 20:] = 200.0
+VALUES[30:, 30:] = np.nan
+
+
+@pytest.fixture()
+def agbm_map(tmp_path: Path) -> Path:
+    path = tmp_path / "agbm.tif"
+    write_geotiff(path, VALUES, UTM, Affine(10, 0, X0, 0, -10, Y0), np.nan, ["agbm"], {})
+    return path
+
+
+def _zones(tmp_path: Path, geometries: list, crs: str = UTM, name: str = "zones.gpkg") -> Path:
+    frame = geopandas.GeoDataFrame({"name": [f"z{i}" for i in range(len(geometries))]},
+                                   geometry=geometries, crs=crs)  # fmt: skip
+    path = tmp_path / name
+    frame.to_file(path)
+    return path
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    """A box in metres from the map's corner (y downwards)."""
+    return shapely.box(X0 + x0, Y0 - y1, X0 + x1, Y0 - y0)
+
+
+def test_totals_equal_hand_computations(agbm_map: Path, tmp_path: Path) -> None:
+    square = box(0, 0, 100, 100)  # 1 ha on whole pixels, all 100 t/ha
+    halves = box(195, 0, 205, 100)  # 0.1 ha across the 100 | 200 edge: half on each side
+    in_degrees = geopandas.GeoSeries([box(0, 0, 100, 100)], crs=UTM).to_crs("EPSG:4326")[0]
+    outside = box(1000, 1000, 1100, 1100)
+    corner = box(290, 290, 400, 400)  # 1.21 ha; with data: row 29 and column 29, 21 pixels
+    zones = _zones(tmp_path, [square, halves, outside, corner])
+    stats = zone_stats(agbm_map, zones, "name")
+    assert list(stats["zone"]) == ["z0", "z1", "z2", "z3"]
+    np.testing.assert_allclose(stats["area_ha"], [1.0, 0.1, 1.0, 1.21], rtol=2e-3)  # geodesic
+    np.testing.assert_allclose(stats["mapped_ha"][[0, 1, 3]], [1.0, 0.1, 0.21], rtol=1e-6)
+    np.testing.assert_allclose(stats["agbd_mean_t_ha"][[0, 1, 3]], [100.0, 150.0, 200.0])
+    np.testing.assert_allclose(stats["agb_t"][[0, 1, 3]], [100.0, 15.0, 42.0], rtol=1e-6)
+    np.testing.assert_allclose(stats["carbon_t"][0], 47.0)
+    np.testing.assert_allclose(stats["co2e_t"][0], 47.0 * 44 / 12)
+    assert stats["mapped_ha"][2] == 0 and np.isnan(stats["agb_t"][2])  # a row, not an error
+    lonlat = zone_stats(agbm_map, _zones(tmp_path, [in_degrees], "EPSG:4326", "ll.gpkg"))
+    assert lonlat["agb_t"][0] == pytest.approx(100.0, rel=1e-3)
+
+
+def _calibration(blocks: dict[int, float]) -> Calibration:
+    """Block residuals all equal to the given value per side: its quantile is that value
+    (rounded up to the histogram's step)."""
+
+    def counts(value: float) -> list[int]:
+        histogram = np.zeros(len(EDGES) - 1, int)
+        histogram[int(value / STEP)] = 1000
+        return histogram.tolist()
+
+    return Calibration(["x"], "none", [[]] * 7, {str(s): counts(v) for s, v in blocks.items()},
+                       10)  # fmt: skip
+
+
+def test_the_interval_of_a_total_comes_from_the_nearest_calibrated_block(
+    agbm_map: Path, tmp_path: Path
+) -> None:
+    calibration = _calibration({1: 40.0, 4: 20.0, 16: 10.0})
+    zones = _zones(tmp_path, [box(0, 0, 40, 40), box(0, 0, 160, 160), box(0, 0, 400, 300)])
+    stats = zone_stats(agbm_map, zones, calibration=calibration, coverage=0.9)
+    # 16 px: nearest the 4 x 4 block (+-20 t/ha); 256 px: 16 x 16 (+-10); 1,200 px, beyond
+    # the largest block's 256: the largest block's (+-10), the conservative rule
+    half = np.array([20.0, 10.0, 10.0]) + STEP  # the histogram bin's upper edge
+    mapped = stats["mapped_ha"].to_numpy()
+    np.testing.assert_allclose(stats["agb_t_low"], stats["agb_t"] - half * mapped, rtol=1e-6)
+    np.testing.assert_allclose(stats["agb_t_high"], stats["agb_t"] + half * mapped, rtol=1e-6)
+    np.testing.assert_allclose(stats["co2e_t_high"], stats["agb_t_high"] * 0.47 * 44 / 12)
+
+
+def test_stats_writes_each_format_and_refuses_bad_zones(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zones = _zones(tmp_path, [box(0, 0, 100, 100)])
+    for suffix in (".csv", ".gpkg", ".parquet"):
+        out = tmp_path / f"stats{suffix}"
+        assert main(["stats", "--map", str(agbm_map), "--zones", str(zones), "--id", "name",
+                     "--out", str(out)]) == 0  # fmt: skip
+    assert pd.read_csv(tmp_path / "stats.csv")["agb_t"][0] == pytest.approx(100.0)
+    assert "100 t of above-ground biomass" in capsys.readouterr().out
+    with pytest.raises(DataError, match=r"zones\.gpkg: no field 'plot' for --id"):
+        zone_stats(agbm_map, zones, "plot")
+    bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 - 100), (X0 + 100, Y0), (X0, Y0 - 100)])
+    bad = _zones(tmp_path, [bowtie], name="bad.gpkg")
+    with pytest.raises(DataError, match=r"bad\.gpkg: zone 0 is not a valid polygon"):
+        zone_stats(agbm_map, bad)
