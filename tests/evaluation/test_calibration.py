@@ -11,7 +11,7 @@ import pytest
 
 from agbm.cli import main
 from agbm.data.layout import list_chips
-from agbm.data.raw import chip_prediction, read_target
+from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.synth import generate
 from agbm.errors import DataError
 from agbm.evaluation.calibration import block_means
@@ -93,3 +93,30 @@ def test_a_calibration_records_its_model_and_refuses_another(
     with pytest.raises(DataError, match="not an agbm calibration"):
         (tmp_path / "x.json").write_text("{}")
         read_calibration(tmp_path / "x.json")
+
+
+def test_predict_writes_the_bounds_and_evaluate_scores_their_coverage(
+    calibrated: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, model = tmp_path / "pred", str(calibrated["model"])
+    args = ["predict", "--data", str(calibrated["score"]), "--checkpoint", model, "--workers",
+            "0", "--out", str(out), "--calibration", str(calibrated["calib"])]  # fmt: skip
+    assert main([*args, "--tta", "none"]) == 0
+    chip = list_chips(calibrated["score"], "test")[0]
+    agbm = chip_prediction(out, chip, (SIZE, SIZE))
+    low, high = (read_prediction(out / f"{chip}_{x}.tif", (SIZE, SIZE)) for x in ("low", "high"))
+    assert (low >= 0).all() and (low <= agbm).all() and (agbm <= high).all()
+    assert not (out / f"{chip}_spread.tif").exists()  # one model, no TTA: nothing to spread
+    assert main(["evaluate", "--pred", str(out), "--truth", str(calibrated["score"])]) == 0
+    rows = capsys.readouterr().out
+    coverage = float(rows.split("bounds: coverage, all pixels")[1].split("%")[0])
+    assert 88 <= coverage <= 92
+    assert main([*args, "--tta", "hv", "--overwrite"]) == 2  # calibrated without TTA: refused
+    assert "calibrated for checkpoints" in capsys.readouterr().err
+    hv = tmp_path / "calib-hv.json"
+    assert main(["calibrate", "--checkpoint", model, "--data", str(calibrated["calibrate"]),
+                 "--tta", "hv", "--workers", "0", "--out", str(hv)]) == 0  # fmt: skip
+    spread = tmp_path / "spread"
+    args[args.index(str(out))], args[args.index(str(calibrated["calib"]))] = str(spread), str(hv)
+    assert main([*args, "--tta", "hv"]) == 0
+    assert (spread / f"{chip}_spread.tif").is_file()  # two passes: their spread too

@@ -10,6 +10,6 @@ from tests.training.adaptation import run
 
 
 def test_fine_tuning_on_points_adapts_a_model_to_another_region(tmp_path: Path) -> None:
-    scores = run(tmp_path, chips=16, points=30, epochs=12, size=32)
+    scores = run(tmp_path, chips=12, points=30, epochs=10, size=32)
     assert scores.finetuned <= 0.7 * scores.unadapted, scores
     assert scores.finetuned < scores.scratch, scores

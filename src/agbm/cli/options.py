@@ -37,6 +37,17 @@ def add_inference_options(parser: argparse.ArgumentParser, unit: str) -> None:
     add_amp_option(parser)
 
 
+def add_calibration_options(parser: argparse.ArgumentParser) -> None:
+    """`--calibration` and `--coverage`: calibrated bounds beside a map (`agbm calibrate`)."""
+    parser.add_argument(
+        "--calibration", type=Path,
+        help="CALIB.json (agbm calibrate) of these checkpoints and TTA: also write the bounds",
+    )  # fmt: skip
+    parser.add_argument(
+        "--coverage", type=float, default=0.9, help="the bounds' coverage (default 0.9)"
+    )
+
+
 def add_place_options(parser: argparse.ArgumentParser) -> None:
     """Where and when: the options `agbm compose` and `agbm map` share."""
     where = parser.add_mutually_exclusive_group(required=True)

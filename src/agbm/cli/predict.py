@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from agbm.cli.options import add_inference_options
+from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.data.layout import SPLITS
 from agbm.inference.chips import predict
 
@@ -24,6 +24,8 @@ def _run(args: argparse.Namespace) -> int:
         args.workers,
         args.overwrite,
         args.archive,
+        args.calibration,
+        args.coverage,
     )
     rank = f"process {dist.get_rank()}: " if dist.is_initialized() else ""
     print(f"{rank}wrote {len(written)} prediction(s) to {args.out}")
@@ -51,4 +53,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="also pack the predictions into this .tar.gz (replaced if it exists)",
     )
+    add_calibration_options(parser)
     parser.set_defaults(func=_run)

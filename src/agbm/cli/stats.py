@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.cli.options import add_calibration_options
 from agbm.io import check_output_file
 
 
@@ -45,8 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zones", type=Path, required=True, help="polygons: GeoJSON, GPKG, SHP")
     parser.add_argument("--out", type=Path, required=True, help="STATS: .csv, .gpkg or .parquet")
     parser.add_argument("--id", help="the zones' id field (default: their row number)")
-    parser.add_argument("--calibration", type=Path, help="CALIB.json (agbm calibrate)")
-    parser.add_argument("--coverage", type=float, default=0.9, help="interval coverage (0.9)")
+    add_calibration_options(parser)
     parser.add_argument(
         "--carbon-fraction", type=float, default=0.47,
         help="carbon per unit of dry biomass (default 0.47, IPCC's for forests)",

@@ -133,9 +133,10 @@ def _chips_from_metadata(path: Path, split: str) -> set[str]:
         ) from None
 
 
-def prediction_path(out: Path | str, chip_id: str) -> Path:
-    """Where a chip's predicted AGBM map goes: named as its target, in the challenge's format."""
-    return Path(out) / f"{chip_id}_agbm.tif"
+def prediction_path(out: Path | str, chip_id: str, layer: str = "agbm") -> Path:
+    """Where a chip's predicted AGBM map goes: named as its target, in the challenge's format;
+    `layer` "low", "high" or "spread" names its calibrated bounds and its members' spread."""
+    return Path(out) / f"{chip_id}_{layer}.tif"
 
 
 def has_targets(root: Path | str, split: str) -> bool:

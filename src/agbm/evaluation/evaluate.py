@@ -12,27 +12,68 @@ import csv
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from agbm.data.cache import is_cache
-from agbm.data.layout import agbm_chips, features_folder, target_path, targets_folder
-from agbm.data.raw import chip_prediction, read_target
+from agbm.data.layout import (
+    agbm_chips,
+    features_folder,
+    prediction_path,
+    target_path,
+    targets_folder,
+)
+from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.sources import open_source
 from agbm.errors import DataError
+from agbm.inference.intervals import PIXEL_BINS, bin_of
 from agbm.io import replacing
 from agbm.metrics import average_rmse, chip_rmse
 
 
+@dataclass
+class BoundScores:
+    """How the bounds beside the predictions (`{chip}_low.tif`, `_high.tif`) did: per bin
+    of predicted AGB (`PIXEL_BINS`), pixels, pixels inside their bounds, summed width."""
+
+    pixels: np.ndarray = field(default_factory=lambda: np.zeros(len(PIXEL_BINS), np.int64))
+    inside: np.ndarray = field(default_factory=lambda: np.zeros(len(PIXEL_BINS), np.int64))
+    width: np.ndarray = field(default_factory=lambda: np.zeros(len(PIXEL_BINS)))
+
+    def add(self, pred: np.ndarray, target: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        bins = bin_of(pred)
+        inside = (target >= low) & (target <= high)
+        self.pixels += np.bincount(bins.ravel(), minlength=len(PIXEL_BINS))
+        self.inside += np.bincount(bins.ravel(), inside.ravel(), len(PIXEL_BINS)).astype(np.int64)
+        self.width += np.bincount(bins.ravel(), (high - low).ravel(), len(PIXEL_BINS))
+
+    def rows(self) -> list[tuple[str, str]]:
+        """Coverage and mean width, all pixels first, then each bin that has pixels."""
+        edges = [*PIXEL_BINS, math.inf]
+        total = self.pixels.sum()
+        rows = [
+            ("bounds: coverage, all pixels", f"{self.inside.sum() / total:.1%}"),
+            ("bounds: mean width (t/ha)", f"{self.width.sum() / total:.1f}"),
+        ]
+        for b, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
+            if self.pixels[b]:
+                rows.append((
+                    f"  predicted {lo:g}-{hi:g} t/ha ({self.pixels[b]:,} px): coverage, width",
+                    f"{self.inside[b] / self.pixels[b]:.1%}, {self.width[b] / self.pixels[b]:.1f}",
+                ))  # fmt: skip
+        return rows
+
+
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-chip RMSEs and the summary figures."""
+    """Per-chip RMSEs and the summary figures; the bounds' scores when there are bounds."""
 
     chip_ids: list[str]
     per_chip: np.ndarray
     pooled: float
+    bounds: BoundScores | None = None
 
     @property
     def average(self) -> float:
@@ -97,13 +138,20 @@ def evaluate(
         raise DataError(f"prediction directory {pred_dir} does not exist")
     chips, read_chip_target = scored_chips(truth, split, partial)
     per_chip, sq_sum, pixels = [], 0.0, 0
+    layers = ("low", "high")
+    bounded = all(prediction_path(pred_dir, c, x).is_file() for c in chips for x in layers)
+    bounds = BoundScores() if bounded else None
     for chip in chips:
         target = read_chip_target(chip)
         pred = chip_prediction(pred_dir, chip, target.shape)
         per_chip.append(chip_rmse(pred[None], target[None])[0])
         sq_sum += float(((pred.astype(np.float64) - target) ** 2).sum())
         pixels += target.size
-    return Evaluation(chips, np.array(per_chip), math.sqrt(sq_sum / pixels))
+        if bounds is not None:
+            low, high = (read_prediction(prediction_path(pred_dir, chip, x), target.shape)
+                         for x in layers)  # fmt: skip
+            bounds.add(pred, target, low, high)
+    return Evaluation(chips, np.array(per_chip), math.sqrt(sq_sum / pixels), bounds)
 
 
 def write_per_chip(path: Path, result: Evaluation) -> None:
@@ -123,8 +171,9 @@ def format_rows(rows: list[tuple[str, str]]) -> str:
 
 
 def format_table(result: Evaluation) -> str:
-    return format_rows([
+    rows = [
         ("chips", f"{len(result.chip_ids)}"),
         ("average RMSE (challenge metric, t/ha)", f"{result.average:.3f}"),
         ("pooled RMSE over all pixels (t/ha)", f"{result.pooled:.3f}"),
-    ])  # fmt: skip
+    ]
+    return format_rows(rows + (result.bounds.rows() if result.bounds else []))

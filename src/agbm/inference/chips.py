@@ -26,7 +26,14 @@ from agbm.data.normalise import model_input
 from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
-from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
+from agbm.inference.intervals import conformal_quantile, read_calibration
+from agbm.inference.tta import (
+    TTA,
+    check_tta,
+    load_for_inference,
+    predict_spread,
+    shared_conventions,
+)
 from agbm.io import (
     check_output_file,
     claim_record,
@@ -60,10 +67,20 @@ def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:
 RECORD = "predictions.json"
 
 
-def prediction_record(checkpoints: Sequence[Path | str], tta: str, split: str) -> dict:
+def prediction_record(
+    checkpoints: Sequence[Path | str],
+    tta: str,
+    split: str,
+    calibration: Path | str | None = None,
+    coverage: float | None = None,
+) -> dict:
     """What makes a folder's predictions what they are: the checkpoints (by content), the
-    test-time augmentation and the split."""
-    return {"checkpoints": [file_sha256(c) for c in checkpoints], "tta": tta, "split": split}
+    test-time augmentation and the split; and the calibration (by content) and coverage of
+    their bounds, when there are."""
+    record = {"checkpoints": [file_sha256(c) for c in checkpoints], "tta": tta, "split": split}
+    if calibration is not None:
+        record |= {"calibration": file_sha256(calibration), "coverage": coverage}
+    return record
 
 
 def claim_predictions(out: Path, record: dict, overwrite: bool) -> None:
@@ -86,10 +103,15 @@ def predict(
     workers: int = 2,
     overwrite: bool = False,
     archive: Path | str | None = None,
+    calibration: Path | str | None = None,
+    coverage: float = 0.9,
 ) -> list[str]:
     """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote.
     A folder holding predictions of other checkpoints or TTA is refused unless `overwrite`,
-    which redoes every chip."""
+    which redoes every chip. With `calibration` (`agbm calibrate`'s file, for these
+    checkpoints and TTA), each chip also gets its bounds at `coverage`, `{chip}_low.tif` and
+    `{chip}_high.tif`, and with several models or TTA passes their spread, `{chip}_spread.tif`
+    (the members' disagreement: information, not a calibrated interval)."""
     check_tta(tta)
     if not checkpoints:
         raise ValueError("give at least one --checkpoint")
@@ -102,7 +124,12 @@ def predict(
     todo = [
         c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
     ]
-    record = prediction_record(checkpoints, tta, split)
+    record = prediction_record(checkpoints, tta, split, calibration, coverage)
+    intervals = read_calibration(calibration) if calibration is not None else None
+    if intervals is not None:
+        intervals.check(record["checkpoints"], tta, calibration)
+        conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
+    spread = intervals is not None and len(checkpoints) * len(TTA[tta]) > 1
     with contextlib.ExitStack() as outputs:  # writable before the models run
         outputs.enter_context(output_folder(out))
         if archive:
@@ -126,10 +153,20 @@ def predict(
         with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
             for batch in loader:
                 image, present = model_input(batch, runtime.device, conventions)
-                agbm = predict_batch(models, image, present, tta, amp_dtype).cpu().numpy()
-                for chip_id, chip_agbm in zip(batch["chip_id"], agbm, strict=True):
+                agbm, spreads = (
+                    t.cpu().numpy() for t in predict_spread(models, image, present, tta, amp_dtype)
+                )
+                for chip_id, chip_agbm, chip_spread in zip(
+                    batch["chip_id"], agbm[:, 0], spreads[:, 0], strict=True
+                ):
                     geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
-                    write_prediction(prediction_path(out, chip_id), chip_agbm[0], geo)
+                    layers = {"agbm": chip_agbm, "spread": chip_spread if spread else None}
+                    if intervals is not None:
+                        layers["low"], layers["high"] = intervals.bounds(chip_agbm, coverage)
+                    for layer, values in layers.items():  # the map last: it marks the chip done
+                        if values is not None and layer != "agbm":
+                            write_prediction(prediction_path(out, chip_id, layer), values, geo)
+                    write_prediction(prediction_path(out, chip_id), chip_agbm, geo)
                 bar.update(len(batch["chip_id"]))
         if runtime.world > 1:
             dist.barrier()

@@ -45,7 +45,6 @@ TTA: dict[str, list[Transform]] = {
 }
 
 
-@torch.no_grad()
 def predict_batch(
     models: Sequence[torch.nn.Module],
     image: torch.Tensor,
@@ -54,14 +53,32 @@ def predict_batch(
     amp_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Mean prediction `[B, 1, H, W]` (t/ha, >= 0) over models and test-time augmentations."""
+    return predict_spread(models, image, present, tta, amp_dtype)[0]
+
+
+@torch.no_grad()
+def predict_spread(
+    models: Sequence[torch.nn.Module],
+    image: torch.Tensor,
+    present: torch.Tensor,
+    tta: str = "flips",
+    amp_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean `[B, 1, H, W]` as `predict_batch`, the standard deviation between the models'
+    and TTA passes' predictions): the members' disagreement, not a calibrated interval."""
     total = torch.zeros(image.shape[0], 1, *image.shape[-2:], device=image.device)
+    squares = torch.zeros_like(total)
     transforms = TTA[tta]
     for model in models:
         for forward, inverse in transforms:
             with autocast(image.device, amp_dtype):
-                pred = model(forward(image), present)
-            total += inverse(pred.float())
-    return (total / (len(models) * len(transforms))).clamp_(min=0)
+                pred = inverse(model(forward(image), present).float())
+            total += pred
+            squares += pred**2
+    n = len(models) * len(transforms)
+    mean = total / n
+    spread = (squares / n - mean**2).clamp_(min=0).sqrt_()
+    return mean.clamp_(min=0), spread
 
 
 def check_tta(tta: str) -> None:
