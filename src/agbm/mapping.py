@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agbm.compose import compose
 from agbm.compose.catalog import PLANETARY_COMPUTER
-from agbm.inference.scene import SceneMap, predict_files
+from agbm.inference.scene import SceneMap, calibrated_bounds, predict_files
 from agbm.io import check_output_file
 from agbm.viz.quicklook import quicklook
 
@@ -47,10 +47,14 @@ def map_place(
     batch_size: int = 8,
     amp: str = "auto",
     overwrite: bool = False,
+    calibration: Path | str | None = None,
+    coverage: float = 0.9,
 ) -> PlaceMap:
-    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`;
-    an existing map `out` is replaced only with `overwrite` (checked before composing)."""
+    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`,
+    with its calibrated bounds as bands 2 and 3 when `calibration` is given; an existing map
+    `out` is replaced only with `overwrite` (checked before composing)."""
     out = check_output_file(out, overwrite=overwrite)
+    calibrated_bounds(checkpoints, tta, calibration, coverage)  # a wrong one fails before composing
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
     done = predict_files(
@@ -62,5 +66,7 @@ def map_place(
         batch_size=batch_size,
         amp=amp,
         overwrite=overwrite,
+        calibration=calibration,
+        coverage=coverage,
     )
     return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

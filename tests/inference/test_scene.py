@@ -436,3 +436,39 @@ def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: 
     assert np.isfinite(whole).all() and whole.std() > 0
     np.testing.assert_allclose(tiled, whole, atol=1e-3, rtol=0)
     np.testing.assert_allclose(one_pass, whole, atol=1e-3, rtol=0)
+
+
+def _calibration_of(checkpoint: Path, tta: str, widths: list[float], path: Path) -> Path:
+    """A calibration file by hand: per bin of predicted AGB, residuals all `widths[b]`."""
+    from agbm.inference.intervals import EDGES, STEP, Calibration
+    from agbm.io import file_sha256
+
+    def counts(value: float) -> list[int]:
+        histogram = np.zeros(len(EDGES) - 1, int)
+        histogram[int(value / STEP)] = 100
+        return histogram.tolist()
+
+    pixel = [counts(w) for w in widths]
+    return Calibration([file_sha256(checkpoint)], tta, pixel, {"1": counts(5.0)}, 1).write(path)
+
+
+def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
+    small: SceneFiles, tmp_path: Path, capsys
+) -> None:
+    save_model(tmp_path / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    calib = _calibration_of(tmp_path / "m.pt", "none", [10.0] * 7, tmp_path / "calib.json")
+    base = ["predict-scene", "--s1", small.stacks[0], "--s2", small.stacks[1], "--tta", "none",
+            "--window", "64", "--overlap", "16", "--out", str(tmp_path / "map.tif")]  # fmt: skip
+    assert main([*base, "--checkpoint", str(tmp_path / "m.pt"), "--calibration", str(calib)]) == 0
+    with rasterio.open(tmp_path / "map.tif") as src:
+        assert src.count == 3
+        assert src.descriptions[1:] == ("lower bound (t/ha)", "upper bound (t/ha)")
+        assert "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]
+        agbm, low, high = src.read()
+    width = 10.0 + 0.05  # the histogram bin's upper edge
+    np.testing.assert_allclose(high, agbm + width, atol=1e-4)
+    np.testing.assert_allclose(low, np.maximum(agbm - width, 0), atol=1e-4)
+    save_model(tmp_path / "other.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    args = [*base, "--checkpoint", str(tmp_path / "other.pt"), "--calibration", str(calib)]
+    assert main([*args, "--overwrite"]) == 2  # another model's calibration
+    assert "calib.json: calibrated for checkpoints" in capsys.readouterr().err

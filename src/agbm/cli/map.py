@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_inference_options, add_place_options
+from agbm.cli.options import add_calibration_options, add_inference_options, add_place_options
 from agbm.mapping import map_place
 
 
@@ -23,6 +23,8 @@ def _run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.amp,
         args.overwrite,
+        args.calibration,
+        args.coverage,
     )
     scene = done.map
     print(
@@ -54,4 +56,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the map --out if it exists already"
     )
+    add_calibration_options(parser)
     parser.set_defaults(func=_run)

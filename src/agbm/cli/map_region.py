@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_inference_options
+from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 
 
@@ -21,6 +21,8 @@ def _run(args: argparse.Namespace) -> int:
         args.tta,
         args.batch_size,
         args.amp,
+        str(args.calibration) if args.calibration else None,
+        args.coverage,
     )
     result = map_region(
         args.out,
@@ -84,4 +86,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "COMPOSE: when one is connected at the start (auto), always (gpu: they may join "
         "later), or on any worker (any)",
     )  # fmt: skip
+    add_calibration_options(parser)
     parser.set_defaults(func=_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_inference_options
+from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.inference.scene import predict_files
 from agbm.inference.tiling import WINDOW_MULTIPLE
 
@@ -22,6 +22,8 @@ def _run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.amp,
         args.overwrite,
+        args.calibration,
+        args.coverage,
     )
     print(f"wrote {done.path} ({done.height} x {done.width} pixels, {done.windows} windows)")
     return 0
@@ -76,4 +78,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the map --out if it exists already"
     )
+    add_calibration_options(parser)
     parser.set_defaults(func=_run)

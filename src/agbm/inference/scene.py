@@ -23,7 +23,7 @@ value: the model would only invent biomass there.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +39,10 @@ from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
 from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
+from agbm.inference.intervals import conformal_quantile, read_calibration
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
-from agbm.io import check_output_file, output_folder, remove_stale_temporaries
+from agbm.io import check_output_file, file_sha256, output_folder, remove_stale_temporaries
 from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
@@ -103,23 +104,44 @@ def _predict(
 #: The map's band name and tags: what a GIS shows of it.
 MAP_BAND = "AGBM (t/ha)"
 MAP_TAGS = {"AGBM_UNITS": "above-ground biomass, t/ha; NaN = no observation in any month"}
+#: The bands a map with calibrated bounds has after its first.
+BOUND_BANDS = ("lower bound (t/ha)", "upper bound (t/ha)")
+
+#: A map's calibrated bounds: AGBM `[h, w]` -> (low, high) `[h, w]` (`Calibration.bounds`).
+Bounds = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _output(path: Path, scene: Scene) -> contextlib.AbstractContextManager[DatasetWriter]:
+def map_layers(agbm: np.ndarray, bounds: Bounds | None) -> np.ndarray:
+    """`[bands, h, w]` of a map: the AGBM, then its bounds when there are."""
+    return np.stack([agbm, *bounds(agbm)]) if bounds is not None else agbm[None]
+
+
+def map_bands(bounds: Bounds | None) -> list[str]:
+    """The names of `map_layers`' bands."""
+    return [MAP_BAND, *(BOUND_BANDS if bounds is not None else ())]
+
+
+def _output(
+    path: Path, scene: Scene, bounds: Bounds | None, tags: Mapping[str, str]
+) -> contextlib.AbstractContextManager[DatasetWriter]:
     """The output map, written under a temporary name and renamed only once complete (an
     interrupted run never leaves a partial map under the final name), then made a
     cloud-optimised GeoTIFF with overviews: a map is for looking at, at every zoom."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    shape = (scene.height, scene.width)
+    shape, bands = (scene.height, scene.width), map_bands(bounds)
     nan = float("nan")
-    profile = geotiff_profile(shape, 1, np.float32, scene.crs, scene.transform, nan, tiled=True)
-    return geotiff_writer(path, profile, [MAP_BAND], MAP_TAGS, cog=True)
+    profile = geotiff_profile(
+        shape, len(bands), np.float32, scene.crs, scene.transform, nan, tiled=True
+    )
+    return geotiff_writer(path, profile, bands, {**MAP_TAGS, **tags}, cog=True)
 
 
-def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray) -> None:
-    """Write released rows `[n, width]` starting at scene row `top` (nothing when n = 0)."""
+def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray, bounds: Bounds | None) -> None:
+    """Write released rows `[n, width]` starting at scene row `top`, and their bounds
+    (nothing when n = 0)."""
     if len(rows):
-        dst.write(rows[None], window=Window(0, top, rows.shape[1], len(rows)))
+        layers = map_layers(rows, bounds)
+        dst.write(layers, window=Window(0, top, rows.shape[1], len(rows)))
 
 
 def predict_scene(
@@ -129,27 +151,30 @@ def predict_scene(
     tiling: Tiling,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
+    bounds: Bounds | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Predict `scene` window by window with `predictor`, blend and write the map to `out`.
-    The windows are made by `conventions`: those of the predictor's models."""
+    """Predict `scene` window by window with `predictor`, blend and write the map to `out`,
+    with its `bounds` as bands 2 and 3 when given, and `tags`. The windows are made by
+    `conventions`: those of the predictor's models."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
     blender = StripBlender(min(tiling.size[0] + BLOCK, scene.height), scene.width)
     bar = tqdm(total=len(tiling.corners()), desc="predict-scene", unit="window")
     # closing(): on an error too, the reading thread ends before the caller closes the inputs.
     reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
-    with _output(Path(out), scene) as dst, bar, reads as batches:
+    with _output(Path(out), scene, bounds, tags or {}) as dst, bar, reads as batches:
         for corners, image, present, observed in batches:
             preds = _predict(predictor, image, present, conventions)
             for (row, col), pred, seen in zip(corners, preds, observed, strict=True):
-                _write_rows(dst, *blender.release(row // BLOCK * BLOCK))
+                _write_rows(dst, *blender.release(row // BLOCK * BLOCK), bounds)
                 if pred is not None:
                     # Pixels with no observation in any month get no weight: they end NaN.
                     weights = tiling.weights(row, col)
                     h, w = weights.shape
                     blender.add(row, col, pred[:h, :w], weights * seen[:h, :w])
             bar.update(len(corners))
-        _write_rows(dst, *blender.release(scene.height))
+        _write_rows(dst, *blender.release(scene.height), bounds)
 
 
 def predict_block(
@@ -205,6 +230,28 @@ def model_predictor(
     return predict
 
 
+def calibrated_bounds(
+    checkpoints: Sequence[str | Path],
+    tta: str,
+    calibration: str | Path | None,
+    coverage: float,
+) -> tuple[Bounds | None, dict[str, str]]:
+    """The map's bounds from a calibration file (checked to be of these checkpoints and TTA)
+    and the tags that say so; (None, {}) without one."""
+    if calibration is None:
+        return None, {}
+    intervals = read_calibration(calibration)
+    intervals.check([file_sha256(c) for c in checkpoints], tta, calibration)
+    conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
+
+    def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return intervals.bounds(agbm, coverage)
+
+    tags = {"AGBM_BOUNDS": f"bands 2-3: calibrated {coverage:.0%} bounds, t/ha (agbm calibrate "
+            f"{file_sha256(calibration)[:12]}); low clamped at 0"}  # fmt: skip
+    return bounds, tags
+
+
 def load_predictor(
     checkpoints: Sequence[str | Path], tta: str = "flips", amp: str = "auto"
 ) -> tuple[Predictor, InputConventions]:
@@ -237,16 +284,20 @@ def predict_files(
     batch_size: int = 8,
     amp: str = "auto",
     overwrite: bool = False,
+    calibration: str | Path | None = None,
+    coverage: float = 0.9,
 ) -> SceneMap:
     """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
-    `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`. Bad inputs and an
-    output that cannot be written fail before any model loads: one of the inputs, or an
+    `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`; with `calibration`
+    (of these checkpoints and TTA), its bounds at `coverage` as bands 2 and 3. Bad inputs and
+    an output that cannot be written fail before any model loads: one of the inputs, or an
     existing file without `overwrite`; a killed run's partial map beside `out` is removed."""
     out = Path(out)
+    bounds, tags = calibrated_bounds(checkpoints, tta, calibration, coverage)
     with open_scene(s1, s2) as scene, output_folder(out.parent):
         check_output_file(out, [path for path, _ in scene.files], overwrite)
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
         predictor, conventions = load_predictor(checkpoints, tta, amp)
-        predict_scene(scene, predictor, out, tiling, batch_size, conventions)
+        predict_scene(scene, predictor, out, tiling, batch_size, conventions, bounds, tags)
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))
