@@ -63,6 +63,12 @@ def test_totals_equal_hand_computations(agbm_map: Path, tmp_path: Path) -> None:
     assert stats["mapped_ha"][2] == 0 and np.isnan(stats["agb_t"][2])  # a row, not an error
     lonlat = zone_stats(agbm_map, _zones(tmp_path, [in_degrees], "EPSG:4326", "ll.gpkg"))
     assert lonlat["agb_t"][0] == pytest.approx(100.0, rel=1e-3)
+    two_parts = shapely.MultiPolygon([box(0, 0, 100, 100), box(300, 0, 400, 100)])  # 1 + 1 ha
+    holed = shapely.Polygon(box(0, 0, 200, 200).exterior, [box(50, 50, 150, 150).exterior])
+    shapes = zone_stats(agbm_map, _zones(tmp_path, [two_parts, holed], name="shapes.gpkg"))
+    np.testing.assert_allclose(shapes["mapped_ha"], [2.0, 3.0], rtol=1e-6)
+    # 100 t/ha west of x = 200 m, 200 east; the holed square is all west: 3 ha x 100
+    np.testing.assert_allclose(shapes["agb_t"], [100.0 + 200.0, 300.0], rtol=1e-6)
 
 
 def _calibration(blocks: dict[int, float]) -> Calibration:
