@@ -15,7 +15,6 @@ from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.synth import generate
 from agbm.errors import DataError
 from agbm.evaluation.calibration import block_means
-from agbm.inference.chips import predict
 from agbm.inference.intervals import PIXEL_BINS, bin_of, read_calibration
 from agbm.io import file_sha256
 from tests.training.adaptation import train_tiny
@@ -35,8 +34,11 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     args = ["calibrate", "--checkpoint", str(paths["model"]), "--data", str(paths["calibrate"]),
             "--tta", "none", "--workers", "0", "--out", str(paths["calib"])]  # fmt: skip
     assert main(args) == 0
-    paths["pred"] = root / "pred"
-    predict(paths["score"], [paths["model"]], paths["pred"], "test", "none", workers=0)
+    paths["pred"] = root / "pred"  # the third set, with its bounds
+    args = ["predict", "--data", str(paths["score"]), "--checkpoint", str(paths["model"]),
+            "--tta", "none", "--workers", "0", "--out", str(paths["pred"]),
+            "--calibration", str(paths["calib"])]  # fmt: skip
+    assert main(args) == 0
     return paths
 
 
@@ -98,10 +100,7 @@ def test_a_calibration_records_its_model_and_refuses_another(
 def test_predict_writes_the_bounds_and_evaluate_scores_their_coverage(
     calibrated: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, model = tmp_path / "pred", str(calibrated["model"])
-    args = ["predict", "--data", str(calibrated["score"]), "--checkpoint", model, "--workers",
-            "0", "--out", str(out), "--calibration", str(calibrated["calib"])]  # fmt: skip
-    assert main([*args, "--tta", "none"]) == 0
+    out, model = calibrated["pred"], str(calibrated["model"])
     chip = list_chips(calibrated["score"], "test")[0]
     agbm = chip_prediction(out, chip, (SIZE, SIZE))
     low, high = (read_prediction(out / f"{chip}_{x}.tif", (SIZE, SIZE)) for x in ("low", "high"))
@@ -111,12 +110,15 @@ def test_predict_writes_the_bounds_and_evaluate_scores_their_coverage(
     rows = capsys.readouterr().out
     coverage = float(rows.split("bounds: coverage, all pixels")[1].split("%")[0])
     assert 88 <= coverage <= 92
-    assert main([*args, "--tta", "hv", "--overwrite"]) == 2  # calibrated without TTA: refused
-    assert "calibrated for checkpoints" in capsys.readouterr().err
-    hv = tmp_path / "calib-hv.json"
-    assert main(["calibrate", "--checkpoint", model, "--data", str(calibrated["calibrate"]),
+    args = ["predict", "--checkpoint", model, "--workers", "0", "--calibration"]
+    refused = [*args, str(calibrated["calib"]), "--data", str(calibrated["score"])]
+    assert main([*refused, "--out", str(tmp_path / "x"), "--tta", "hv"]) == 2
+    assert "calibrated for checkpoints" in capsys.readouterr().err  # calibrated without TTA
+    hv, train = tmp_path / "calib-hv.json", str(calibrated["train"])  # 16 chips: quick
+    assert main(["calibrate", "--checkpoint", model, "--data", train, "--split", "train",
                  "--tta", "hv", "--workers", "0", "--out", str(hv)]) == 0  # fmt: skip
     spread = tmp_path / "spread"
-    args[args.index(str(out))], args[args.index(str(calibrated["calib"]))] = str(spread), str(hv)
-    assert main([*args, "--tta", "hv"]) == 0
-    assert (spread / f"{chip}_spread.tif").is_file()  # two passes: their spread too
+    assert main([*args, str(hv), "--data", train, "--split", "train", "--tta", "hv",
+                 "--out", str(spread)]) == 0  # fmt: skip
+    first = list_chips(calibrated["train"], "train")[0]
+    assert (spread / f"{first}_spread.tif").is_file()  # two passes: their spread too

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import distributed
 import numpy as np
+import psutil
 import pystac
 import pystac.validation
 import pytest
@@ -159,3 +164,43 @@ def test_a_region_runs_on_a_cluster_already_there(
             process.terminate()
         for process in (*workers, scheduler):
             process.wait(timeout=30)
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill -9 of the run and every Dask worker once a tile is composed; the rerun maps what
+    was lost and leaves no temporary file behind."""
+    stac, checkpoint, bbox = setup
+    args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
+    args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
+    args += ["--overlap", "16", "--tile-size", "256", "--out", str(tmp_path / "out")]
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "agbm", *args], start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(out.glob("inputs/tiles/*/S2.tif")) and time.monotonic() < deadline:
+        assert run.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    everything = [run.pid, *(c.pid for c in psutil.Process(run.pid).children(recursive=True))]
+    for pid in everything:  # the run and its Dask workers, all at once
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    psutil.wait_procs([p for p in map(_process, everything) if p is not None], timeout=30)
+    done = len(list(out.glob("tiles/*.tif")))
+    assert done < 2
+    assert main(args) == 0
+    assert f"mapped {2 - done} tile(s), {done} already done, 0 failed" in capsys.readouterr().out
+    leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
+    assert leftovers == []
+    assert np.isfinite(read_map(out)).any()

@@ -1,24 +1,16 @@
 """`agbm map-region` over 3 x 3 tiles of a polygon with a hole, against a catalog whose
 Sentinel-2 items cover different parts of the region, as MGRS tiles do: the map does not
-depend on the tiling, a broken file fails only the tiles that read it, and a run killed
-with SIGKILL is finished by a rerun that leaves nothing behind."""
+depend on the tiling, and a broken file fails only the tiles that read it."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import geopandas
 import numpy as np
-import psutil
 import pytest
 import rasterio
 import shapely
@@ -80,13 +72,6 @@ def _args(paths: dict[str, Path], stac: Path | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def _process(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
-
-
 def _map(folder: Path) -> np.ndarray:
     with rasterio.open(folder / "agbm.vrt") as src:
         return src.read(1)
@@ -132,30 +117,3 @@ def test_a_broken_file_fails_only_the_tiles_that_read_it_and_names_it(
     mapped = _map(tmp_path / "out")
     np.testing.assert_allclose(mapped[:256], _map(region["tiled"])[:256], atol=1e-3, rtol=0)
     assert np.isnan(mapped[512:, 512:]).all()
-
-
-def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
-    region: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "out"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "agbm", *_args(region), "--out", str(out)],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not list(out.glob("tiles/*.tif")) and time.monotonic() < deadline:
-        assert run.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
-    everything = [run.pid, *(c.pid for c in psutil.Process(run.pid).children(recursive=True))]
-    for pid in everything:  # the run and its Dask workers, all at once
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    run.wait(timeout=30)
-    psutil.wait_procs([p for p in map(_process, everything) if p is not None], timeout=30)
-    done = len(list(out.glob("tiles/*.tif")))
-    assert 1 <= done < 9
-    assert main([*_args(region), "--out", str(out)]) == 0
-    assert f"mapped {9 - done} tile(s), {done} already done, 0 failed" in capsys.readouterr().out
-    leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
-    assert leftovers == []
-    np.testing.assert_allclose(_map(out), _map(region["tiled"]), atol=1e-3, rtol=0)
