@@ -24,7 +24,7 @@ POINTS = [(100, -100), (300, -450), (520, -300), (3300, -200), (3500, -500)]
 
 
 @pytest.fixture(scope="module")
-def chips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def chips(tmp_path_factory: pytest.TempPathFactory, scheduler: str) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("chips")
     s1 = [S1Item(D(2021, 7, 2), "ascending", 0.1, 0.01, x_shift=x) for x in (0, 3200)]
     s2 = [S2Item(D(2021, 7, 20), 3000, 4, x_shift=x, gradient=True) for x in (0, 3200)]
@@ -37,7 +37,7 @@ def chips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     out = root / "chips"
     args = ["chips", "--labels", str(labels), "--year", "2021", "--catalog", str(stac)]
-    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--scheduler", scheduler, "--out", str(out)]) == 0
     return out, labels
 
 

@@ -52,13 +52,14 @@ def _catalog(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def region(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def region(tmp_path_factory: pytest.TempPathFactory, scheduler: str) -> dict[str, Path]:
     """The catalog, the region file (a GeoPackage in UTM), a tiny model, and the region
     mapped in 256 px tiles through the CLI."""
     root = tmp_path_factory.mktemp("region3x3")
     paths = {"stac": _catalog(root / "stac"), "area": root / "area.gpkg", "model": root / "m.pt"}
     geopandas.GeoDataFrame(geometry=[_polygon()], crs=CRS).to_file(paths["area"])
     save_model(paths["model"], TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
+    paths["scheduler"] = scheduler
     paths["tiled"] = root / "tiled"
     assert main([*_args(paths), "--out", str(paths["tiled"])]) == 0
     return paths
@@ -68,7 +69,7 @@ def _args(paths: dict[str, Path], stac: Path | None = None) -> list[str]:
     return [
         "map-region", "--region", str(paths["area"]), "--year", "2021",
         "--catalog", str(stac or paths["stac"]), "--checkpoint", str(paths["model"]),
-        "--tile-size", "256", *WINDOW,
+        "--tile-size", "256", "--scheduler", str(paths["scheduler"]), *WINDOW,
     ]  # fmt: skip
 
 
@@ -84,7 +85,9 @@ def test_the_map_is_the_same_in_3_x_3_tiles_and_in_one_with_no_data_in_the_hole(
     assert (grid.crs, grid.shape) == ("EPSG:32635", (750, 750))
     assert len(grid.tiles(256)) == 9
     options = PredictOptions((str(region["model"]),), 64, 16, "none", 8)
-    one = map_region(tmp_path / "one", grid, 2021, options, 768, region["stac"])
+    one = map_region(
+        tmp_path / "one", grid, 2021, options, 768, region["stac"], scheduler=region["scheduler"]
+    )
     assert one.mapped == ["r0000_c0000"] and not one.failed
     tiled, single = _map(region["tiled"]), _map(tmp_path / "one")
     rows, cols = np.mgrid[0:750, 0:750]
