@@ -24,6 +24,7 @@ from agbm.inference import predict_scene
 from agbm.inference.scene import model_predictor, predict_block
 from agbm.inference.tiling import BLOCK, plan_tiling, taper
 from agbm.models import TemporalUNet, save_model
+from tests.helpers import write_calibration
 
 #: Taller and wider than 1024, and multiples neither of 32 nor of the default stride (192).
 HEIGHT, WIDTH = 1030, 1100
@@ -438,25 +439,11 @@ def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: 
     np.testing.assert_allclose(one_pass, whole, atol=1e-3, rtol=0)
 
 
-def _calibration_of(checkpoint: Path, tta: str, widths: list[float], path: Path) -> Path:
-    """A calibration file by hand: per bin of predicted AGB, residuals all `widths[b]`."""
-    from agbm.inference.intervals import EDGES, STEP, Calibration
-    from agbm.io import file_sha256
-
-    def counts(value: float) -> list[int]:
-        histogram = np.zeros(len(EDGES) - 1, int)
-        histogram[int(value / STEP)] = 100
-        return histogram.tolist()
-
-    pixel = [counts(w) for w in widths]
-    return Calibration([file_sha256(checkpoint)], tta, pixel, {"1": counts(5.0)}, 1).write(path)
-
-
 def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
     small: SceneFiles, tmp_path: Path, capsys
 ) -> None:
     save_model(tmp_path / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
-    calib = _calibration_of(tmp_path / "m.pt", "none", [10.0] * 7, tmp_path / "calib.json")
+    calib = write_calibration(tmp_path / "m.pt", "none", [10.0] * 7, tmp_path / "calib.json")
     base = ["predict-scene", "--s1", small.stacks[0], "--s2", small.stacks[1], "--tta", "none",
             "--window", "64", "--overlap", "16", "--out", str(tmp_path / "map.tif")]  # fmt: skip
     assert main([*base, "--checkpoint", str(tmp_path / "m.pt"), "--calibration", str(calib)]) == 0

@@ -25,6 +25,7 @@ from agbm.cli import main
 from agbm.models import TemporalUNet, save_model
 from agbm.region.engine import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
+from tests.helpers import write_calibration
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +205,23 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
     leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
     assert leftovers == []
     assert np.isfinite(read_map(out)).any()
+
+
+def test_a_region_with_a_calibration_carries_the_bounds_in_every_tile_and_the_vrt(
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, scheduler: str
+) -> None:
+    stac, checkpoint, bbox = setup
+    calib = write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
+    args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
+    args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64", "--overlap"]
+    args += ["16", "--tile-size", "256", "--scheduler", scheduler, "--calibration", str(calib)]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    with rasterio.open(tmp_path / "out" / "agbm.vrt") as src:
+        assert src.count == 3 and src.descriptions[2] == "upper bound (t/ha)"
+        agbm, low, high = src.read()
+    seen = np.isfinite(agbm)
+    np.testing.assert_allclose(high[seen], agbm[seen] + 10.05, atol=1e-3)
+    assert (low[seen] >= 0).all() and np.isnan(low[~seen]).all()
+    for tile in (tmp_path / "out" / "tiles").glob("*.tif"):
+        with rasterio.open(tile) as src:
+            assert src.count == 3 and "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]
