@@ -28,7 +28,7 @@ from agbm.data.layout import features_folder, features_path
 from agbm.errors import DataError, reason
 from agbm.extras import require
 from agbm.io import claim_record, file_sha256, hold_folder, output_folder
-from agbm.region.engine import client_for, compose_task, placement, summary
+from agbm.region.engine import client_for, compose_task, placement, summary, worker_resources
 from agbm.region.grid import RegionGrid, Tile, region_grid
 from agbm.region.tiles import inputs_folder, tile_transform
 
@@ -137,8 +137,7 @@ def _compose_chips(
 ) -> None:
     """Compose `todo`'s chips on the cluster; write each one's files as it comes."""
     distributed = require("distributed", "region")
-    workers = [w.get("resources", {}) for w in client.scheduler_info()["workers"].values()]
-    resources = placement(workers)[0]
+    resources = placement(worker_resources(client))[0]
     futures = {
         client.submit(
             compose_task, folder / "compose", grid, tile, year, catalog, s2_catalog,

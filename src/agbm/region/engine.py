@@ -259,7 +259,7 @@ def placement(
     return ({COMPOSE: 1}, {GPU: 1}) if on_gpu else (None, None)
 
 
-def _resources(client: Any) -> list[dict[str, float]]:
+def worker_resources(client: Any) -> list[dict[str, float]]:
     """The resources each connected worker declares."""
     return [w.get("resources", {}) for w in client.scheduler_info()["workers"].values()]
 
@@ -331,8 +331,9 @@ def _run_tiles(
     distributed = require("distributed", "region")
     near = {t.id: neighbours(t, tiles, options.window) for t in todo}
     needed = {n.id: n for t in todo for n in near[t.id]}
-    compose_on, predict_on_ = placement(_resources(client), predict_on)
-    if compose_on and not any(COMPOSE in w for w in _resources(client)):
+    workers = worker_resources(client)
+    compose_on, predict_on_ = placement(workers, predict_on)
+    if compose_on and not any(COMPOSE in w for w in workers):
         tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
     composed = {
         tid: client.submit(
