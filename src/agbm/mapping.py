@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agbm.compose import compose
 from agbm.compose.catalog import PLANETARY_COMPUTER
-from agbm.inference.scene import SceneMap, calibrated_bounds, predict_files
+from agbm.inference.scene import SceneMap, map_layers, predict_files
 from agbm.io import check_output_file
 from agbm.viz.quicklook import quicklook
 
@@ -51,10 +51,11 @@ def map_place(
     coverage: float = 0.9,
 ) -> PlaceMap:
     """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`,
-    with its calibrated bounds as bands 2 and 3 when `calibration` is given; an existing map
+    with its calibrated bounds as bands 2 and 3 (and with several members their spread as
+    band 4) when `calibration` is given (`map_layers`); an existing map
     `out` is replaced only with `overwrite` (checked before composing)."""
     out = check_output_file(out, overwrite=overwrite)
-    calibrated_bounds(checkpoints, tta, calibration, coverage)  # a wrong one fails before composing
+    map_layers(checkpoints, tta, calibration, coverage)  # a bad calibration fails before composing
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
     done = predict_files(

@@ -26,7 +26,7 @@ from agbm.data.calendar import year_months
 from agbm.errors import DataError, DependencyError, OutputError
 from agbm.models import TemporalUNet, save_model
 from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
-from tests.helpers import PNG
+from tests.helpers import PNG, write_calibration
 
 D = dt.date
 #: Earth Search's flag: the catalog removed the offset already.
@@ -334,18 +334,24 @@ def test_the_grid_of_a_bbox_is_in_its_utm_zone() -> None:
     assert grid_for_bbox((151.0, -33.9, 151.1, -33.8)).crs == "EPSG:32756"
 
 
-def test_map_runs_from_a_place_to_a_geotiff_and_a_png(catalog: Path, tmp_path: Path) -> None:
+def test_map_runs_from_a_place_to_a_geotiff_with_bounds_and_a_png(
+    catalog: Path, tmp_path: Path
+) -> None:
     model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16))
     save_model(tmp_path / "model.pt", model)
+    calib = write_calibration(tmp_path / "model.pt", "hv", [10.0] * 7, tmp_path / "calib.json")
     out = tmp_path / "maps" / "agbm.tif"
     argv = ["map", "--bbox", *map(str, AREA), "--year", "2021", "--catalog", str(catalog)]
-    argv += ["--checkpoint", str(tmp_path / "model.pt"), "--out", str(out), "--tta", "none"]
-    assert main(argv) == 0
+    argv += ["--checkpoint", str(tmp_path / "model.pt"), "--out", str(out), "--tta", "hv"]
+    assert main([*argv, "--calibration", str(calib)]) == 0
     inputs = tmp_path / "maps" / "agbm_inputs"
     with rasterio.open(out) as agbm, rasterio.open(inputs / "S1.tif") as s1:
         assert agbm.shape == s1.shape and agbm.transform == s1.transform
-        values = agbm.read(1)
+        assert agbm.count == 4 and "calibrated 90% bounds" in agbm.tags()["AGBM_BOUNDS"]
+        values, low, high, spread = agbm.read()
     assert np.isfinite(values).all() and (values >= 0).all()
+    np.testing.assert_allclose(high, values + 10.05, atol=1e-3)
+    assert (low >= 0).all() and (spread >= 0).all() and spread.max() > 0
     assert out.with_suffix(".png").read_bytes()[:8] == PNG
     assert (inputs / "compose.json").is_file()
 

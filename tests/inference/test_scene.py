@@ -21,8 +21,9 @@ from agbm.data.scene import open_scene
 from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
 from agbm.errors import DataError
 from agbm.inference import predict_scene
-from agbm.inference.scene import model_predictor, predict_block
+from agbm.inference.scene import SPREAD_BAND, model_predictor, predict_block
 from agbm.inference.tiling import BLOCK, plan_tiling, taper
+from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from tests.helpers import write_calibration
 
@@ -424,12 +425,12 @@ def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: 
     predictor = model_predictor([model], torch.device("cpu"), "none")
     with open_scene(*files.stacks) as scene:
         tiling = plan_tiling(scene.height, scene.width, 64, 16)
-        whole = predict_block(scene, predictor, tiling, (0, 0, scene.height, scene.width), 4)
+        (whole,) = predict_block(scene, predictor, tiling, (0, 0, scene.height, scene.width), 4)
         tiled = np.full_like(whole, -1.0)
         for top in range(0, scene.height, tile):
             for left in range(0, scene.width, tile):
                 h, w = min(tile, scene.height - top), min(tile, scene.width - left)
-                block = predict_block(scene, predictor, tiling, (top, left, h, w), 4)
+                (block,) = predict_block(scene, predictor, tiling, (top, left, h, w), 4)
                 tiled[top : top + h, left : left + w] = block
         predict_scene(scene, predictor, tmp_path / "one.tif", tiling, 4)
     with rasterio.open(tmp_path / "one.tif") as src:
@@ -459,3 +460,31 @@ def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
     args = [*base, "--checkpoint", str(tmp_path / "other.pt"), "--calibration", str(calib)]
     assert main([*args, "--overwrite"]) == 2  # another model's calibration
     assert "calib.json: calibrated for checkpoints" in capsys.readouterr().err
+
+
+def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(
+    small: SceneFiles, tmp_path: Path
+) -> None:
+    """With "hv" the map is the mean of the plain pass p and the flipped one q, and the
+    spread their standard deviation |p - q| / 2: the plain map's distance from the mean.
+    One window covers the 80 x 72 scene, so no blending mixes the two."""
+    ckpt = tmp_path / "m.pt"
+    save_model(ckpt, TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    calib = write_calibration(ckpt, "hv", [10.0] * 7, tmp_path / "calib.json")
+    base = ["predict-scene", "--s1", small.stacks[0], "--s2", small.stacks[1], "--window", "96",
+            "--checkpoint", str(ckpt)]  # fmt: skip
+    hv, plain = tmp_path / "hv.tif", tmp_path / "plain.tif"
+    assert main([*base, "--tta", "hv", "--calibration", str(calib), "--out", str(hv)]) == 0
+    assert main([*base, "--tta", "none", "--out", str(plain)]) == 0
+    with rasterio.open(hv) as src:
+        assert src.count == 4 and src.descriptions[3] == SPREAD_BAND
+        tags = src.tags()
+        mean, _, _, spread = src.read()
+    assert "not a calibrated interval" in tags["AGBM_SPREAD"]
+    assert (tags["AGBM_CHECKPOINTS"], tags["AGBM_TTA"]) == (file_sha256(ckpt), "hv")
+    with rasterio.open(plain) as src:
+        assert src.count == 1 and "AGBM_SPREAD" not in src.tags()
+        p = src.read(1)
+    unclamped = (p > 0) & (mean > 0)  # clamping at 0 would break |p - mean| = |p - q| / 2
+    assert unclamped.mean() > 0.5 and spread[unclamped].max() > 0.01
+    np.testing.assert_allclose(spread[unclamped], np.abs(p - mean)[unclamped], atol=1e-4)

@@ -36,16 +36,20 @@ def test_tiling_covers_the_scene_with_windows_ending_at_the_edge() -> None:
 
 
 def test_blender_holds_one_strip_and_releases_whole_blocks() -> None:
-    """A tall scene blended from windows cut out of a known field gives the field back, with
-    a strip of window + BLOCK rows (an add outside it raises) and rows written block-wise."""
+    """A tall scene blended from windows cut out of two known fields (a map and its spread)
+    gives the fields back, with a strip of window + BLOCK rows (an add outside it raises)
+    and rows written block-wise."""
     height, width = 1500, 200
     field = np.add.outer(np.arange(height), np.arange(width) / 1000).astype(np.float32)
+    fields = np.stack([field, np.sqrt(field)])
     tiling = plan_tiling(height, width, 64, 16)
-    blender = StripBlender(64 + BLOCK, width)
+    blender = StripBlender(64 + BLOCK, width, layers=2)
     pieces = []
     for row, col in tiling.corners():
         pieces.append(blender.release(row // BLOCK * BLOCK))
-        blender.add(row, col, field[row : row + 64, col : col + 64], tiling.weights(row, col))
+        window = fields[:, row : row + 64, col : col + 64]
+        blender.add(row, col, window, tiling.weights(row, col))
     pieces.append(blender.release(height))
-    assert all(top % BLOCK == 0 and len(rows) % BLOCK == 0 for top, rows in pieces[:-1])
-    np.testing.assert_allclose(np.concatenate([rows for _, rows in pieces]), field, rtol=1e-6)
+    assert all(top % BLOCK == 0 and rows.shape[1] % BLOCK == 0 for top, rows in pieces[:-1])
+    blended = np.concatenate([rows for _, rows in pieces], axis=1)
+    np.testing.assert_allclose(blended, fields, rtol=1e-6)

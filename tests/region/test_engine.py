@@ -22,6 +22,8 @@ import pytest
 import rasterio
 
 from agbm.cli import main
+from agbm.inference.scene import SPREAD_BAND
+from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from agbm.region.engine import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
@@ -207,21 +209,24 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
     assert np.isfinite(read_map(out)).any()
 
 
-def test_a_region_with_a_calibration_carries_the_bounds_in_every_tile_and_the_vrt(
+def test_a_region_with_a_calibration_carries_bounds_and_spread_in_every_tile_and_the_vrt(
     setup: tuple[Path, Path, list[str]], tmp_path: Path, scheduler: str
 ) -> None:
     stac, checkpoint, bbox = setup
-    calib = write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
+    calib = write_calibration(checkpoint, "hv", [10.0] * 7, tmp_path / "calib.json")
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
-    args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64", "--overlap"]
+    args += ["--checkpoint", str(checkpoint), "--tta", "hv", "--window", "64", "--overlap"]
     args += ["16", "--tile-size", "256", "--scheduler", scheduler, "--calibration", str(calib)]
     assert main([*args, "--out", str(tmp_path / "out")]) == 0
     with rasterio.open(tmp_path / "out" / "agbm.vrt") as src:
-        assert src.count == 3 and src.descriptions[2] == "upper bound (t/ha)"
-        agbm, low, high = src.read()
+        assert src.count == 4 and src.descriptions[2:] == ("upper bound (t/ha)", SPREAD_BAND)
+        assert src.tags()["AGBM_CHECKPOINTS"] == file_sha256(checkpoint)
+        agbm, low, high, spread = src.read()
     seen = np.isfinite(agbm)
     np.testing.assert_allclose(high[seen], agbm[seen] + 10.05, atol=1e-3)
     assert (low[seen] >= 0).all() and np.isnan(low[~seen]).all()
+    assert (spread[seen] >= 0).all() and spread[seen].max() > 0 and np.isnan(spread[~seen]).all()
     for tile in (tmp_path / "out" / "tiles").glob("*.tif"):
         with rasterio.open(tile) as src:
-            assert src.count == 3 and "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]
+            assert src.count == 4 and "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]
+            assert src.tags()["AGBM_TTA"] == "hv"

@@ -11,7 +11,7 @@ import rasterio
 import shapely
 import torch
 
-from agbm.inference.scene import model_predictor
+from agbm.inference.scene import BOUND_BANDS, MAP_BAND, SPREAD_BAND, MapLayers, model_predictor
 from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet
 from agbm.region import region_grid
@@ -60,23 +60,27 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     assert np.isfinite(agbm[inside]).all() and np.isnan(agbm[~inside]).all()
 
 
-def test_a_tile_carries_its_bounds_as_bands_2_and_3(catalog: Path, tmp_path: Path) -> None:
+def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
+    catalog: Path, tmp_path: Path
+) -> None:
     grid = region_grid(shapely.box(*AREA), "EPSG:4326")
     (tile,) = grid.tiles(256)
     compose_tile(tmp_path, grid, tile, 2021, catalog)
     write_inputs_mosaic(tmp_path, grid, [tile])
     model = TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5).eval()
-    predictor = model_predictor([model], torch.device("cpu"), "none")
+    predictor = model_predictor([model], torch.device("cpu"), "hv", spread=True)
     tiling = plan_tiling(*grid.shape, 32, 8)
 
     def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.maximum(agbm - 5, 0), agbm + 5
 
-    out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4, None,
-                       bounds, {"AGBM_BOUNDS": "test"})  # fmt: skip
+    layers = MapLayers(bounds, spread=True, tags={"AGBM_BOUNDS": "test"})
+    out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4, None, layers)
     with rasterio.open(out) as src:
-        assert src.count == 3 and src.tags()["AGBM_BOUNDS"] == "test"
-        agbm, low, high = src.read()
+        assert src.count == 4 and src.tags()["AGBM_BOUNDS"] == "test"
+        assert src.descriptions == (MAP_BAND, *BOUND_BANDS, SPREAD_BAND)
+        agbm, low, high, spread = src.read()
     inside = np.isfinite(agbm)
     np.testing.assert_allclose(high[inside], agbm[inside] + 5, atol=1e-4)
-    assert np.isnan(low[~inside]).all()
+    assert (spread[inside] >= 0).all() and spread[inside].max() > 0
+    assert np.isnan(low[~inside]).all() and np.isnan(spread[~inside]).all()

@@ -41,7 +41,8 @@ def add_calibration_options(parser: argparse.ArgumentParser) -> None:
     """`--calibration` and `--coverage`: calibrated bounds beside a map (`agbm calibrate`)."""
     parser.add_argument(
         "--calibration", type=Path,
-        help="CALIB.json (agbm calibrate) of these checkpoints and TTA: also write the bounds",
+        help="CALIB.json (agbm calibrate) of these checkpoints and TTA: also write the bounds, "
+        "and with TTA or an ensemble the members' spread (not a calibrated interval)",
     )  # fmt: skip
     parser.add_argument(
         "--coverage", type=float, default=0.9, help="the bounds' coverage (default 0.9)"

@@ -239,14 +239,20 @@ def write_mosaic_vrt(
     dtype: str | np.dtype,
     nodata: float | None = None,
     band_names: Sequence[str] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> None:
     """A GDAL VRT mosaic of `parts` (files on one grid, each at its place) over a raster of
     `shape`, atomically: what GDAL, rasterio and QGIS open as one file, with no pixel
     copied. Paths are stored relative to the VRT, so the folder can move; pixels no part
-    covers are `nodata`. (GDAL's gdalbuildvrt does this; its command line and Python
-    bindings are not among agbm's dependencies, and the format is a short XML.)"""
+    covers are `nodata`; `tags` are the dataset's metadata. (GDAL's gdalbuildvrt does this;
+    its command line and Python bindings are not among agbm's dependencies, and the format
+    is a short XML.)"""
     path = Path(path)
     root = ElementTree.Element("VRTDataset", rasterXSize=str(shape[1]), rasterYSize=str(shape[0]))
+    if tags:
+        metadata = ElementTree.SubElement(root, "Metadata")
+        for key, value in tags.items():
+            ElementTree.SubElement(metadata, "MDI", key=key).text = value
     ElementTree.SubElement(root, "SRS").text = rasterio.crs.CRS.from_user_input(crs).to_wkt()
     a, b, c, d, e, f = tuple(transform)[:6]
     ElementTree.SubElement(root, "GeoTransform").text = ", ".join(map(repr, (c, a, b, f, d, e)))

@@ -26,14 +26,8 @@ from agbm.data.normalise import model_input
 from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
-from agbm.inference.intervals import conformal_quantile, read_calibration
-from agbm.inference.tta import (
-    TTA,
-    check_tta,
-    load_for_inference,
-    predict_spread,
-    shared_conventions,
-)
+from agbm.inference.scene import map_layers
+from agbm.inference.tta import check_tta, load_for_inference, predict_spread, shared_conventions
 from agbm.io import (
     check_output_file,
     claim_record,
@@ -43,7 +37,6 @@ from agbm.io import (
     replacing,
     write_record,
 )
-from agbm.models.checkpoint import checkpoint_file
 from agbm.runtime import autocast_dtype, init_runtime
 
 
@@ -115,8 +108,8 @@ def predict(
     check_tta(tta)
     if not checkpoints:
         raise ValueError("give at least one --checkpoint")
-    for ckpt in checkpoints:
-        checkpoint_file(ckpt)
+    # Missing checkpoints and a calibration of another model fail before any work.
+    layers = map_layers(checkpoints, tta, calibration, coverage)
     data, out = Path(data), Path(out)
     runtime = init_runtime()
     source = open_source(data, split)
@@ -125,11 +118,6 @@ def predict(
         c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
     ]
     record = prediction_record(checkpoints, tta, split, calibration, coverage)
-    intervals = read_calibration(calibration) if calibration is not None else None
-    if intervals is not None:
-        intervals.check(record["checkpoints"], tta, calibration)
-        conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
-    spread = intervals is not None and len(checkpoints) * len(TTA[tta]) > 1
     with contextlib.ExitStack() as outputs:  # writable before the models run
         outputs.enter_context(output_folder(out))
         if archive:
@@ -160,12 +148,13 @@ def predict(
                     batch["chip_id"], agbm[:, 0], spreads[:, 0], strict=True
                 ):
                     geo = dataset.source.georeference(chip_id)  # the input's CRS, raw or cached
-                    layers = {"agbm": chip_agbm, "spread": chip_spread if spread else None}
-                    if intervals is not None:
-                        layers["low"], layers["high"] = intervals.bounds(chip_agbm, coverage)
-                    for layer, values in layers.items():  # the map last: it marks the chip done
-                        if values is not None and layer != "agbm":
-                            write_prediction(prediction_path(out, chip_id, layer), values, geo)
+                    files = {}
+                    if layers.bounds is not None:
+                        files["low"], files["high"] = layers.bounds(chip_agbm)
+                    if layers.spread:
+                        files["spread"] = chip_spread
+                    for layer, values in files.items():  # the map last: it marks the chip done
+                        write_prediction(prediction_path(out, chip_id, layer), values, geo)
                     write_prediction(prediction_path(out, chip_id), chip_agbm, geo)
                 bar.update(len(batch["chip_id"]))
         if runtime.world > 1:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import rasterio
 import torch
 from rasterio.io import DatasetWriter
 from rasterio.windows import Window
@@ -41,12 +42,20 @@ from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
 from agbm.inference.intervals import conformal_quantile, read_calibration
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
-from agbm.inference.tta import check_tta, load_for_inference, predict_batch, shared_conventions
+from agbm.inference.tta import (
+    check_tta,
+    load_for_inference,
+    members,
+    predict_spread,
+    shared_conventions,
+)
 from agbm.io import check_output_file, file_sha256, output_folder, remove_stale_temporaries
+from agbm.models.checkpoint import checkpoint_file
 from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
-#: `[B, 1, h, w]`: the model as an argument, so that the engine runs with any predictor.
+#: `[B, 1, h, w]`, or with the members' spread `[B, 2, h, w]` (`model_predictor`): the model
+#: as an argument, so that the engine runs with any predictor.
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -89,14 +98,15 @@ def _prefetch(items: Iterator[T]) -> Iterator[T]:
 def _predict(
     predictor: Predictor, image: np.ndarray, present: np.ndarray, conventions: InputConventions
 ) -> list[np.ndarray | None]:
-    """`[h, w]` predictions of a batch's windows; None for windows without any data."""
+    """`[layers, h, w]` predictions of a batch's windows (AGBM, and the spread when the
+    predictor gives it); None for windows without any data."""
     usable = present.any(axis=1)
     preds: list[np.ndarray | None] = [None] * len(image)
     if usable.any():
         x, p = (a if usable.all() else a[usable] for a in (image, present))
         attended = conventions.attended(torch.from_numpy(p))
-        agbm = predictor(torch.from_numpy(x), attended)[:, 0].float().cpu().numpy()
-        for i, pred in zip(np.flatnonzero(usable), agbm, strict=True):
+        layers = predictor(torch.from_numpy(x), attended).float().cpu().numpy()
+        for i, pred in zip(np.flatnonzero(usable), layers, strict=True):
             preds[i] = pred
     return preds
 
@@ -104,44 +114,102 @@ def _predict(
 #: The map's band name and tags: what a GIS shows of it.
 MAP_BAND = "AGBM (t/ha)"
 MAP_TAGS = {"AGBM_UNITS": "above-ground biomass, t/ha; NaN = no observation in any month"}
-#: The bands a map with calibrated bounds has after its first.
+#: The bands a map with calibrated bounds has after its first, and the spread's band.
 BOUND_BANDS = ("lower bound (t/ha)", "upper bound (t/ha)")
+SPREAD_BAND = "spread between members (t/ha)"
+#: The tags naming the model that made a map: its checkpoints' SHA-256 (comma-separated)
+#: and TTA, which `agbm stats` checks against a calibration.
+CHECKPOINTS_TAG, TTA_TAG = "AGBM_CHECKPOINTS", "AGBM_TTA"
 
 #: A map's calibrated bounds: AGBM `[h, w]` -> (low, high) `[h, w]` (`Calibration.bounds`).
 Bounds = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def map_layers(agbm: np.ndarray, bounds: Bounds | None) -> np.ndarray:
-    """`[bands, h, w]` of a map: the AGBM, then its bounds when there are."""
-    return np.stack([agbm, *bounds(agbm)]) if bounds is not None else agbm[None]
+@dataclass(frozen=True)
+class MapLayers:
+    """What a map holds besides its AGBM (band 1): the calibrated `bounds` (bands 2-3) when
+    there are, then the members' `spread` when asked (the last band), and the `tags` that
+    say what made it."""
+
+    bounds: Bounds | None = None
+    spread: bool = False
+    tags: Mapping[str, str] = field(default_factory=lambda: dict(MAP_TAGS))
+
+    def bands(self) -> list[str]:
+        """The names of `stack`'s bands."""
+        bounds = BOUND_BANDS if self.bounds is not None else ()
+        return [MAP_BAND, *bounds, *([SPREAD_BAND] if self.spread else [])]
+
+    def stack(self, pred: np.ndarray) -> np.ndarray:
+        """`[bands, h, w]` of a map from the predictor's `[layers, h, w]` (AGBM, and the
+        spread when asked)."""
+        bounds = self.bounds(pred[0]) if self.bounds is not None else ()
+        return np.stack([pred[0], *bounds, *(pred[1:2] if self.spread else ())])
 
 
-def map_bands(bounds: Bounds | None) -> list[str]:
-    """The names of `map_layers`' bands."""
-    return [MAP_BAND, *(BOUND_BANDS if bounds is not None else ())]
+def map_layers(
+    checkpoints: Sequence[str | Path],
+    tta: str,
+    calibration: str | Path | None = None,
+    coverage: float = 0.9,
+) -> MapLayers:
+    """The layers of a map by `checkpoints` with `tta`: with `calibration` (checked to be of
+    these checkpoints and TTA) its bounds at `coverage`, and with more than one member
+    (models x TTA passes) their spread; tagged with the model and what the bands are."""
+    shas = [file_sha256(checkpoint_file(c)) for c in checkpoints]
+    tags = {**MAP_TAGS, CHECKPOINTS_TAG: ",".join(shas), TTA_TAG: tta}
+    if calibration is None:
+        return MapLayers(tags=tags)
+    intervals = read_calibration(calibration)
+    intervals.check(shas, tta, calibration)
+    conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
+
+    def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return intervals.bounds(agbm, coverage)
+
+    tags["AGBM_BOUNDS"] = (
+        f"bands 2-3: calibrated {coverage:.0%} bounds, t/ha (agbm calibrate "
+        f"{file_sha256(calibration)[:12]}); low clamped at 0"
+    )
+    spread = members(len(checkpoints), tta) > 1
+    if spread:
+        tags["AGBM_SPREAD"] = (
+            "band 4: standard deviation between the models' and TTA passes' predictions, "
+            "t/ha: their disagreement, not a calibrated interval"
+        )
+    return MapLayers(bounds, spread, tags)
+
+
+def map_model(path: Path | str) -> tuple[list[str], str] | None:
+    """(checkpoints' SHA-256, TTA) of the model that made the map at `path`, from its tags;
+    None for a map without them (made by another program)."""
+    with rasterio.open(path) as src:
+        tags = src.tags()
+    if CHECKPOINTS_TAG not in tags or TTA_TAG not in tags:
+        return None
+    return tags[CHECKPOINTS_TAG].split(","), tags[TTA_TAG]
 
 
 def _output(
-    path: Path, scene: Scene, bounds: Bounds | None, tags: Mapping[str, str]
+    path: Path, scene: Scene, layers: MapLayers
 ) -> contextlib.AbstractContextManager[DatasetWriter]:
     """The output map, written under a temporary name and renamed only once complete (an
     interrupted run never leaves a partial map under the final name), then made a
     cloud-optimised GeoTIFF with overviews: a map is for looking at, at every zoom."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    shape, bands = (scene.height, scene.width), map_bands(bounds)
+    shape, bands = (scene.height, scene.width), layers.bands()
     nan = float("nan")
     profile = geotiff_profile(
         shape, len(bands), np.float32, scene.crs, scene.transform, nan, tiled=True
     )
-    return geotiff_writer(path, profile, bands, {**MAP_TAGS, **tags}, cog=True)
+    return geotiff_writer(path, profile, bands, layers.tags, cog=True)
 
 
-def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray, bounds: Bounds | None) -> None:
-    """Write released rows `[n, width]` starting at scene row `top`, and their bounds
-    (nothing when n = 0)."""
-    if len(rows):
-        layers = map_layers(rows, bounds)
-        dst.write(layers, window=Window(0, top, rows.shape[1], len(rows)))
+def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray, layers: MapLayers) -> None:
+    """Write released rows `[layers, n, width]` starting at scene row `top` as the map's
+    bands (nothing when n = 0)."""
+    if rows.shape[1]:
+        dst.write(layers.stack(rows), window=Window(0, top, rows.shape[2], rows.shape[1]))
 
 
 def predict_scene(
@@ -151,30 +219,31 @@ def predict_scene(
     tiling: Tiling,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
-    bounds: Bounds | None = None,
-    tags: Mapping[str, str] | None = None,
+    layers: MapLayers | None = None,
 ) -> None:
-    """Predict `scene` window by window with `predictor`, blend and write the map to `out`,
-    with its `bounds` as bands 2 and 3 when given, and `tags`. The windows are made by
-    `conventions`: those of the predictor's models."""
+    """Predict `scene` window by window with `predictor`, blend and write the map to `out`
+    with the bands and tags of `layers` (its spread needs a predictor that gives it). The
+    windows are made by `conventions`: those of the predictor's models."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
-    blender = StripBlender(min(tiling.size[0] + BLOCK, scene.height), scene.width)
+    layers = layers or MapLayers()
+    rows = min(tiling.size[0] + BLOCK, scene.height)
+    blender = StripBlender(rows, scene.width, 1 + layers.spread)
     bar = tqdm(total=len(tiling.corners()), desc="predict-scene", unit="window")
     # closing(): on an error too, the reading thread ends before the caller closes the inputs.
     reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
-    with _output(Path(out), scene, bounds, tags or {}) as dst, bar, reads as batches:
+    with _output(Path(out), scene, layers) as dst, bar, reads as batches:
         for corners, image, present, observed in batches:
             preds = _predict(predictor, image, present, conventions)
             for (row, col), pred, seen in zip(corners, preds, observed, strict=True):
-                _write_rows(dst, *blender.release(row // BLOCK * BLOCK), bounds)
+                _write_rows(dst, *blender.release(row // BLOCK * BLOCK), layers)
                 if pred is not None:
                     # Pixels with no observation in any month get no weight: they end NaN.
                     weights = tiling.weights(row, col)
                     h, w = weights.shape
-                    blender.add(row, col, pred[:h, :w], weights * seen[:h, :w])
+                    blender.add(row, col, pred[:, :h, :w], weights * seen[:h, :w])
             bar.update(len(corners))
-        _write_rows(dst, *blender.release(scene.height), bounds)
+        _write_rows(dst, *blender.release(scene.height), layers)
 
 
 def predict_block(
@@ -184,14 +253,16 @@ def predict_block(
     block: Block,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
+    spread: bool = False,
 ) -> np.ndarray:
-    """AGBM `[height, width]` of one block of `scene` (a region's tile): the blend of every
-    window of the scene's lattice (`tiling`) that reaches into the block, each read whole
-    across the block's borders and weighted as `predict_scene` weights it. So a map made
-    block by block equals the map made in one pass, whatever the blocks (tested to 1e-3
-    t/ha); NaN where no window observed anything."""
+    """The predictor's layers `[layers, height, width]` (AGBM, and the spread when it gives
+    it) of one block of `scene` (a region's tile): the blend of every window of the scene's
+    lattice (`tiling`) that reaches into the block, each read whole across the block's
+    borders and weighted as `predict_scene` weights it. So a map made block by block equals
+    the map made in one pass, whatever the blocks (tested to 1e-3 t/ha); NaN where no
+    window observed anything. `spread`: whether the predictor gives the spread."""
     top, left, height, width = block
-    total = np.zeros((height, width), dtype=np.float64)
+    total = np.zeros((1 + spread, height, width), dtype=np.float64)
     weight = np.zeros((height, width), dtype=np.float64)
     corners = tiling.corners_touching(block)
     for batch, image, present, observed in _batches(
@@ -208,9 +279,9 @@ def predict_block(
             c0, c1 = max(col, left), min(col + weights.shape[1], left + width)
             here = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
             there = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-            total[here] += pred[there] * weights[there]
+            total[(slice(None), *here)] += pred[(slice(None), *there)] * weights[there]
             weight[here] += weights[there]
-    out = np.full((height, width), np.nan, dtype=np.float32)
+    out = np.full(total.shape, np.nan, dtype=np.float32)
     np.divide(total, weight, out=out, where=weight > 0, casting="unsafe")
     return out
 
@@ -220,47 +291,29 @@ def model_predictor(
     device: torch.device,
     tta: str = "flips",
     amp_dtype: torch.dtype | None = None,
+    spread: bool = False,
 ) -> Predictor:
-    """A `Predictor` running `predict_batch` (ensemble mean, TTA, clamped >= 0) on `device`."""
+    """A `Predictor` of the ensemble mean (TTA, clamped >= 0) of `models` on `device`;
+    with `spread`, the members' standard deviation as a second layer (`predict_spread`)."""
     check_tta(tta)
 
     def predict(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        return predict_batch(models, image.to(device), present.to(device), tta, amp_dtype).cpu()
+        mean, std = predict_spread(models, image.to(device), present.to(device), tta, amp_dtype)
+        return (torch.cat([mean, std], dim=1) if spread else mean).cpu()
 
     return predict
 
 
-def calibrated_bounds(
-    checkpoints: Sequence[str | Path],
-    tta: str,
-    calibration: str | Path | None,
-    coverage: float,
-) -> tuple[Bounds | None, dict[str, str]]:
-    """The map's bounds from a calibration file (checked to be of these checkpoints and TTA)
-    and the tags that say so; (None, {}) without one."""
-    if calibration is None:
-        return None, {}
-    intervals = read_calibration(calibration)
-    intervals.check([file_sha256(c) for c in checkpoints], tta, calibration)
-    conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
-
-    def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return intervals.bounds(agbm, coverage)
-
-    tags = {"AGBM_BOUNDS": f"bands 2-3: calibrated {coverage:.0%} bounds, t/ha (agbm calibrate "
-            f"{file_sha256(calibration)[:12]}); low clamped at 0"}  # fmt: skip
-    return bounds, tags
-
-
 def load_predictor(
-    checkpoints: Sequence[str | Path], tta: str = "flips", amp: str = "auto"
+    checkpoints: Sequence[str | Path], tta: str = "flips", amp: str = "auto", spread: bool = False
 ) -> tuple[Predictor, InputConventions]:
     """The ensemble of `checkpoints` on this machine's GPU (else the CPU) as a `Predictor`
-    with `tta` and `--amp` `amp`, and the input conventions its windows must be made by."""
+    with `tta`, `--amp` `amp` and `spread` (`model_predictor`), and the input conventions
+    its windows must be made by."""
     device = local_device()
     models = load_for_inference(checkpoints, device)
     amp_dtype = autocast_dtype(amp, device, inference=True)
-    return model_predictor(models, device, tta, amp_dtype), shared_conventions(models)
+    return model_predictor(models, device, tta, amp_dtype, spread), shared_conventions(models)
 
 
 @dataclass(frozen=True)
@@ -289,15 +342,16 @@ def predict_files(
 ) -> SceneMap:
     """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
     `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`; with `calibration`
-    (of these checkpoints and TTA), its bounds at `coverage` as bands 2 and 3. Bad inputs and
+    (of these checkpoints and TTA), its bounds at `coverage` as bands 2 and 3, and the
+    members' spread as band 4 when there are several (`map_layers`). Bad inputs and
     an output that cannot be written fail before any model loads: one of the inputs, or an
     existing file without `overwrite`; a killed run's partial map beside `out` is removed."""
     out = Path(out)
-    bounds, tags = calibrated_bounds(checkpoints, tta, calibration, coverage)
     with open_scene(s1, s2) as scene, output_folder(out.parent):
         check_output_file(out, [path for path, _ in scene.files], overwrite)
+        layers = map_layers(checkpoints, tta, calibration, coverage)
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
-        predictor, conventions = load_predictor(checkpoints, tta, amp)
-        predict_scene(scene, predictor, out, tiling, batch_size, conventions, bounds, tags)
+        predictor, conventions = load_predictor(checkpoints, tta, amp, layers.spread)
+        predict_scene(scene, predictor, out, tiling, batch_size, conventions, layers)
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))

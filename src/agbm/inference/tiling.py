@@ -100,38 +100,40 @@ def taper(size: int, overlap: int, start: bool = True, end: bool = True) -> np.n
 
 
 class StripBlender:
-    """Weighted prediction sums and summed weights of a horizontal strip of the scene.
+    """Weighted prediction sums (of each of `layers` layers: AGBM, and its spread) and
+    summed weights of a horizontal strip of the scene.
 
     Windows must arrive in raster order: once a window starting at row r arrives, the rows
     above r are final and can be released. Since rows are released in whole output blocks,
     the strip needs `window + BLOCK` rows, whatever the scene's height.
     """
 
-    def __init__(self, rows: int, width: int) -> None:
+    def __init__(self, rows: int, width: int, layers: int = 1) -> None:
         self.top = 0  # scene row of the strip's first row
-        self.total = np.zeros((rows, width), dtype=np.float32)
+        self.total = np.zeros((layers, rows, width), dtype=np.float32)
         self.weight = np.zeros((rows, width), dtype=np.float32)
 
     def add(self, row: int, col: int, pred: np.ndarray, weights: np.ndarray) -> None:
-        """Add a window's prediction and weights `[h, w]` at scene pixel (`row`, `col`)."""
-        h, w = pred.shape
+        """Add a window's prediction `[layers, h, w]` and weights `[h, w]` at scene pixel
+        (`row`, `col`)."""
+        h, w = weights.shape
         r = row - self.top
-        if r < 0 or r + h > len(self.total):
+        if r < 0 or r + h > len(self.weight):
             raise ValueError(f"window at row {row} is outside the strip (windows out of order?)")
-        self.total[r : r + h, col : col + w] += pred * weights
+        self.total[:, r : r + h, col : col + w] += pred * weights
         self.weight[r : r + h, col : col + w] += weights
 
     def release(self, until: int) -> tuple[int, np.ndarray]:
         """Blend the strip's rows above scene row `until` and drop them; returns the scene row of
-        the first and the rows `[n, width]`, NaN where no window added weight."""
+        the first and the rows `[layers, n, width]`, NaN where no window added weight."""
         top, n = self.top, until - self.top
         if n <= 0:
-            return top, self.total[:0]
+            return top, self.total[:, :0]
         weight = self.weight[:n]
-        rows = np.full(weight.shape, np.nan, dtype=np.float32)
-        np.divide(self.total[:n], weight, out=rows, where=weight > 0)
+        rows = np.full(self.total[:, :n].shape, np.nan, dtype=np.float32)
+        np.divide(self.total[:, :n], weight, out=rows, where=weight > 0)
         for acc in (self.total, self.weight):
-            acc[:-n] = acc[n:]  # NumPy copies overlapping slices correctly
-            acc[-n:] = 0.0
+            acc[..., :-n, :] = acc[..., n:, :]  # NumPy copies overlapping slices correctly
+            acc[..., -n:, :] = 0.0
         self.top = until
         return top, rows

@@ -75,10 +75,16 @@ def predict_spread(
                 pred = inverse(model(forward(image), present).float())
             total += pred
             squares += pred**2
-    n = len(models) * len(transforms)
+    n = members(len(models), tta)
     mean = total / n
     spread = (squares / n - mean**2).clamp_(min=0).sqrt_()
     return mean.clamp_(min=0), spread
+
+
+def members(models: int, tta: str) -> int:
+    """How many predictions an ensemble of `models` with `tta` averages: its members, whose
+    spread `predict_spread` measures."""
+    return models * len(TTA[tta])
 
 
 def check_tta(tta: str) -> None:

@@ -34,7 +34,7 @@ from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import TileError, reason
 from agbm.extras import require
-from agbm.inference.scene import Bounds, calibrated_bounds, load_predictor, map_bands
+from agbm.inference.scene import MapLayers, load_predictor, map_layers
 from agbm.inference.tiling import plan_tiling
 from agbm.io import (
     claim_record,
@@ -80,13 +80,14 @@ class PredictOptions:
     tta: str = "flips"
     batch_size: int = 8
     amp: str = "auto"
-    #: `agbm calibrate`'s file: the tiles then carry their bounds at `coverage` as bands 2-3.
+    #: `agbm calibrate`'s file: the tiles then carry their bounds at `coverage` as bands 2-3
+    #: (and the members' spread as band 4 when there are several).
     calibration: str | None = None
     coverage: float = 0.9
 
-    def bounds(self) -> tuple[Bounds | None, dict[str, str]]:
-        """The tiles' bounds and the tags that say so (`calibrated_bounds`)."""
-        return calibrated_bounds(self.checkpoints, self.tta, self.calibration, self.coverage)
+    def layers(self) -> MapLayers:
+        """The tiles' bands and tags (`map_layers`)."""
+        return map_layers(self.checkpoints, self.tta, self.calibration, self.coverage)
 
 
 @dataclass
@@ -131,10 +132,12 @@ def compose_task(
 
 
 @functools.cache
-def _predictor(options: PredictOptions) -> tuple[Any, Any, Any, dict[str, str]]:
-    """The models of `options` on this worker's device and the input conventions, the
-    bounds and their tags: loaded once per worker process."""
-    return (*load_predictor(options.checkpoints, options.tta, options.amp), *options.bounds())
+def _predictor(options: PredictOptions) -> tuple[Any, Any, MapLayers]:
+    """The models of `options` on this worker's device, the input conventions and the
+    tiles' layers: loaded once per worker process."""
+    layers = options.layers()
+    predictor = load_predictor(options.checkpoints, options.tta, options.amp, layers.spread)
+    return (*predictor, layers)
 
 
 def _predict_task(
@@ -150,11 +153,11 @@ def _predict_task(
     del composed  # only the order matters: they are on disk now
     start = time.perf_counter()
     write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
-    predictor, conventions, bounds, tags = _predictor(options)
+    predictor, conventions, layers = _predictor(options)
     tiling = plan_tiling(*grid.shape, options.window, options.overlap)
     predict_tile(
         folder, grid, tile, predictor, tiling, conventions, options.batch_size, f"near-{tile.id}",
-        bounds, tags,
+        layers,
     )  # fmt: skip
     return task_record(start)
 
@@ -293,7 +296,7 @@ def map_region(
     `predict_on`: where predict tasks run (`placement`)."""
     folder = Path(folder)
     tiles = grid.tiles(tile_size)
-    bands = map_bands(options.bounds()[0])  # a wrong calibration fails here, before any task
+    layers = options.layers()  # a wrong calibration fails here, before any task
     record = run_record(grid, year, [catalog, s2_catalog or catalog], options, tile_size)
     result = RegionResult(folder)
     start = time.perf_counter()
@@ -306,7 +309,7 @@ def map_region(
             tqdm.write(f"Dask dashboard: {client.dashboard_link}")
             _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
                        options, retries, predict_on)  # fmt: skip
-        _write_outputs(folder, grid, tiles, year, record, bands)
+        _write_outputs(folder, grid, tiles, year, record, layers)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
         clean_leftovers(folder)  # of workers that died in this run too
     return result
@@ -369,15 +372,18 @@ def _write_outputs(
     tiles: Sequence[Tile],
     year: int,
     record: dict,
-    bands: Sequence[str],
+    layers: MapLayers,
 ) -> None:
-    """The region's mosaics (the map's `agbm.vrt` of `bands`, the inputs' `inputs/S1.vrt`
-    and `S2.vrt`), its STAC collection and its quick-look `agbm.png`, of the tiles done."""
+    """The region's mosaics (the map's `agbm.vrt` with the tiles' bands and tags, the
+    inputs' `inputs/S1.vrt` and `S2.vrt`), its STAC collection and its quick-look
+    `agbm.png`, of the tiles done."""
     done = [t for t in tiles if map_path(folder, t).is_file()]
+    bands = layers.bands()
     write_mosaic_vrt(
         folder / "agbm.vrt",
         [MosaicPart(map_path(folder, t), *t.block) for t in done],
-        grid.shape, grid.crs, grid.transform, len(bands), "float32", float("nan"), list(bands),
+        grid.shape, grid.crs, grid.transform, len(bands), "float32", float("nan"), bands,
+        layers.tags,
     )  # fmt: skip
     composed = [t for t in tiles if (inputs_folder(folder, t) / "S2.tif").is_file()]
     write_inputs_mosaic(folder, grid, composed)

@@ -13,7 +13,7 @@ reach across its borders read the neighbours' composed inputs through the mosaic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +26,7 @@ from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.conventions import InputConventions
 from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
 from agbm.data.scene import open_scene
-from agbm.inference.scene import (
-    MAP_TAGS,
-    Bounds,
-    Predictor,
-    map_bands,
-    map_layers,
-    predict_block,
-)
+from agbm.inference.scene import MapLayers, Predictor, predict_block
 from agbm.inference.tiling import Tiling
 from agbm.region.grid import S2_BLOCK, RegionGrid, Tile
 
@@ -113,23 +106,24 @@ def predict_tile(
     conventions: InputConventions,
     batch_size: int = 8,
     mosaic: str | None = None,
-    bounds: Bounds | None = None,
-    tags: Mapping[str, str] | None = None,
+    layers: MapLayers | None = None,
 ) -> Path:
     """The tile's map from the region's inputs mosaic: every window of the region's lattice
     that reaches into the tile, read across its borders (`predict_block`), NaN outside the
     area; written as a COG, atomically. `tiling` is the region's (`plan_tiling` of its
     shape), so the map is the same whatever the tile size. `mosaic` names the inputs mosaic
-    to read (`mosaic_folder`; default the whole region's). `bounds`: the calibrated bounds,
-    written as bands 2 and 3, with `tags`."""
+    to read (`mosaic_folder`; default the whole region's). `layers`: the map's bands (the
+    calibrated bounds and the spread, which needs a predictor that gives it) and tags."""
+    layers = layers or MapLayers()
     inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
-        agbm = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions)
-    agbm[~grid.inside(tile)] = np.nan
+        pred = predict_block(
+            scene, predictor, tiling, tile.block, batch_size, conventions, layers.spread
+        )
+    pred[:, ~grid.inside(tile)] = np.nan
     out = map_path(folder, tile)
     out.parent.mkdir(parents=True, exist_ok=True)
     transform = tile_transform(grid, tile)
-    layers, bands = map_layers(agbm, bounds), map_bands(bounds)
-    tags = {**MAP_TAGS, **(tags or {})}
-    write_geotiff(out, layers, grid.crs, transform, np.nan, bands, tags, cog=True)
+    bands, tags = layers.bands(), layers.tags
+    write_geotiff(out, layers.stack(pred), grid.crs, transform, np.nan, bands, tags, cog=True)
     return out
