@@ -71,23 +71,23 @@ def test_totals_equal_hand_computations(agbm_map: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(shapes["agb_t"], [100.0 + 200.0, 300.0], rtol=1e-6)
 
 
-def _calibration(blocks: dict[int, float]) -> Calibration:
-    """Block residuals all equal to the given value per side: its quantile is that value
-    (rounded up to the histogram's step)."""
+def _calibration(path: Path, blocks: dict[int, float], checkpoint: str = "x") -> Path:
+    """A calibration of model `checkpoint` (SHA-256) whose block residuals all equal the given
+    value per side: its quantile is that value (rounded up to the histogram's step)."""
 
     def counts(value: float) -> list[int]:
         histogram = np.zeros(len(EDGES) - 1, int)
         histogram[int(value / STEP)] = 1000
         return histogram.tolist()
 
-    return Calibration(["x"], "none", [[]] * 7, {str(s): counts(v) for s, v in blocks.items()},
-                       10)  # fmt: skip
+    sides = {str(s): counts(v) for s, v in blocks.items()}
+    return Calibration([checkpoint], "none", [[]] * 7, sides, 10).write(path)
 
 
 def test_the_interval_of_a_total_comes_from_the_nearest_calibrated_block(
     agbm_map: Path, tmp_path: Path
 ) -> None:
-    calibration = _calibration({1: 40.0, 4: 20.0, 16: 10.0})
+    calibration = _calibration(tmp_path / "calib.json", {1: 40.0, 4: 20.0, 16: 10.0})
     zones = _zones(tmp_path, [box(0, 0, 40, 40), box(0, 0, 160, 160), box(0, 0, 400, 300)])
     stats = zone_stats(agbm_map, zones, calibration=calibration, coverage=0.9)
     # 16 px: nearest the 4 x 4 block (+-20 t/ha); 256 px: 16 x 16 (+-10); 1,200 px, beyond
@@ -97,6 +97,26 @@ def test_the_interval_of_a_total_comes_from_the_nearest_calibrated_block(
     np.testing.assert_allclose(stats["agb_t_low"], stats["agb_t"] - half * mapped, rtol=1e-6)
     np.testing.assert_allclose(stats["agb_t_high"], stats["agb_t"] + half * mapped, rtol=1e-6)
     np.testing.assert_allclose(stats["co2e_t_high"], stats["agb_t_high"] * 0.47 * 44 / 12)
+
+
+def test_a_calibration_of_another_model_than_the_maps_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The map names its model in its tags; a map without them is used with a warning."""
+    zones = _zones(tmp_path, [box(0, 0, 100, 100)])
+    calibration = _calibration(tmp_path / "calib.json", {1: 10.0}, checkpoint="a" * 64)
+    grid = (UTM, Affine(10, 0, X0, 0, -10, Y0), np.nan, ["agbm"])
+    for name, sha in (("ours.tif", "a" * 64), ("theirs.tif", "b" * 64)):
+        tags = {"AGBM_CHECKPOINTS": sha, "AGBM_TTA": "none"}
+        write_geotiff(tmp_path / name, VALUES, *grid, tags)
+    stats = zone_stats(tmp_path / "ours.tif", zones, calibration=calibration)
+    assert stats["agb_t_high"][0] == pytest.approx(100.0 + 10.05)
+    with pytest.raises(DataError, match=r"calib\.json: calibrated for .* not \S*theirs\.tif's"):
+        zone_stats(tmp_path / "theirs.tif", zones, calibration=calibration)
+    write_geotiff(tmp_path / "untagged.tif", VALUES, *grid, {})
+    assert np.isfinite(zone_stats(tmp_path / "untagged.tif", zones, calibration=calibration)[
+        "agb_t_high"][0])  # fmt: skip
+    assert "untagged.tif does not name the model that made it" in capsys.readouterr().err
 
 
 def test_stats_writes_each_format_and_refuses_bad_zones(

@@ -7,9 +7,11 @@ import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import torch
 import torch.nn.functional as F
 from rasterio.crs import CRS
@@ -463,7 +465,7 @@ def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
 
 
 def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(
-    small: SceneFiles, tmp_path: Path
+    small: SceneFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With "hv" the map is the mean of the plain pass p and the flipped one q, and the
     spread their standard deviation |p - q| / 2: the plain map's distance from the mean.
@@ -478,7 +480,7 @@ def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(
     assert main([*base, "--tta", "none", "--out", str(plain)]) == 0
     with rasterio.open(hv) as src:
         assert src.count == 4 and src.descriptions[3] == SPREAD_BAND
-        tags = src.tags()
+        tags, crs, extent = src.tags(), src.crs, shapely.box(*src.bounds)
         mean, _, _, spread = src.read()
     assert "not a calibrated interval" in tags["AGBM_SPREAD"]
     assert (tags["AGBM_CHECKPOINTS"], tags["AGBM_TTA"]) == (file_sha256(ckpt), "hv")
@@ -488,3 +490,10 @@ def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(
     unclamped = (p > 0) & (mean > 0)  # clamping at 0 would break |p - mean| = |p - q| / 2
     assert unclamped.mean() > 0.5 and spread[unclamped].max() > 0.01
     np.testing.assert_allclose(spread[unclamped], np.abs(p - mean)[unclamped], atol=1e-4)
+    # agbm stats accepts the map's own calibration (the tags name its model), not another's
+    zones = tmp_path / "zones.gpkg"
+    geopandas.GeoDataFrame(geometry=[extent], crs=crs).to_file(zones)
+    stats = ["stats", "--zones", str(zones), "--out", str(tmp_path / "s.csv")]
+    assert main([*stats, "--map", str(hv), "--calibration", str(calib)]) == 0
+    assert main([*stats, "--map", str(plain), "--calibration", str(calib)]) == 2
+    assert "plain.tif's" in capsys.readouterr().err  # the plain map's TTA is none, not hv

@@ -11,12 +11,10 @@ from agbm.io import check_output_file
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.totals import write_stats, zone_stats
-    from agbm.inference.intervals import read_calibration
 
     check_output_file(args.out, [args.map, args.zones])
-    calibration = read_calibration(args.calibration) if args.calibration else None
     stats = zone_stats(
-        args.map, args.zones, args.id, calibration, args.coverage, args.carbon_fraction
+        args.map, args.zones, args.id, args.calibration, args.coverage, args.carbon_fraction
     )
     write_stats(stats, args.out)
     mapped = stats["mapped_ha"] > 0
@@ -35,8 +33,9 @@ DESCRIPTION = (
     "mapped_ha, agbd_mean_t_ha, agb_t, carbon_t and co2e_t (exactextract's sums, each pixel "
     "weighted by the share the polygon covers), and with --calibration the interval of each "
     "total at --coverage (agb_t_low, agb_t_high, and carbon and CO2e alike) from the "
-    "calibrated block nearest the zone's mapped area. ZONES in any CRS; STATS .csv, .gpkg "
-    "or .parquet. Needs pip install 'agbm[labels]'."
+    "calibrated block nearest the zone's mapped area; a calibration of another model than "
+    "the one the map names (its AGBM_CHECKPOINTS tag) is refused. ZONES in any CRS; STATS "
+    ".csv, .gpkg or .parquet. Needs pip install 'agbm[labels]'."
 )
 
 

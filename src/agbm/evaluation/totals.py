@@ -14,7 +14,9 @@ covers (no rasterising by hand). Per zone:
   clamped at 0; and the carbon and CO2e bounds likewise.
 
 The map must be on a projected grid (metres): agbm's maps and region VRTs are. A zone
-outside the map gets a row with `mapped_ha` 0 and no numbers.
+outside the map gets a row with `mapped_ha` 0 and no numbers. A calibration is checked
+against the model the map names in its tags (`AGBM_CHECKPOINTS`, `AGBM_TTA`): another
+model's is refused; a map without them (made elsewhere) cannot be checked, which is said.
 
 What the interval does not cover: a region unlike the calibration chips (the residuals are
 only exchangeable with chips like them), and the error of any forest mask applied to the
@@ -24,15 +26,18 @@ zones.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from agbm.data.vector import write_table
 from agbm.errors import DataError
 from agbm.extras import require
-from agbm.inference.intervals import Calibration
+from agbm.inference.intervals import Calibration, read_calibration
+from agbm.inference.scene import map_model
 
 #: IPCC's default carbon fraction of dry forest biomass.
 CARBON_FRACTION = 0.47
@@ -75,31 +80,51 @@ def geodesic_ha(zones: Any) -> np.ndarray:
 
 def zone_sums(map_path: Path, zones: Any) -> tuple[np.ndarray, np.ndarray, float]:
     """(covered pixel count with data, coverage-weighted mean) per zone, and the pixel's
-    area in ha, from exactextract over the map at `map_path`."""
+    area in ha, from exactextract over the AGBM band (band 1) of the map at `map_path`."""
     exactextract = require("exactextract", "labels")
     rasterio = require("rasterio", "labels")
     try:
-        with rasterio.open(map_path) as src:
-            crs, (xres, yres) = src.crs, src.res
+        src = rasterio.open(map_path)
     except rasterio.errors.RasterioIOError as exc:
         raise DataError(f"{map_path}: not a readable map ({exc})") from None
-    if crs is None or not crs.is_projected:
-        raise DataError(f"{map_path}: stats need a map on a projected grid (metres)")
-    local = zones.to_crs(crs.to_wkt())[["geometry"]]
-    table = exactextract.exact_extract(str(map_path), local, ["count", "mean"], output="pandas")
+    with src:
+        if src.crs is None or not src.crs.is_projected:
+            raise DataError(f"{map_path}: stats need a map on a projected grid (metres)")
+        local = zones.to_crs(src.crs.to_wkt())[["geometry"]]
+        agbm = exactextract.raster.RasterioRasterSource(src, band_idx=1)  # not the bounds
+        table = exactextract.exact_extract(agbm, local, ["count", "mean"], output="pandas")
+        xres, yres = src.res
     return table["count"].to_numpy(float), table["mean"].to_numpy(float), xres * yres / 1e4
+
+
+def map_calibration(map_path: Path | str, calibration: Path | str) -> Calibration:
+    """The calibration file `calibration`, checked to be of the model that made the map at
+    `map_path` (its tags); a map without those tags is used unchecked, with a warning."""
+    intervals = read_calibration(calibration)
+    model = map_model(map_path)
+    if model is None:
+        tqdm.write(
+            f"warning: {map_path} does not name the model that made it (no AGBM_CHECKPOINTS "
+            f"tag): cannot check that {calibration} is its calibration",
+            file=sys.stderr,
+        )
+    else:
+        intervals.check(*model, calibration, of=f"{map_path}'s ")
+    return intervals
 
 
 def zone_stats(
     map_path: Path | str,
     zones_path: Path | str,
     id_field: str | None = None,
-    calibration: Calibration | None = None,
+    calibration: Path | str | None = None,
     coverage: float = 0.9,
     carbon_fraction: float = CARBON_FRACTION,
 ) -> Any:
     """The zones' totals (module docstring) as a GeoDataFrame, one row per zone in the
-    zones' order; `id_field` names them (default: their row number)."""
+    zones' order; `id_field` names them (default: their row number); `calibration`:
+    `agbm calibrate`'s file of the map's model, for the intervals at `coverage`."""
+    intervals = map_calibration(map_path, calibration) if calibration is not None else None
     zones = read_zones(zones_path, id_field)
     pixels, mean, pixel_ha = zone_sums(Path(map_path), zones)
     mapped = pixels * pixel_ha
@@ -112,9 +137,9 @@ def zone_stats(
         "agbd_mean_t_ha": np.where(has, mean, np.nan),
         "agb_t": agb,
     }
-    if calibration is not None:
+    if intervals is not None:
         half = np.array([
-            calibration.block_halfwidth(n, coverage)[0] if n > 0 else math.nan for n in pixels
+            intervals.block_halfwidth(n, coverage)[0] if n > 0 else math.nan for n in pixels
         ])  # fmt: skip
         table["agb_t_low"] = np.maximum(agb - half * mapped, 0.0)
         table["agb_t_high"] = agb + half * mapped

@@ -79,12 +79,13 @@ class Calibration:
             side = max(sides)
         return conformal_quantile(np.asarray(self.blocks[str(side)]), coverage), side
 
-    def check(self, checkpoints: Sequence[str], tta: str, path: Path | str) -> None:
-        """Refuse a map of other checkpoints (SHA-256) or another TTA, naming the file."""
+    def check(self, checkpoints: Sequence[str], tta: str, path: Path | str, of: str = "") -> None:
+        """Refuse a map of other checkpoints (SHA-256) or another TTA, naming the calibration
+        file `path` (and `of`, what the map is, when it is a file: "MAP's ")."""
         if list(checkpoints) != self.checkpoints or tta != self.tta:
             raise DataError(
                 f"{path}: calibrated for checkpoints {[c[:12] for c in self.checkpoints]} with "
-                f"TTA {self.tta}, not {[c[:12] for c in checkpoints]} with TTA {tta}: "
+                f"TTA {self.tta}, not {of}{[c[:12] for c in checkpoints]} with TTA {tta}: "
                 "calibrate this model (agbm calibrate)"
             )
 

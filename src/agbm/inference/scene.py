@@ -40,6 +40,7 @@ from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
 from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
+from agbm.errors import DataError
 from agbm.inference.intervals import conformal_quantile, read_calibration
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import (
@@ -182,9 +183,13 @@ def map_layers(
 
 def map_model(path: Path | str) -> tuple[list[str], str] | None:
     """(checkpoints' SHA-256, TTA) of the model that made the map at `path`, from its tags;
-    None for a map without them (made by another program)."""
-    with rasterio.open(path) as src:
-        tags = src.tags()
+    None for a map without them (made by another program); a one-line `DataError` for a
+    file that is not a map."""
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+    except rasterio.errors.RasterioIOError as exc:
+        raise DataError(f"{path}: not a readable map ({exc})") from None
     if CHECKPOINTS_TAG not in tags or TTA_TAG not in tags:
         return None
     return tags[CHECKPOINTS_TAG].split(","), tags[TTA_TAG]
