@@ -1,9 +1,11 @@
 """Coverage of calibrated 90 % intervals on synthetic data; one line per figure.
 
-    python bench/coverage.py [--chips 128] [--size 32] [--coverage 0.9]
+    python bench/coverage.py [--chips 128] [--size 32] [--train-size 32] [--coverage 0.9]
 
-A tiny model trained on one synthetic set (seed 11, 16 chips), calibrated on a second
-(seed 12) and scored on a third (seed 13), as tests/evaluation/test_calibration.py does:
+A tiny model trained on one synthetic set (seed 11, 16 chips of --train-size px),
+calibrated on a second (seed 12) and scored on a third (seed 13), both of --chips chips of
+--size px, as tests/evaluation/test_calibration.py does (--size 256 calibrates and scores
+the blocks of 64 and 256 px too; the model, fully convolutional, still trains on 32 px):
 the share of the third set's pixels inside their interval, overall and per bin of
 predicted AGB, with the chips' clustered standard error; and of its block means at every
 calibrated size. docs/uncertainty.md holds the figures.
@@ -23,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' tiny 
 from agbm.data.layout import list_chips  # noqa: E402
 from agbm.data.raw import chip_prediction, read_target  # noqa: E402
 from agbm.data.synth import generate  # noqa: E402
-from agbm.evaluation.calibration import block_means, calibrate  # noqa: E402
+from agbm.evaluation.calibration import block_errors, calibrate  # noqa: E402
 from agbm.inference.chips import predict  # noqa: E402
 from agbm.inference.intervals import PIXEL_BINS, bin_of  # noqa: E402
 from tests.training.adaptation import train_tiny  # noqa: E402
 
 
-def run(root: Path, chips: int, size: int, coverage: float) -> None:
-    generate(root / "train", 16, 0, 11, size)
+def run(root: Path, chips: int, size: int, train_size: int, coverage: float) -> None:
+    generate(root / "train", 16, 0, 11, train_size)
     generate(root / "calibrate", 1, chips, 12, size)
     generate(root / "score", 1, chips, 13, size)
     model = train_tiny(root / "train", root / "run", 12)
@@ -51,10 +53,7 @@ def run(root: Path, chips: int, size: int, coverage: float) -> None:
                   f"{inside[bins == b].mean():.1%} covered")  # fmt: skip
     for side in sorted(int(s) for s in calibration.blocks):
         half, _ = calibration.block_halfwidth(side * side, coverage)
-        error = np.concatenate([
-            np.abs(block_means(p, side) - block_means(t, side)).ravel()
-            for p, t in zip(pred, truth, strict=True)
-        ])  # fmt: skip
+        error = np.concatenate([block_errors(p, t, side) for p, t in zip(pred, truth, strict=True)])
         print(f"means of {side} x {side} px blocks ({len(error)}): "
               f"{(error <= half).mean():.1%} covered")  # fmt: skip
 
@@ -63,10 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chips", type=int, default=128, help="chips per set (default 128)")
     parser.add_argument("--size", type=int, default=32, help="chip side, px (default 32)")
+    parser.add_argument(
+        "--train-size", type=int, default=32, help="training chips' side, px (default 32)"
+    )
     parser.add_argument("--coverage", type=float, default=0.9, help="coverage (default 0.9)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run(Path(tmp), args.chips, args.size, args.coverage)
+        run(Path(tmp), args.chips, args.size, args.train_size, args.coverage)
 
 
 if __name__ == "__main__":

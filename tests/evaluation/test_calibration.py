@@ -14,8 +14,15 @@ from agbm.data.layout import list_chips
 from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.synth import generate
 from agbm.errors import DataError
-from agbm.evaluation.calibration import block_means
-from agbm.inference.intervals import PIXEL_BINS, bin_of, read_calibration
+from agbm.evaluation.calibration import accumulate, block_errors
+from agbm.inference.intervals import (
+    BLOCK_SIDES,
+    EDGES,
+    PIXEL_BINS,
+    Calibration,
+    bin_of,
+    read_calibration,
+)
 from agbm.io import file_sha256
 from tests.training.adaptation import train_tiny
 
@@ -75,11 +82,38 @@ def test_block_mean_intervals_cover_at_every_calibrated_size(
     for side in (1, 4, 16):
         half, used = calibration.block_halfwidth(side * side, 0.9)
         assert used == side
-        error = np.concatenate([
-            np.abs(block_means(p, side) - block_means(t, side)).ravel()
-            for p, t in zip(pred, truth, strict=True)
-        ])  # fmt: skip
+        error = np.concatenate([block_errors(p, t, side) for p, t in zip(pred, truth, strict=True)])
         assert 0.88 <= (error <= half).mean() <= 0.92, (side, len(error))
+
+
+def _correlated_chip(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A 256 px chip's (prediction, truth) whose errors are correlated as a model's are: a
+    bias of the whole chip (sd 8 t/ha), a field of 16 px patches (sd 10) and pixel noise
+    (sd 20). The means of large blocks keep the bias, so per-pixel errors say little."""
+    truth = rng.uniform(20.0, 250.0, (256, 256))
+    patches = np.kron(rng.normal(0.0, 10.0, (16, 16)), np.ones((16, 16)))
+    error = rng.normal(0.0, 8.0) + patches + rng.normal(0.0, 20.0, (256, 256))
+    return truth + error, truth
+
+
+def test_block_intervals_of_64_and_256_px_cover_correlated_errors() -> None:
+    """The chips of `calibrated` are 32 px; the large blocks are checked on 256 px chips of
+    known correlated errors, calibrated by `accumulate` (what `agbm calibrate` runs) on 500
+    chips and scored on 500 others."""
+    rng = np.random.default_rng(5)
+    empty = np.zeros(len(EDGES) - 1, np.int64)
+    blocks = {str(s): empty for s in BLOCK_SIDES}
+    calibration = Calibration(["x"], "none", [empty] * len(PIXEL_BINS), blocks, 0)
+    for _ in range(500):
+        accumulate(calibration, *_correlated_chip(rng))
+    scored = [_correlated_chip(rng) for _ in range(500)]
+    pixel = calibration.pixel_quantiles(0.9)[3]  # 100-150 t/ha: the middle of the truth
+    for side in (64, 256):
+        half, used = calibration.block_halfwidth(side * side, 0.9)
+        error = np.concatenate([block_errors(p, t, side) for p, t in scored])
+        assert used == side and 0.88 <= (error <= half).mean() <= 0.92, side
+        # independent pixel errors would give the mean a width of pixel / side: far too narrow
+        assert (error <= pixel / side).mean() < 0.5
 
 
 def test_a_calibration_records_its_model_and_refuses_another(

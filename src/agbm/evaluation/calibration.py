@@ -31,6 +31,12 @@ def block_means(plane: np.ndarray, side: int) -> np.ndarray:
     return plane[:h, :w].reshape(h // side, side, w // side, side).mean(axis=(1, 3))
 
 
+def block_errors(pred: np.ndarray, target: np.ndarray, side: int) -> np.ndarray:
+    """The absolute errors of a chip's block means (`pred`, `target` `[H, W]`, t/ha) over
+    its `side` x `side` sub-windows, flat: what a block's interval must cover."""
+    return np.abs(block_means(pred, side) - block_means(target, side)).ravel()
+
+
 def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -> None:
     """Add one chip's residuals (`pred`, `target` `[H, W]`, t/ha) to the histograms."""
     residual, bins = np.abs(pred - target), bin_of(pred)
@@ -38,7 +44,7 @@ def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -
         calibration.pixel[b] = np.asarray(calibration.pixel[b]) + _counts(residual[bins == b])
     for side in BLOCK_SIDES:
         if side <= min(pred.shape):
-            error = np.abs(block_means(pred, side) - block_means(target, side)).ravel()
+            error = block_errors(pred, target, side)
             key = str(side)
             calibration.blocks[key] = np.asarray(calibration.blocks[key]) + _counts(error)
 
