@@ -76,3 +76,35 @@ def test_training_learns_from_the_chips_labels(chips: tuple[Path, Path], tmp_pat
     rows = read_metrics(tmp_path / "metrics.csv")
     assert len(rows) == 2 and all(np.isfinite(float(r["val_rmse"])) for r in rows)
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])  # the footprint loss
+
+
+def test_many_labels_are_placed_on_the_lattice_as_on_each_chips_own_grid() -> None:
+    """10,000 labels over ~750 chips: each lands on its pixel's chip of the lattice at its
+    pixel position, and placing them on the chips' own grids (`agbm train --labels`, by a
+    spatial index) gives the same chips, positions and order."""
+    from pyproj import CRS as ProjCRS
+
+    from agbm.data.chip_labels import place_labels
+    from agbm.region.chips import CHIP, chips_with_labels, labels_grid
+    from agbm.region.tiles import tile_transform
+
+    rng = np.random.default_rng(3)
+    x, y = X0 + rng.uniform(0, 70_000, 10_000), Y0 - rng.uniform(0, 70_000, 10_000)
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
+    labels = labels_frame(lon, lat, np.arange(10_000.0), 8.0, 12.5, None, "test")
+    grid = labels_grid(labels, CRS)
+    chips = chips_with_labels(grid, labels, Path("labels.gpkg"))
+    assert sum(len(frame) for _, frame in chips.values()) == 10_000 and len(chips) > 700
+    cols, rows = ~grid.transform @ (x, y)
+    for tile, frame in chips.values():
+        label = frame["agbd"].to_numpy().astype(int)  # the label's number
+        assert (rows[label] // CHIP * CHIP == tile.top).all()
+        np.testing.assert_allclose(frame["row"] + tile.top, rows[label], atol=1e-6)
+        np.testing.assert_allclose(frame["col"] + tile.left, cols[label], atol=1e-6)
+    crs = ProjCRS.from_user_input(grid.crs)
+    grids = {c: (crs, tile_transform(grid, t), (t.height, t.width)) for c, (t, _) in chips.items()}
+    placed = place_labels(labels, grids, "labels.gpkg")
+    assert placed.keys() == chips.keys()
+    for cid, frame in placed.items():
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True),
+                                      chips[cid][1].reset_index(drop=True), atol=1e-6)  # fmt: skip

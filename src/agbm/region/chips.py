@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.data.bands import MONTHS, SENSORS
-from agbm.data.chip_labels import chip_labels_path, place_labels, write_chip_labels
+from agbm.data.chip_labels import (
+    check_all_placed,
+    chip_labels_path,
+    split_frame,
+    write_chip_labels,
+)
 from agbm.data.geotiff import read_raster, write_geotiff
 from agbm.data.labels import read_labels
 from agbm.data.layout import features_folder, features_path
@@ -49,11 +55,12 @@ class ChipsResult:
 
 
 def labels_grid(labels: Any, crs: str | None = None) -> RegionGrid:
-    """The grid of the labels' points (`region_grid`), widened to whole chips."""
+    """The grid of the labels' points (`region_grid` of them, one pixel wider so that a
+    point on its east or south edge is on it), widened to whole chips."""
     shapely = require("shapely", "region")
-    points = shapely.MultiPoint(list(zip(labels.geometry.x, labels.geometry.y, strict=True)))
-    grid = region_grid(points.buffer(1e-4), "EPSG:4326", crs)  # ~10 m around each point
-    shape = tuple(-(-n // CHIP) * CHIP for n in grid.shape)
+    points = shapely.multipoints(shapely.points(labels.geometry.x, labels.geometry.y))
+    grid = region_grid(points, "EPSG:4326", crs)
+    shape = tuple(-(-(n + 1) // CHIP) * CHIP for n in grid.shape)
     return RegionGrid(grid.area, grid.crs, grid.transform, shape)
 
 
@@ -63,13 +70,26 @@ def chip_id(tile: Tile) -> str:
 
 
 def chips_with_labels(grid: RegionGrid, labels: Any, source: Path) -> dict[str, tuple]:
-    """(tile, its labels) of each chip of the grid that holds a label, by chip id."""
-    pyproj = require("pyproj", "region")
-    tiles = {chip_id(t): t for t in grid.tiles(CHIP)}
-    crs = pyproj.CRS.from_user_input(grid.crs)
-    grids = {cid: (crs, tile_transform(grid, t), (t.height, t.width)) for cid, t in tiles.items()}
-    placed = place_labels(labels, grids, source)
-    return {cid: (tiles[cid], frame) for cid, frame in placed.items()}
+    """(tile, its labels) of each chip of the grid that holds a label, by chip id: each
+    label's chip is its pixel's place on the lattice, so the cost grows with the labels,
+    not with the chips of their bounding grid. A label off the grid is an error naming
+    `source` (`check_all_placed`)."""
+    points = labels.geometry.to_crs(grid.crs)
+    cols, rows = ~grid.transform @ (points.x.to_numpy(), points.y.to_numpy())
+    height, width = grid.shape
+    on = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    check_all_placed(labels, on, source)
+    lattice = (rows // CHIP).astype(np.int64) * (width // CHIP + 1) + (cols // CHIP).astype(int)
+    _, first, counts = np.unique(lattice, return_index=True, return_counts=True)
+    order = np.argsort(lattice, kind="stable")  # the labels chip by chip, in file order
+    tops, lefts = (v // CHIP * CHIP for v in (rows, cols))
+    tiles = [grid.tile(int(tops[i]), int(lefts[i]), CHIP) for i in first]
+    ids = [chip_id(t) for t in tiles]
+    frames = split_frame(
+        labels, ids, counts, order, (rows - tops)[order], (cols - lefts)[order],
+        abs(grid.transform.a),
+    )  # fmt: skip
+    return {cid: (tile, frames[cid]) for cid, tile in zip(ids, tiles, strict=True)}
 
 
 def write_chip_features(folder: Path, grid: RegionGrid, tile: Tile, cid: str) -> None:

@@ -67,17 +67,18 @@ class RegionGrid:
             )
         height, width = self.shape
         tiles = (
-            Tile(
-                f"r{top // tile_size:04d}_c{left // tile_size:04d}",
-                top,
-                left,
-                min(tile_size, height - top),
-                min(tile_size, width - left),
-            )
+            self.tile(top, left, tile_size)
             for top in range(0, height, tile_size)
             for left in range(0, width, tile_size)
         )
         return [t for t in tiles if self.area.intersects(self.footprint(t))]
+
+    def tile(self, top: int, left: int, tile_size: int) -> Tile:
+        """The tile of `tile_size` pixels whose top-left pixel is (`top`, `left`), both
+        multiples of it, cut at the grid's edge; its id is its place on the lattice."""
+        height, width = self.shape
+        tile_id = f"r{top // tile_size:04d}_c{left // tile_size:04d}"
+        return Tile(tile_id, top, left, min(tile_size, height - top), min(tile_size, width - left))
 
     def footprint(self, tile: Tile) -> Any:
         """The tile's square, a shapely box in the grid's CRS."""
