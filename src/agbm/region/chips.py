@@ -128,7 +128,7 @@ def make_chips(
     grid = labels_grid(labels, crs)
     chips = chips_with_labels(grid, labels, labels_path)
     record = {
-        "year": year, "crs": grid.crs, "transform": list(grid.transform)[:6],
+        "year": year, **grid.fields(),
         "catalogs": [str(catalog), str(s2_catalog or catalog)],
         "labels": file_sha256(labels_path),
     }  # fmt: skip

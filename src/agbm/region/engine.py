@@ -184,9 +184,7 @@ def run_record(
     """What a region folder is made for: its tiles are only valid for these."""
     return {
         "year": year,
-        "crs": grid.crs,
-        "transform": list(grid.transform)[:6],
-        "shape": list(grid.shape),
+        **grid.fields(),
         "tile_size": tile_size,
         "catalogs": [str(c) for c in catalogs],
         "checkpoints": [file_sha256(c) for c in options.checkpoints],
@@ -394,9 +392,7 @@ def _write_outputs(
 def _report(result: RegionResult, grid: RegionGrid, tiles: Sequence[Tile], start: float) -> dict:
     """`region.json`: the grid, the tiles done and failed with their causes, the time."""
     return {
-        "crs": grid.crs,
-        "transform": list(grid.transform)[:6],
-        "shape": list(grid.shape),
+        **grid.fields(),
         "tiles": [asdict(t) for t in tiles],
         **{k: v for k, v in asdict(result).items() if k != "folder"},
         "seconds": round(time.perf_counter() - start, 1),

@@ -58,6 +58,10 @@ class RegionGrid:
     transform: Affine
     shape: tuple[int, int]
 
+    def fields(self) -> dict[str, Any]:
+        """The grid as a record's JSON fields: its CRS, transform and shape."""
+        return {"crs": self.crs, "transform": list(self.transform)[:6], "shape": list(self.shape)}
+
     def tiles(self, tile_size: int = TILE_SIZE) -> list[Tile]:
         """The tiles of `tile_size` pixels that touch the area, in raster order."""
         if tile_size < 1 or tile_size % S2_BLOCK:
