@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agbm.cli import main
@@ -114,6 +115,38 @@ def test_block_intervals_of_64_and_256_px_cover_correlated_errors() -> None:
         assert used == side and 0.88 <= (error <= half).mean() <= 0.92, side
         # independent pixel errors would give the mean a width of pixel / side: far too narrow
         assert (error <= pixel / side).mean() < 0.5
+
+
+def test_chips_with_labels_are_calibrated_on_their_footprints(
+    calibrated: dict[str, Path], tmp_path: Path
+) -> None:
+    """Half the calibration set as `agbm chips` would make it: the same images, 60 one-pixel
+    labels a chip (discs of 0.4 px at pixel centres, so a footprint's mean is its pixel's)
+    and no dense targets. Its intervals cover the third set's pixels as the dense ones do."""
+    rng = np.random.default_rng(2)
+    root = tmp_path / "labelled"
+    (root / "test_labels").mkdir(parents=True)
+    (root / "test_features").mkdir()
+    for chip in list_chips(calibrated["calibrate"], "test")[: CHIPS // 2]:
+        for image in (calibrated["calibrate"] / "test_features").glob(f"{chip}_*.tif"):
+            (root / "test_features" / image.name).symlink_to(image)
+        target = read_target(calibrated["calibrate"], chip, split="test")
+        rows, cols = rng.integers(0, SIZE, 60), rng.integers(0, SIZE, 60)
+        pd.DataFrame({"row": rows + 0.5, "col": cols + 0.5, "radius_px": 0.4,
+                      "agbd": target[rows, cols], "agbd_se": np.nan, "lon": 0.0, "lat": 0.0,
+                      "date": "2021-07-01", "source": "test"}).to_csv(
+            root / "test_labels" / f"{chip}_labels.csv", index=False)  # fmt: skip
+    out = tmp_path / "footprints.json"
+    assert main(["calibrate", "--checkpoint", str(calibrated["model"]), "--data", str(root),
+                 "--tta", "none", "--workers", "0", "--out", str(out)]) == 0  # fmt: skip
+    calibration = read_calibration(out)
+    assert calibration.residuals == "footprints" and list(calibration.blocks) == ["1"]
+    assert sum(map(sum, calibration.pixel)) == sum(calibration.blocks["1"]) == CHIPS // 2 * 60
+    assert calibration.block_halfwidth(1e6, 0.9)[1] == 1  # every zone takes the footprints'
+    pred, truth = _scored(calibrated)
+    low, high = calibration.bounds(pred, 0.9)
+    covered = ((truth >= low) & (truth <= high)).mean()
+    assert 0.88 <= covered <= 0.92, covered
 
 
 def test_a_calibration_records_its_model_and_refuses_another(

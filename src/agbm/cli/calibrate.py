@@ -22,10 +22,13 @@ def _run(args: argparse.Namespace) -> int:
     calibration.write(args.out)
     widths = calibration.pixel_quantiles(args.coverage)
     edges = [*PIXEL_BINS, float("inf")]
+    what = calibration.residuals  # pixels, or footprints of labels
     rows = [
-        (f"pixels predicted {lo:g}-{hi:g} t/ha (n {sum(n):,})", f"± {w:.1f}")
+        (f"{what} predicted {lo:g}-{hi:g} t/ha (n {sum(n):,})", f"± {w:.1f}")
         for lo, hi, n, w in zip(edges, edges[1:], calibration.pixel, widths, strict=False)
     ]
+    if what == "footprints":
+        print("calibrated on labels: every zone's total takes the footprints' width (wide)")
     for side in calibration.blocks:
         width, _ = calibration.block_halfwidth(int(side) ** 2, args.coverage)
         n = sum(calibration.blocks[side])
@@ -39,9 +42,11 @@ def _run(args: argparse.Namespace) -> int:
 #: `agbm calibrate --help`'s description.
 DESCRIPTION = (
     "Split-conformal calibration of a model on chips with targets it never trained on (a "
-    "held-out fold, the BioMassters test set for the winner's model, agbm chips' chips): the "
-    "absolute residuals per pixel, by bin of predicted AGB, and of the means over square "
-    "blocks of 1 to 256 pixels a side, counted through agbm predict's own path. Writes "
+    "held-out fold, the BioMassters test set for the winner's model): the absolute "
+    "residuals per pixel, by bin of predicted AGB, and of the means over square blocks of 1 "
+    "to 256 pixels a side, counted through agbm predict's own path. Chips with labels "
+    "instead (agbm chips) are calibrated on their footprints' means, which also serve "
+    "every zone's total (conservative: labels cannot measure larger blocks). Writes "
     "CALIB.json for --calibration (maps) and agbm stats (totals), tied to the checkpoints' "
     "SHA-256 and the TTA."
 )
@@ -49,7 +54,9 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm calibrate`."""
-    parser.add_argument("--data", type=Path, required=True, help="data root with targets")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="data root with targets or chip labels"
+    )
     parser.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
     parser.add_argument("--out", type=Path, required=True, help="calibration file, .json")
     add_inference_options(parser, "chips")

@@ -1,22 +1,34 @@
 """`agbm calibrate`: split-conformal calibration of a model on chips with targets it never
 trained on (a held-out fold, the BioMassters test set for the winner's model, or a region's
 labelled chips), through `agbm predict`'s own path (TTA, input conventions). What it counts
-and how the intervals follow is in `agbm.inference.intervals`."""
+and how the intervals follow is in `agbm.inference.intervals`.
+
+Chips with sparse labels instead of dense targets (`agbm chips`: GEDI footprints or plots)
+are calibrated on their footprints: each residual is |the prediction's mean over the
+label's disc - its agbd|, binned by that mean, and counted for the pixels and for the
+smallest block (a footprint of 25 m is ~5 pixels: the block means of larger areas, which
+sparse labels cannot measure, then take its width, which is conservative). The residuals
+hold the labels' own error (GEDI's is large), so the intervals are wider for it."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
+from agbm.data.chip_labels import has_chip_labels, read_chip_labels
 from agbm.data.raw import chip_prediction
+from agbm.data.sources import open_source
+from agbm.errors import DataError
 from agbm.evaluation.evaluate import scored_chips
 from agbm.inference.chips import predict
 from agbm.inference.intervals import BLOCK_SIDES, EDGES, PIXEL_BINS, TOP, Calibration, bin_of
 from agbm.io import file_sha256
+from agbm.training.sparse import footprint_means
 
 
 def _counts(residuals: np.ndarray) -> np.ndarray:
@@ -37,16 +49,48 @@ def block_errors(pred: np.ndarray, target: np.ndarray, side: int) -> np.ndarray:
     return np.abs(block_means(pred, side) - block_means(target, side)).ravel()
 
 
-def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -> None:
-    """Add one chip's residuals (`pred`, `target` `[H, W]`, t/ha) to the histograms."""
-    residual, bins = np.abs(pred - target), bin_of(pred)
+def _add_pixels(calibration: Calibration, pred: np.ndarray, residual: np.ndarray) -> None:
+    """Count `residual`s in the pixel histograms of their predictions' (`pred`) bins."""
+    bins = bin_of(pred)
     for b in range(len(PIXEL_BINS)):
         calibration.pixel[b] = np.asarray(calibration.pixel[b]) + _counts(residual[bins == b])
+
+
+def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -> None:
+    """Add one chip's residuals (`pred`, `target` `[H, W]`, t/ha) to the histograms."""
+    _add_pixels(calibration, pred, np.abs(pred - target))
     for side in BLOCK_SIDES:
         if side <= min(pred.shape):
             error = block_errors(pred, target, side)
             key = str(side)
             calibration.blocks[key] = np.asarray(calibration.blocks[key]) + _counts(error)
+
+
+def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np.ndarray) -> None:
+    """Add one chip's footprint residuals (`pred` `[H, W]`, t/ha; `labels` `[K, 5]`, its
+    `label_array`) to the pixel histograms and the smallest block's."""
+    means = footprint_means(torch.from_numpy(pred)[None, None], torch.from_numpy(labels)[None])
+    means = means[0].numpy()
+    used = np.isfinite(means) & np.isfinite(labels[:, 3])
+    residual = np.abs(means - labels[:, 3])[used]
+    _add_pixels(calibration, means[used], residual)
+    smallest = str(BLOCK_SIDES[0])
+    calibration.blocks[smallest] = np.asarray(calibration.blocks[smallest]) + _counts(residual)
+
+
+def _residual_source(data: Path, split: str) -> tuple[list[str], Callable, Callable]:
+    """(chips, how to read one's truth, how to count a prediction against it): dense
+    targets where there are, else the chips' labels (`agbm chips`)."""
+    if open_source(data, split).has_targets():
+        chips, read_target = scored_chips(data, split)
+        return chips, read_target, accumulate
+    if has_chip_labels(data, split):
+        labels = read_chip_labels(data, split, open_source(data, split).chip_ids())
+        return list(labels), labels.__getitem__, accumulate_footprints
+    raise DataError(
+        f"{data}: no targets ({split}_agbm/) and no labels ({split}_labels/) of the {split} "
+        "split to calibrate on"
+    )
 
 
 def calibrate(
@@ -59,18 +103,20 @@ def calibrate(
     workers: int = 2,
 ) -> Calibration:
     """The residual histograms of the ensemble of `checkpoints` (with `tta`) on the chips of
-    `split` in `data`, which must have targets the model never trained on."""
-    chips, read_target = scored_chips(Path(data), split)
+    `split` in `data`, which must have targets or labels the model never trained on."""
+    chips, read_truth, count = _residual_source(Path(data), split)
     empty = np.zeros(len(EDGES) - 1, np.int64)
     calibration = Calibration(
         [file_sha256(c) for c in checkpoints], tta, [empty] * len(PIXEL_BINS),
         {str(s): empty for s in BLOCK_SIDES}, len(chips),
+        "pixels" if count is accumulate else "footprints",
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         predict(data, checkpoints, folder, split, tta, batch_size, amp, workers)
+        source = open_source(Path(data), split)
         for chip in tqdm(chips, desc="calibrate", unit="chip"):
-            target = read_target(chip)
-            accumulate(calibration, chip_prediction(Path(folder), chip, target.shape), target)
+            truth = read_truth(chip)
+            count(calibration, chip_prediction(Path(folder), chip, source.size(chip)), truth)
     # JSON lists, without the empty top of each histogram
     calibration.pixel = [np.trim_zeros(np.asarray(c), "b").tolist() for c in calibration.pixel]
     calibration.blocks = {

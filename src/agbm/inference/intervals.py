@@ -50,13 +50,16 @@ def conformal_quantile(counts: np.ndarray, coverage: float) -> float:
 @dataclass
 class Calibration:
     """Residual histograms of a model on held-out chips: per pixel by bin of predicted AGB
-    (`pixel[b]`), and of block means by side (`blocks[side]`), with what they belong to."""
+    (`pixel[b]`), and of block means by side (`blocks[side]`), with what they belong to
+    and what they measure (`residuals`)."""
 
     checkpoints: list[str]
     tta: str
     pixel: list[list[int]]
     blocks: dict[str, list[int]]
     chips: int
+    #: What the residuals are of: dense targets' "pixels", or labels' "footprints".
+    residuals: str = "pixels"
 
     def pixel_quantiles(self, coverage: float) -> np.ndarray:
         """The half-width per bin of `PIXEL_BINS` at `coverage`, t/ha."""
