@@ -97,6 +97,7 @@ def test_the_interval_of_a_total_comes_from_the_nearest_calibrated_block(
     np.testing.assert_allclose(stats["agb_t_low"], stats["agb_t"] - half * mapped, rtol=1e-6)
     np.testing.assert_allclose(stats["agb_t_high"], stats["agb_t"] + half * mapped, rtol=1e-6)
     np.testing.assert_allclose(stats["co2e_t_high"], stats["agb_t_high"] * 0.47 * 44 / 12)
+    assert list(stats["interval_block_px"]) == [4, 16, 16] and set(stats["coverage"]) == {0.9}
 
 
 def test_a_calibration_of_another_model_than_the_maps_is_refused(
@@ -123,11 +124,14 @@ def test_stats_writes_each_format_and_refuses_bad_zones(
     agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     zones = _zones(tmp_path, [box(0, 0, 100, 100)])
-    for suffix in (".csv", ".gpkg", ".parquet"):
+    for suffix, name in ((".csv", "zones.geojson"), (".gpkg", "zones.shp"), (".parquet", None)):
+        given = _zones(tmp_path, [box(0, 0, 100, 100)], name=name) if name else zones
         out = tmp_path / f"stats{suffix}"
-        assert main(["stats", "--map", str(agbm_map), "--zones", str(zones), "--id", "name",
+        assert main(["stats", "--map", str(agbm_map), "--zones", str(given), "--id", "name",
                      "--out", str(out)]) == 0  # fmt: skip
     assert pd.read_csv(tmp_path / "stats.csv")["agb_t"][0] == pytest.approx(100.0)
+    assert geopandas.read_file(tmp_path / "stats.gpkg")["agb_t"][0] == pytest.approx(100.0)
+    assert pd.read_parquet(tmp_path / "stats.parquet")["agb_t"][0] == pytest.approx(100.0)
     assert "100 t of above-ground biomass" in capsys.readouterr().out
     with pytest.raises(DataError, match=r"zones\.gpkg: no field 'plot' for --id"):
         zone_stats(agbm_map, zones, "plot")

@@ -11,7 +11,8 @@ covers (no rasterising by hand). Per zone:
 - with a calibration (`agbm calibrate`): `agb_t_low`, `agb_t_high`, the interval of the
   total at the coverage asked for, from the calibrated block mean nearest the zone's mapped
   area (`Calibration.block_halfwidth`): total +- half-width x mapped_ha, the low end
-  clamped at 0; and the carbon and CO2e bounds likewise.
+  clamped at 0; and the carbon and CO2e bounds likewise; `coverage` and `interval_block_px`
+  (the side of the block the interval comes from) say how, for a report's reader.
 
 The map must be on a projected grid (metres): agbm's maps and region VRTs are. A zone
 outside the map gets a row with `mapped_ha` 0 and no numbers. A calibration is checked
@@ -138,11 +139,14 @@ def zone_stats(
         "agb_t": agb,
     }
     if intervals is not None:
-        half = np.array([
-            intervals.block_halfwidth(n, coverage)[0] if n > 0 else math.nan for n in pixels
-        ])  # fmt: skip
+        half, side = np.array([
+            intervals.block_halfwidth(n, coverage) if n > 0 else (math.nan, math.nan)
+            for n in pixels
+        ]).reshape(-1, 2).T  # fmt: skip
         table["agb_t_low"] = np.maximum(agb - half * mapped, 0.0)
         table["agb_t_high"] = agb + half * mapped
+        table["coverage"] = np.where(has, coverage, np.nan)
+        table["interval_block_px"] = side
     for name in [k for k in list(table) if k.startswith("agb_t")]:
         carbon = table[name] * carbon_fraction
         table[name.replace("agb_t", "carbon_t")] = carbon
