@@ -26,7 +26,8 @@ VALUES[0, 0] = np.nan
 
 def _map(path: Path, values: np.ndarray = VALUES, crs: str = UTM, transform: Affine = None) -> Path:
     transform = transform or Affine(10, 0, X0, 0, -10, Y0)
-    write_geotiff(path, values, crs, transform, np.nan, ["agbm"], {})
+    names = ["agbm", "low", "high", "spread"][: len(values) if values.ndim == 3 else 1]
+    write_geotiff(path, values, crs, transform, np.nan, names, {})
     return path
 
 
@@ -39,7 +40,8 @@ def _labels(xy: list[tuple[float, float]], radius: list[float], agbd: list[float
 def test_a_footprint_mean_weights_each_pixel_by_the_share_of_the_disc_on_it(
     tmp_path: Path,
 ) -> None:
-    agbd_map = _map(tmp_path / "m.tif")
+    # a calibrated map's four bands: the means are of the first, the AGBM
+    agbd_map = _map(tmp_path / "m.tif", np.stack([VALUES, VALUES - 1, VALUES + 1, VALUES * 0]))
     labels = _labels(
         [
             (X0 + 20, Y0 - 20),  # r = 10 m on the corner of pixels (1,1) (1,2) (2,1) (2,2)

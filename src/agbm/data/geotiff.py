@@ -62,6 +62,15 @@ def open_raster(
     return src
 
 
+def open_map(path: Path | str) -> DatasetReader:
+    """A map (an agbm map or region VRT, or any program's raster) opened for reading, or a
+    one-line `DataError` naming it."""
+    try:
+        return rasterio.open(path)
+    except RasterioError as exc:
+        raise DataError(f"{path}: not a readable map ({reason(exc)})") from None
+
+
 def read_window(path: Path, src: DatasetReader, window: Window | None = None) -> np.ndarray:
     """All bands `[bands, h, w]` of `src` (or of one window), with read errors and
     non-finite values named by file."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agbm.compose.grid import utm_epsg
+from agbm.data.geotiff import open_map
 from agbm.data.labels import read_labels
 from agbm.errors import DataError
 from agbm.extras import require
@@ -56,21 +57,22 @@ def footprint_means(map_path: Path | str, labels: Any) -> np.ndarray:
     """The map's coverage-weighted mean over each label's footprint (NaN where it has no
     data there), in the labels' order."""
     exactextract = require("exactextract", "labels")
-    rasterio = require("rasterio", "labels")
     geopandas = require("geopandas", "labels")
-    map_path = Path(map_path)
-    try:
-        with rasterio.open(map_path) as src:
-            crs = src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"{map_path}: not a readable map ({exc})") from None
-    if crs is None:
-        raise DataError(f"{map_path}: the map has no CRS, so the labels cannot be placed on it")
-    discs = geopandas.GeoDataFrame(geometry=footprints(labels, crs.to_wkt()), crs=crs.to_wkt())
-    if discs.empty:
-        return np.zeros(0)
-    table = exactextract.exact_extract(str(map_path), discs, ["mean"], output="pandas")
+    with open_map(map_path) as src:
+        if src.crs is None:
+            raise DataError(f"{map_path}: the map has no CRS, so the labels cannot be placed on it")
+        crs = src.crs.to_wkt()
+        discs = geopandas.GeoDataFrame(geometry=footprints(labels, crs), crs=crs)
+        if discs.empty:
+            return np.zeros(0)
+        table = exactextract.exact_extract(agbm_band(src), discs, ["mean"], output="pandas")
     return table["mean"].to_numpy(np.float64)
+
+
+def agbm_band(src: Any) -> Any:
+    """The AGBM band (band 1) of an open map as exactextract's raster: a map with bounds or
+    the spread has more bands, which exactextract would otherwise sum each."""
+    return require("exactextract", "labels").raster.RasterioRasterSource(src, band_idx=1)
 
 
 def score(agbd: np.ndarray, predicted: np.ndarray) -> PointScores:

@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from agbm.data.geotiff import open_map
 from agbm.data.vector import write_table
 from agbm.errors import DataError
+from agbm.evaluation.points import agbm_band
 from agbm.extras import require
 from agbm.inference.intervals import Calibration, read_calibration
 from agbm.inference.scene import map_model
@@ -83,17 +85,13 @@ def zone_sums(map_path: Path, zones: Any) -> tuple[np.ndarray, np.ndarray, float
     """(covered pixel count with data, coverage-weighted mean) per zone, and the pixel's
     area in ha, from exactextract over the AGBM band (band 1) of the map at `map_path`."""
     exactextract = require("exactextract", "labels")
-    rasterio = require("rasterio", "labels")
-    try:
-        src = rasterio.open(map_path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"{map_path}: not a readable map ({exc})") from None
-    with src:
+    with open_map(map_path) as src:
         if src.crs is None or not src.crs.is_projected:
             raise DataError(f"{map_path}: stats need a map on a projected grid (metres)")
         local = zones.to_crs(src.crs.to_wkt())[["geometry"]]
-        agbm = exactextract.raster.RasterioRasterSource(src, band_idx=1)  # not the bounds
-        table = exactextract.exact_extract(agbm, local, ["count", "mean"], output="pandas")
+        table = exactextract.exact_extract(
+            agbm_band(src), local, ["count", "mean"], output="pandas"
+        )
         xres, yres = src.res
     return table["count"].to_numpy(float), table["mean"].to_numpy(float), xres * yres / 1e4
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.io import DatasetWriter
 from rasterio.windows import Window
@@ -38,9 +37,8 @@ from tqdm import tqdm
 
 from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
-from agbm.data.geotiff import geotiff_profile, geotiff_writer
+from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map
 from agbm.data.scene import Scene, open_scene
-from agbm.errors import DataError
 from agbm.inference.intervals import conformal_quantile, read_calibration
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import (
@@ -185,11 +183,8 @@ def map_model(path: Path | str) -> tuple[list[str], str] | None:
     """(checkpoints' SHA-256, TTA) of the model that made the map at `path`, from its tags;
     None for a map without them (made by another program); a one-line `DataError` for a
     file that is not a map."""
-    try:
-        with rasterio.open(path) as src:
-            tags = src.tags()
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataError(f"{path}: not a readable map ({exc})") from None
+    with open_map(path) as src:
+        tags = src.tags()
     if CHECKPOINTS_TAG not in tags or TTA_TAG not in tags:
         return None
     return tags[CHECKPOINTS_TAG].split(","), tags[TTA_TAG]
