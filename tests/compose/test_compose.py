@@ -352,6 +352,7 @@ def test_map_runs_from_a_place_to_a_geotiff_with_bounds_and_a_png(
     assert np.isfinite(values).all() and (values >= 0).all()
     np.testing.assert_allclose(high, values + 10.05, atol=1e-3)
     assert (low >= 0).all() and (spread >= 0).all() and spread.max() > 0
+    assert not np.allclose(spread, values)
     assert out.with_suffix(".png").read_bytes()[:8] == PNG
     assert (inputs / "compose.json").is_file()
 

@@ -23,7 +23,7 @@ from agbm.data.scene import open_scene
 from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
 from agbm.errors import DataError
 from agbm.inference import predict_scene
-from agbm.inference.scene import SPREAD_BAND, model_predictor, predict_block
+from agbm.inference.scene import SPREAD_BAND, MapLayers, model_predictor, predict_block
 from agbm.inference.tiling import BLOCK, plan_tiling, taper
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
@@ -462,6 +462,22 @@ def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
     args = [*base, "--checkpoint", str(tmp_path / "other.pt"), "--calibration", str(calib)]
     assert main([*args, "--overwrite"]) == 2  # another model's calibration
     assert "calib.json: calibrated for checkpoints" in capsys.readouterr().err
+
+
+def test_a_predictor_without_the_spread_the_map_needs_is_refused(small: SceneFiles) -> None:
+    """Blending would broadcast a one-layer prediction into the spread: band 4 would be the
+    AGBM again, silently."""
+
+    def plain(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        return torch.ones(image.shape[0], 1, *image.shape[-2:])
+
+    with open_scene(*small.stacks) as scene:
+        tiling = plan_tiling(scene.height, scene.width, 64, 16)
+        block = (0, 0, scene.height, scene.width)
+        with pytest.raises(ValueError, match="gives 1 layer"):
+            predict_block(scene, plain, tiling, block, layers=MapLayers(spread=True))
+        (agbm,) = predict_block(scene, plain, tiling, block)
+    np.testing.assert_allclose(agbm[np.isfinite(agbm)], 1.0)
 
 
 def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(

@@ -226,6 +226,7 @@ def test_a_region_with_a_calibration_carries_bounds_and_spread_in_every_tile_and
     np.testing.assert_allclose(high[seen], agbm[seen] + 10.05, atol=1e-3)
     assert (low[seen] >= 0).all() and np.isnan(low[~seen]).all()
     assert (spread[seen] >= 0).all() and spread[seen].max() > 0 and np.isnan(spread[~seen]).all()
+    assert not np.allclose(spread[seen], agbm[seen])
     for tile in (tmp_path / "out" / "tiles").glob("*.tif"):
         with rasterio.open(tile) as src:
             assert src.count == 4 and "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]

@@ -78,9 +78,11 @@ def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
     out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4, None, layers)
     with rasterio.open(out) as src:
         assert src.count == 4 and src.tags()["AGBM_BOUNDS"] == "test"
+        assert "AGBM_UNITS" in src.tags()  # beside the layers' own tags
         assert src.descriptions == (MAP_BAND, *BOUND_BANDS, SPREAD_BAND)
         agbm, low, high, spread = src.read()
     inside = np.isfinite(agbm)
     np.testing.assert_allclose(high[inside], agbm[inside] + 5, atol=1e-4)
     assert (spread[inside] >= 0).all() and spread[inside].max() > 0
+    assert not np.allclose(spread[inside], agbm[inside])
     assert np.isnan(low[~inside]).all() and np.isnan(spread[~inside]).all()

@@ -11,13 +11,15 @@ windows meet. Windows in which no month has any data are skipped.
 Memory does not grow with the scene's height: windows are read with windowed reads and
 predicted in raster order; the weighted sums live in a strip one window plus one output
 block tall across the scene's width (512 rows x 10,980 columns of float32 sums and weights,
-~45 MB, for a whole Sentinel-2 tile); rows that no later window touches are written out as
-soon as they are final.
+~45 MB, for a whole Sentinel-2 tile, ~67 MB with the spread); rows that no later window
+touches are written out as soon as they are final.
 
 Output: float32 AGBM (t/ha, >= 0) on the input grid, a cloud-optimised GeoTIFF (256 x 256
-tiles, deflate, overviews) written under a temporary name and renamed when complete. Pixels with no
-observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the file's no-data
-value: the model would only invent biomass there.
+tiles, deflate, overviews) written under a temporary name and renamed when complete. Pixels
+with no observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the
+file's no-data value: the model would only invent biomass there. With a calibration, the
+bounds are bands 2 and 3, and with several members their spread band 4 (`MapLayers`); the
+tags name the model (`CHECKPOINTS_TAG`, `TTA_TAG`) and what each band is.
 """
 
 from __future__ import annotations
@@ -128,11 +130,24 @@ Bounds = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class MapLayers:
     """What a map holds besides its AGBM (band 1): the calibrated `bounds` (bands 2-3) when
     there are, then the members' `spread` when asked (the last band), and the `tags` that
-    say what made it."""
+    say what made it (beside `MAP_TAGS`, which every map has: `map_tags`)."""
 
     bounds: Bounds | None = None
     spread: bool = False
-    tags: Mapping[str, str] = field(default_factory=lambda: dict(MAP_TAGS))
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def map_tags(self) -> dict[str, str]:
+        """Every tag the map carries."""
+        return {**MAP_TAGS, **self.tags}
+
+    def check(self, pred: np.ndarray) -> None:
+        """Refuse a predictor's layers `[layers, h, w]` that are not these layers' (the
+        spread without a predictor giving it would be the AGBM again, silently)."""
+        if len(pred) != 1 + self.spread:
+            raise ValueError(
+                f"the predictor gives {len(pred)} layer(s), the map needs {1 + self.spread}: "
+                "make it with spread=layers.spread"
+            )
 
     def bands(self) -> list[str]:
         """The names of `stack`'s bands."""
@@ -156,7 +171,7 @@ def map_layers(
     these checkpoints and TTA) its bounds at `coverage`, and with more than one member
     (models x TTA passes) their spread; tagged with the model and what the bands are."""
     shas = [file_sha256(checkpoint_file(c)) for c in checkpoints]
-    tags = {**MAP_TAGS, CHECKPOINTS_TAG: ",".join(shas), TTA_TAG: tta}
+    tags = {CHECKPOINTS_TAG: ",".join(shas), TTA_TAG: tta}
     if calibration is None:
         return MapLayers(tags=tags)
     intervals = read_calibration(calibration)
@@ -202,7 +217,7 @@ def _output(
     profile = geotiff_profile(
         shape, len(bands), np.float32, scene.crs, scene.transform, nan, tiled=True
     )
-    return geotiff_writer(path, profile, bands, layers.tags, cog=True)
+    return geotiff_writer(path, profile, bands, layers.map_tags(), cog=True)
 
 
 def _write_rows(dst: DatasetWriter, top: int, rows: np.ndarray, layers: MapLayers) -> None:
@@ -238,6 +253,7 @@ def predict_scene(
             for (row, col), pred, seen in zip(corners, preds, observed, strict=True):
                 _write_rows(dst, *blender.release(row // BLOCK * BLOCK), layers)
                 if pred is not None:
+                    layers.check(pred)
                     # Pixels with no observation in any month get no weight: they end NaN.
                     weights = tiling.weights(row, col)
                     h, w = weights.shape
@@ -253,16 +269,17 @@ def predict_block(
     block: Block,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
-    spread: bool = False,
+    layers: MapLayers | None = None,
 ) -> np.ndarray:
     """The predictor's layers `[layers, height, width]` (AGBM, and the spread when it gives
     it) of one block of `scene` (a region's tile): the blend of every window of the scene's
     lattice (`tiling`) that reaches into the block, each read whole across the block's
     borders and weighted as `predict_scene` weights it. So a map made block by block equals
     the map made in one pass, whatever the blocks (tested to 1e-3 t/ha); NaN where no
-    window observed anything. `spread`: whether the predictor gives the spread."""
+    window observed anything. `layers`: the map's, whose spread the predictor must give."""
+    layers = layers or MapLayers()
     top, left, height, width = block
-    total = np.zeros((1 + spread, height, width), dtype=np.float64)
+    total = np.zeros((1 + layers.spread, height, width), dtype=np.float64)
     weight = np.zeros((height, width), dtype=np.float64)
     corners = tiling.corners_touching(block)
     for batch, image, present, observed in _batches(
@@ -273,6 +290,7 @@ def predict_block(
         ):
             if pred is None:
                 continue
+            layers.check(pred)
             weights = tiling.weights(row, col)
             weights = weights * seen[: weights.shape[0], : weights.shape[1]]
             r0, r1 = max(row, top), min(row + weights.shape[0], top + height)

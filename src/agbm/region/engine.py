@@ -180,8 +180,9 @@ def run_record(
     catalogs: Sequence[Any],
     options: PredictOptions,
     tile_size: int,
+    bands: Sequence[str],
 ) -> dict[str, Any]:
-    """What a region folder is made for: its tiles are only valid for these."""
+    """What a region folder is made for: its tiles (of `bands`) are only valid for these."""
     return {
         "year": year,
         **grid.fields(),
@@ -193,6 +194,7 @@ def run_record(
         "overlap": options.overlap,
         "calibration": file_sha256(options.calibration) if options.calibration else None,
         "coverage": options.coverage if options.calibration else None,
+        "bands": list(bands),  # 3-band tiles must not be mixed with 4-band ones
     }
 
 
@@ -295,7 +297,8 @@ def map_region(
     folder = Path(folder)
     tiles = grid.tiles(tile_size)
     layers = options.layers()  # a wrong calibration fails here, before any task
-    record = run_record(grid, year, [catalog, s2_catalog or catalog], options, tile_size)
+    catalogs = [catalog, s2_catalog or catalog]
+    record = run_record(grid, year, catalogs, options, tile_size, layers.bands())
     result = RegionResult(folder)
     start = time.perf_counter()
     with output_folder(folder), hold_folder(folder, "agbm map-region"):
@@ -381,7 +384,7 @@ def _write_outputs(
         folder / "agbm.vrt",
         [MosaicPart(map_path(folder, t), *t.block) for t in done],
         grid.shape, grid.crs, grid.transform, len(bands), "float32", float("nan"), bands,
-        layers.tags,
+        layers.map_tags(),
     )  # fmt: skip
     composed = [t for t in tiles if (inputs_folder(folder, t) / "S2.tif").is_file()]
     write_inputs_mosaic(folder, grid, composed)

@@ -117,13 +117,11 @@ def predict_tile(
     layers = layers or MapLayers()
     inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
-        pred = predict_block(
-            scene, predictor, tiling, tile.block, batch_size, conventions, layers.spread
-        )
+        pred = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions, layers)
     pred[:, ~grid.inside(tile)] = np.nan
     out = map_path(folder, tile)
     out.parent.mkdir(parents=True, exist_ok=True)
     transform = tile_transform(grid, tile)
-    bands, tags = layers.bands(), layers.tags
+    bands, tags = layers.bands(), layers.map_tags()
     write_geotiff(out, layers.stack(pred), grid.crs, transform, np.nan, bands, tags, cog=True)
     return out
