@@ -118,7 +118,7 @@ def test_block_intervals_of_64_and_256_px_cover_correlated_errors() -> None:
 
 
 def test_chips_with_labels_are_calibrated_on_their_footprints(
-    calibrated: dict[str, Path], tmp_path: Path
+    calibrated: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Half the calibration set as `agbm chips` would make it: the same images, 60 one-pixel
     labels a chip (discs of 0.4 px at pixel centres, so a footprint's mean is its pixel's)
@@ -127,18 +127,23 @@ def test_chips_with_labels_are_calibrated_on_their_footprints(
     root = tmp_path / "labelled"
     (root / "test_labels").mkdir(parents=True)
     (root / "test_features").mkdir()
-    for chip in list_chips(calibrated["calibrate"], "test")[: CHIPS // 2]:
+    chips = list_chips(calibrated["calibrate"], "test")[: CHIPS // 2]
+    for chip in chips:
         for image in (calibrated["calibrate"] / "test_features").glob(f"{chip}_*.tif"):
             (root / "test_features" / image.name).symlink_to(image)
+    out = tmp_path / "footprints.json"
+    args = ["calibrate", "--checkpoint", str(calibrated["model"]), "--data", str(root),
+            "--tta", "none", "--workers", "0", "--out", str(out)]  # fmt: skip
+    assert main(args) == 2  # nothing to calibrate on yet: refused before predicting
+    assert "no chip with labels (test_labels/)" in capsys.readouterr().err
+    for chip in chips:
         target = read_target(calibrated["calibrate"], chip, split="test")
         rows, cols = rng.integers(0, SIZE, 60), rng.integers(0, SIZE, 60)
         pd.DataFrame({"row": rows + 0.5, "col": cols + 0.5, "radius_px": 0.4,
                       "agbd": target[rows, cols], "agbd_se": np.nan, "lon": 0.0, "lat": 0.0,
                       "date": "2021-07-01", "source": "test"}).to_csv(
             root / "test_labels" / f"{chip}_labels.csv", index=False)  # fmt: skip
-    out = tmp_path / "footprints.json"
-    assert main(["calibrate", "--checkpoint", str(calibrated["model"]), "--data", str(root),
-                 "--tta", "none", "--workers", "0", "--out", str(out)]) == 0  # fmt: skip
+    assert main(args) == 0
     calibration = read_calibration(out)
     assert calibration.residuals == "footprints" and list(calibration.blocks) == ["1"]
     assert sum(map(sum, calibration.pixel)) == sum(calibration.blocks["1"]) == CHIPS // 2 * 60

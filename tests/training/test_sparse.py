@@ -32,6 +32,15 @@ def test_a_footprint_mean_takes_each_pixel_by_the_share_of_the_disc_on_it() -> N
     assert math.isnan(means[4])
 
 
+def test_a_no_data_pixel_beside_a_disc_leaves_its_mean_and_one_under_it_makes_it_nan() -> None:
+    """Chip predictions are NaN where nothing was observed; a NaN in a disc's window but off
+    the disc made its mean NaN (NaN x weight 0), dropping the label."""
+    pred = PRED.clone()
+    pred[0, 0, 4, 3] = math.nan  # beside pixel (4, 4), in the window of a disc on it
+    means = footprint_means(pred, _labels((4.5, 4.5, 0.3, 0, 1), (4.5, 3.5, 0.3, 0, 1)))[0]
+    assert means[0] == pytest.approx(44.0) and math.isnan(means[1])
+
+
 def test_the_footprint_loss_is_an_rmse_over_labels_weighted_and_shifted() -> None:
     labels = _labels((4.5, 4.5, 0.3, 40.0, 2.0), (1.5, 1.5, 0.3, 14.0, 1.0))
     # errors: 44 - 40 = 4 and 11 - 14 = -3

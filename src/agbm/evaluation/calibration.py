@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agbm.data.chip_labels import has_chip_labels, read_chip_labels
+from agbm.data.chip_labels import read_chip_labels
 from agbm.data.raw import chip_prediction
-from agbm.data.sources import open_source
+from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
 from agbm.evaluation.evaluate import scored_chips
 from agbm.inference.chips import predict
@@ -78,19 +78,21 @@ def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np
     calibration.blocks[smallest] = np.asarray(calibration.blocks[smallest]) + _counts(residual)
 
 
-def _residual_source(data: Path, split: str) -> tuple[list[str], Callable, Callable]:
+def _residual_source(
+    data: Path, split: str, source: ChipSource
+) -> tuple[list[str], Callable, Callable]:
     """(chips, how to read one's truth, how to count a prediction against it): dense
-    targets where there are, else the chips' labels (`agbm chips`)."""
-    if open_source(data, split).has_targets():
+    targets where there are, else the chips' labels (`agbm chips`); `source`: the split's."""
+    if source.has_targets():
         chips, read_target = scored_chips(data, split)
         return chips, read_target, accumulate
-    if has_chip_labels(data, split):
-        labels = read_chip_labels(data, split, open_source(data, split).chip_ids())
-        return list(labels), labels.__getitem__, accumulate_footprints
-    raise DataError(
-        f"{data}: no targets ({split}_agbm/) and no labels ({split}_labels/) of the {split} "
-        "split to calibrate on"
-    )
+    labels = read_chip_labels(data, split, source.chip_ids())  # none without the folder
+    if not labels:
+        raise DataError(
+            f"{data}: no targets ({split}_agbm/) and no chip with labels ({split}_labels/) "
+            f"in the {split} split to calibrate on"
+        )
+    return list(labels), labels.__getitem__, accumulate_footprints
 
 
 def calibrate(
@@ -104,7 +106,9 @@ def calibrate(
 ) -> Calibration:
     """The residual histograms of the ensemble of `checkpoints` (with `tta`) on the chips of
     `split` in `data`, which must have targets or labels the model never trained on."""
-    chips, read_truth, count = _residual_source(Path(data), split)
+    data = Path(data)
+    source = open_source(data, split)
+    chips, read_truth, count = _residual_source(data, split, source)
     empty = np.zeros(len(EDGES) - 1, np.int64)
     calibration = Calibration(
         [file_sha256(c) for c in checkpoints], tta, [empty] * len(PIXEL_BINS),
@@ -113,10 +117,11 @@ def calibrate(
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         predict(data, checkpoints, folder, split, tta, batch_size, amp, workers)
-        source = open_source(Path(data), split)
         for chip in tqdm(chips, desc="calibrate", unit="chip"):
             truth = read_truth(chip)
             count(calibration, chip_prediction(Path(folder), chip, source.size(chip)), truth)
+    if not any(np.sum(c) for c in calibration.pixel):
+        raise DataError(f"{data}: no residual to count (no prediction or truth has data)")
     # JSON lists, without the empty top of each histogram
     calibration.pixel = [np.trim_zeros(np.asarray(c), "b").tolist() for c in calibration.pixel]
     calibration.blocks = {

@@ -32,6 +32,8 @@ BLOCK_SIDES = (1, 4, 16, 64, 256)
 #: Histogram step and range of the residuals, t/ha.
 STEP, TOP = 0.05, 2000.0
 EDGES = np.arange(0.0, TOP + STEP, STEP)
+#: The calibration files' formats, the one written last (2 added `residuals`).
+FORMATS = ("agbm-calibration-1", "agbm-calibration-2")
 
 
 def conformal_quantile(counts: np.ndarray, coverage: float) -> float:
@@ -95,7 +97,7 @@ class Calibration:
     def write(self, path: Path | str) -> Path:
         path = Path(path)
         with replacing(path) as tmp:
-            tmp.write_text(json.dumps({"format": "agbm-calibration-1", **asdict(self)}))
+            tmp.write_text(json.dumps({"format": FORMATS[-1], **asdict(self)}))
         return path
 
 
@@ -109,7 +111,7 @@ def read_calibration(path: Path | str) -> Calibration:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-        if data.pop("format") != "agbm-calibration-1":
+        if data.pop("format") not in FORMATS:
             raise ValueError("another format")
         return Calibration(**data)
     except FileNotFoundError:

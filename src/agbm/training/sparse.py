@@ -73,10 +73,12 @@ def footprint_means(
     reach: int | None = None,
 ) -> torch.Tensor:
     """The prediction `[B, 1, H, W]` averaged over each label's disc: `[B, K]`, NaN for
-    padding rows and discs off the chip (`reach`: as `disc_weights`)."""
+    padding rows, discs off the chip and discs on a NaN pixel (a prediction without data;
+    one beside the disc, in its window, does not count) (`reach`: as `disc_weights`)."""
     index, weight = disc_weights(labels, tuple(pred.shape[-2:]), shift, reach)
     flat = pred.float().flatten(1)  # [B, H*W]
     values = torch.gather(flat, 1, index.flatten(1)).reshape(index.shape)
+    values = torch.where(weight > 0, values, torch.zeros_like(values))  # NaN x 0 is NaN
     total = weight.sum(-1)
     means = (values * weight).sum(-1) / total.clamp(min=_EPS)
     return torch.where(total > 0, means, torch.full_like(means, math.nan))
