@@ -123,13 +123,16 @@ def test_a_calibration_of_another_model_than_the_maps_is_refused(
 def test_stats_writes_each_format_and_refuses_bad_zones(
     agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    zones = _zones(tmp_path, [box(0, 0, 100, 100)])
+    zones = _zones(tmp_path, [box(0, 0, 100, 100), box(1000, 1000, 1100, 1100)])  # 2nd: off
+    calibration = str(_calibration(tmp_path / "calib.json", {1: 10.0}))
     for suffix, name in ((".csv", "zones.geojson"), (".gpkg", "zones.shp"), (".parquet", None)):
         given = _zones(tmp_path, [box(0, 0, 100, 100)], name=name) if name else zones
         out = tmp_path / f"stats{suffix}"
         assert main(["stats", "--map", str(agbm_map), "--zones", str(given), "--id", "name",
-                     "--out", str(out)]) == 0  # fmt: skip
-    assert pd.read_csv(tmp_path / "stats.csv")["agb_t"][0] == pytest.approx(100.0)
+                     "--calibration", calibration, "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(tmp_path / "stats.csv")
+    assert table["agb_t"][0] == pytest.approx(100.0) and table["interval_block_px"][0] == 1
+    assert list(pd.read_parquet(tmp_path / "stats.parquet")["interval_block_px"]) == [1, pd.NA]
     assert geopandas.read_file(tmp_path / "stats.gpkg")["agb_t"][0] == pytest.approx(100.0)
     assert pd.read_parquet(tmp_path / "stats.parquet")["agb_t"][0] == pytest.approx(100.0)
     assert "100 t of above-ground biomass" in capsys.readouterr().out

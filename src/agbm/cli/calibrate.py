@@ -27,12 +27,13 @@ def _run(args: argparse.Namespace) -> int:
         (f"{what} predicted {lo:g}-{hi:g} t/ha (n {sum(n):,})", f"± {w:.1f}")
         for lo, hi, n, w in zip(edges, edges[1:], calibration.pixel, widths, strict=False)
     ]
-    if what == "footprints":
-        print("calibrated on labels: every zone's total takes the footprints' width (wide)")
     for side in calibration.blocks:
         width, _ = calibration.block_halfwidth(int(side) ** 2, args.coverage)
         n = sum(calibration.blocks[side])
-        rows.append((f"means of {side} x {side} px blocks (n {n:,})", f"± {width:.1f}"))
+        block = f"means of {side} x {side} px blocks"
+        if what == "footprints":  # labels measure no larger block: they serve every zone
+            block = "footprint means, the width of every zone's mean"
+        rows.append((f"{block} (n {n:,})", f"± {width:.1f}"))
     print(f"{args.coverage:.0%} intervals, t/ha, from {calibration.chips} chips:")
     print(format_rows(rows))
     print(f"wrote {args.out}")

@@ -37,13 +37,19 @@ def add_inference_options(parser: argparse.ArgumentParser, unit: str) -> None:
     add_amp_option(parser)
 
 
-def add_calibration_options(parser: argparse.ArgumentParser) -> None:
-    """`--calibration` and `--coverage`: calibrated bounds beside a map (`agbm calibrate`)."""
-    parser.add_argument(
-        "--calibration", type=Path,
-        help="CALIB.json (agbm calibrate) of these checkpoints and TTA: also write the bounds, "
-        "and with TTA or an ensemble the members' spread (not a calibrated interval)",
-    )  # fmt: skip
+#: `--calibration`'s help for the commands that map.
+MAP_CALIBRATION = (
+    "CALIB.json (agbm calibrate) of these checkpoints and TTA: also write the bounds, and "
+    "with TTA or an ensemble the members' spread (not a calibrated interval)"
+)
+
+
+def add_calibration_options(
+    parser: argparse.ArgumentParser, calibration_help: str = MAP_CALIBRATION
+) -> None:
+    """`--calibration` and `--coverage`: calibrated bounds beside a map (`agbm calibrate`),
+    or what `calibration_help` says the command does with them."""
+    parser.add_argument("--calibration", type=Path, help=calibration_help)
     parser.add_argument(
         "--coverage", type=float, default=0.9, help="the bounds' coverage (default 0.9)"
     )

@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zones", type=Path, required=True, help="polygons: GeoJSON, GPKG, SHP")
     parser.add_argument("--out", type=Path, required=True, help="STATS: .csv, .gpkg or .parquet")
     parser.add_argument("--id", help="the zones' id field (default: their row number)")
-    add_calibration_options(parser)
+    add_calibration_options(
+        parser, "CALIB.json (agbm calibrate) of the map's model: the intervals of the totals"
+    )
     parser.add_argument(
         "--carbon-fraction", type=float, default=0.47,
         help="carbon per unit of dry biomass (default 0.47, IPCC's for forests)",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.transform import array_bounds
 
 from agbm.data.bands import MONTHS
 from agbm.data.layout import features_path
@@ -78,6 +79,16 @@ def split_frame(
     return {c: frame.iloc[e - n : e] for c, n, e in zip(chips, counts, ends, strict=True)}
 
 
+def pixel_positions(
+    transform: Any, shape: tuple[int, int], x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, on) of points `x`, `y` (in the grid's CRS) on a grid of `transform` and
+    `shape`: continuous pixel coordinates, and whether each lies on the grid."""
+    cols, rows = ~transform @ (x, y)
+    height, width = shape
+    return rows, cols, (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+
+
 def check_all_placed(labels: Any, taken: np.ndarray, source: Path | str) -> None:
     """A one-line `DataError` naming `source`, the labels file, when a label (not `taken`)
     lies outside every chip: it would silently teach nothing."""
@@ -109,10 +120,9 @@ def place_labels(
             x, y = points.x.to_numpy(), points.y.to_numpy()
             indexed[key] = (x, y, shapely.STRtree(shapely.points(x, y)))
         x, y, tree = indexed[key]
-        near = tree.query(shapely.box(*_chip_bounds(transform, height, width)))
+        near = tree.query(shapely.box(*array_bounds(height, width, transform)))
         near = np.sort(near[~taken[near]])
-        cols, rows = ~transform @ (x[near], y[near])
-        on = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        rows, cols, on = pixel_positions(transform, (height, width), x[near], y[near])
         if on.any():
             found.append((chip, near[on], rows[on], cols[on], abs(transform.a)))
             taken[near[on]] = True
@@ -121,12 +131,6 @@ def place_labels(
     counts = [len(i) for i in index]
     columns = (np.concatenate(a) if a else np.zeros(0, int) for a in (index, rows, cols))
     return split_frame(labels, chips, counts, *columns, np.repeat(pixel_m, counts))
-
-
-def _chip_bounds(transform: Any, height: int, width: int) -> tuple[float, float, float, float]:
-    """(xmin, ymin, xmax, ymax) of a chip's grid, whatever the signs of its transform."""
-    xs, ys = transform @ (np.array([0, width, 0, width]), np.array([0, 0, height, height]))
-    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def write_chip_labels(root: Path | str, split: str, placed: Mapping[str, Any]) -> None:

@@ -124,6 +124,7 @@ def zone_stats(
     zones' order; `id_field` names them (default: their row number); `calibration`:
     `agbm calibrate`'s file of the map's model, for the intervals at `coverage`."""
     intervals = map_calibration(map_path, calibration) if calibration is not None else None
+    pandas = require("pandas", "labels")
     zones = read_zones(zones_path, id_field)
     pixels, mean, pixel_ha = zone_sums(Path(map_path), zones)
     mapped = pixels * pixel_ha
@@ -144,7 +145,9 @@ def zone_stats(
         table["agb_t_low"] = np.maximum(agb - half * mapped, 0.0)
         table["agb_t_high"] = agb + half * mapped
         table["coverage"] = np.where(has, coverage, np.nan)
-        table["interval_block_px"] = side
+        table["interval_block_px"] = pandas.array(
+            [int(s) if np.isfinite(s) else None for s in side], dtype="Int64"
+        )
     for name in [k for k in list(table) if k.startswith("agb_t")]:
         carbon = table[name] * carbon_fraction
         table[name.replace("agb_t", "carbon_t")] = carbon

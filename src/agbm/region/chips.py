@@ -25,6 +25,7 @@ from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.chip_labels import (
     check_all_placed,
     chip_labels_path,
+    pixel_positions,
     split_frame,
     write_chip_labels,
 )
@@ -75,10 +76,10 @@ def chips_with_labels(grid: RegionGrid, labels: Any, source: Path) -> dict[str, 
     not with the chips of their bounding grid. A label off the grid is an error naming
     `source` (`check_all_placed`)."""
     points = labels.geometry.to_crs(grid.crs)
-    cols, rows = ~grid.transform @ (points.x.to_numpy(), points.y.to_numpy())
-    height, width = grid.shape
-    on = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    x, y = points.x.to_numpy(), points.y.to_numpy()
+    rows, cols, on = pixel_positions(grid.transform, grid.shape, x, y)
     check_all_placed(labels, on, source)
+    width = grid.shape[1]
     lattice = (rows // CHIP).astype(np.int64) * (width // CHIP + 1) + (cols // CHIP).astype(int)
     _, first, counts = np.unique(lattice, return_index=True, return_counts=True)
     order = np.argsort(lattice, kind="stable")  # the labels chip by chip, in file order
