@@ -56,14 +56,18 @@ def _add_pixels(calibration: Calibration, pred: np.ndarray, residual: np.ndarray
         calibration.pixel[b] = np.asarray(calibration.pixel[b]) + _counts(residual[bins == b])
 
 
+def _add_block(calibration: Calibration, side: int, errors: np.ndarray) -> None:
+    """Count the absolute `errors` of block means in the histogram of blocks of `side` px."""
+    key = str(side)
+    calibration.blocks[key] = np.asarray(calibration.blocks[key]) + _counts(errors)
+
+
 def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -> None:
     """Add one chip's residuals (`pred`, `target` `[H, W]`, t/ha) to the histograms."""
     _add_pixels(calibration, pred, np.abs(pred - target))
     for side in BLOCK_SIDES:
         if side <= min(pred.shape):
-            error = block_errors(pred, target, side)
-            key = str(side)
-            calibration.blocks[key] = np.asarray(calibration.blocks[key]) + _counts(error)
+            _add_block(calibration, side, block_errors(pred, target, side))
 
 
 def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np.ndarray) -> None:
@@ -74,8 +78,7 @@ def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np
     used = np.isfinite(means) & np.isfinite(labels[:, 3])
     residual = np.abs(means - labels[:, 3])[used]
     _add_pixels(calibration, means[used], residual)
-    smallest = str(BLOCK_SIDES[0])
-    calibration.blocks[smallest] = np.asarray(calibration.blocks[smallest]) + _counts(residual)
+    _add_block(calibration, BLOCK_SIDES[0], residual)
 
 
 def _residual_source(
