@@ -79,11 +79,11 @@ def chips_with_labels(grid: RegionGrid, labels: Any, source: Path) -> dict[str, 
     x, y = points.x.to_numpy(), points.y.to_numpy()
     rows, cols, on = pixel_positions(grid.transform, grid.shape, x, y)
     check_all_placed(labels, on, source)
-    width = grid.shape[1]
-    lattice = (rows // CHIP).astype(np.int64) * (width // CHIP + 1) + (cols // CHIP).astype(int)
+    tile_row, tile_col = ((v // CHIP).astype(np.int64) for v in (rows, cols))
+    lattice = tile_row * (grid.shape[1] // CHIP + 1) + tile_col  # one number per chip
     _, first, counts = np.unique(lattice, return_index=True, return_counts=True)
     order = np.argsort(lattice, kind="stable")  # the labels chip by chip, in file order
-    tops, lefts = (v // CHIP * CHIP for v in (rows, cols))
+    tops, lefts = tile_row * CHIP, tile_col * CHIP
     tiles = [grid.tile(int(tops[i]), int(lefts[i]), CHIP) for i in first]
     ids = [chip_id(t) for t in tiles]
     frames = split_frame(
