@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pyproj import Transformer
 
-from agbm.data.chip_labels import chip_grid, place_labels
+from agbm.data.cache import prepare
+from agbm.data.chip_labels import chip_grids, place_labels
 from agbm.data.labels import labels_frame, write_labels
 from agbm.data.layout import list_chips
 from agbm.data.synth import generate
@@ -22,7 +23,7 @@ def test_labels_are_placed_on_their_chip_and_one_outside_every_chip_is_refused(
     root = tmp_path / "data"
     generate(root, 2, 0, 0, 32)
     chips = list_chips(root, "train")
-    crs, transform, shape = chip_grid(root, chips[1], "train")
+    crs, transform, shape = chip_grids(root, chips, "train")[chips[1]]
     x, y = transform @ (10.5, 20.25)  # column 10.5, row 20.25 of the second chip
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform([x, x + 50_000], [y, y])  # the second: 50 km away
@@ -33,10 +34,27 @@ def test_labels_are_placed_on_their_chip_and_one_outside_every_chip_is_refused(
     row, col, radius, agbd, se = placed[chips[1]][0]
     assert (row, col, radius, agbd, se) == pytest.approx((20.25, 10.5, 1.25, 42.0, 5.0), abs=1e-4)
     outside = labels_frame(lon, lat, [42.0, 7.0], 5.0, 12.5)
-    grids = {c: chip_grid(root, c, "train") for c in chips}
+    grids = chip_grids(root, chips, "train")
     with pytest.raises(DataError, match=r"far\.gpkg: label 1 at .* lies outside every chip"):
         place_labels(outside, grids, tmp_path / "far.gpkg")
 
+
+
+def test_labels_are_placed_on_a_prepared_cache_as_on_its_raw_chips(tmp_path: Path) -> None:
+    """`train --labels` on an `agbm prepare` cache failed: the grids were read from GeoTIFFs
+    that a cache does not hold ("no GeoTIFF in .../train_features")."""
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    generate(root, 2, 0, 0, 32)
+    chips = prepare(root, cache, "train")
+    raw, cached = chip_grids(root, chips, "train"), chip_grids(cache, chips, "train")
+    assert cached == raw and cached[chips[0]][2] == (32, 32)
+    crs, transform, _ = raw[chips[0]]
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        *(transform @ (3.5, 7.25))
+    )
+    labels = write_labels(labels_frame([lon], [lat], [42.0], 5.0, 12.5), tmp_path / "l.gpkg")
+    placed = chip_labels(TrainConfig(data=str(cache), out="r", labels=str(labels)), chips)
+    assert placed[chips[0]][0, :2].tolist() == pytest.approx([7.25, 3.5], abs=1e-4)
 
 def test_validation_holds_out_whole_chips_with_all_their_labels(tmp_path: Path) -> None:
     import torch
@@ -48,8 +66,7 @@ def test_validation_holds_out_whole_chips_with_all_their_labels(tmp_path: Path) 
     root = tmp_path / "data"
     generate(root, 6, 0, 0, 32)
     lon, lat = [], []
-    for chip in list_chips(root, "train"):
-        crs, transform, _ = chip_grid(root, chip, "train")
+    for crs, transform, _ in chip_grids(root, list_chips(root, "train"), "train").values():
         to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
         for r, c in ((5.5, 5.5), (20.5, 9.5), (28.5, 30.5)):  # three labels on every chip
             point = to_lonlat.transform(*(transform @ (c, r)))

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from rasterio.transform import array_bounds
 
-from agbm.data.bands import MONTHS
-from agbm.data.layout import features_path
+from agbm.data.sources import open_source
 from agbm.errors import DataError
 from agbm.extras import require
 from agbm.io import replacing
@@ -37,18 +36,20 @@ def chip_labels_path(root: Path | str, chip_id: str, split: str) -> Path:
     return labels_folder(root, split) / f"{chip_id}_labels.csv"
 
 
-def chip_grid(root: Path | str, chip_id: str, split: str) -> tuple[Any, Any, tuple[int, int]]:
-    """(CRS, transform, (height, width)) of a chip, from the first of its GeoTIFFs there is."""
-    rasterio = require("rasterio", "labels")
-    for month in range(MONTHS):
-        for satellite in ("S2", "S1"):
-            path = features_path(root, chip_id, satellite, month, split)
-            if path.is_file():
-                with rasterio.open(path) as src:
-                    if src.crs is None:
-                        raise DataError(f"{path}: has no CRS, so no label can be placed on it")
-                    return src.crs, src.transform, src.shape
-    raise DataError(f"chip {chip_id}: no GeoTIFF in {Path(root) / f'{split}_features'}")
+def chip_grids(
+    root: Path | str, chips: Sequence[str], split: str
+) -> dict[str, tuple[Any, Any, tuple[int, int]]]:
+    """Each chip's (CRS, transform, (height, width)), read through its source: a raw root's
+    first GeoTIFF or an `agbm prepare` cache's record, so that labels are placed on a cache
+    as on the chips it was made from."""
+    source = open_source(root, split)
+    grids = {}
+    for chip in chips:
+        geo = source.georeference(chip)
+        if not geo:
+            raise DataError(f"chip {chip} in {root}: has no CRS, so no label can be placed on it")
+        grids[chip] = (geo["crs"], geo["transform"], tuple(source.size(chip)))
+    return grids
 
 
 def placed_frame(labels: Any, index: np.ndarray, rows: Any, cols: Any, pixel_m: float) -> Any:
@@ -105,7 +106,7 @@ def place_labels(
     labels: Any, grids: Mapping[str, tuple[Any, Any, tuple[int, int]]], source: Path | str
 ) -> dict[str, Any]:
     """Each chip's labels (`placed_frame`) from a labels frame (`agbm.data.labels`) and the
-    chips' `grids` (`chip_grid`); a label on two chips goes to the first; a label outside
+    chips' `grids` (`chip_grids`); a label on two chips goes to the first; a label outside
     every chip is an error (`check_all_placed`). The labels are projected once per CRS and
     each chip asks a spatial index of them for its own (a country's GEDI footprints on
     the BioMassters' 8,700 chips)."""

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from agbm.data.chip_labels import (
-    chip_grid,
+    chip_grids,
     has_chip_labels,
     label_array,
     place_labels,
@@ -28,7 +28,7 @@ def chip_labels(config: TrainConfig, chips: list[str]) -> dict[str, Any] | None:
     """The chips' sparse labels: `config.labels` placed on them by their grids, or those the
     data root keeps (`train_labels/`); None when there are none (dense targets)."""
     if config.labels:
-        grids = {chip: chip_grid(config.data, chip, "train") for chip in chips}
+        grids = chip_grids(config.data, chips, "train")
         placed = place_labels(read_labels(config.labels), grids, config.labels)
         return {chip: label_array(frame) for chip, frame in placed.items()}
     if has_chip_labels(config.data, "train"):
