@@ -41,6 +41,19 @@ SMALL = {
 }
 
 
+def cached(data: Path) -> Path:
+    """`data`'s train split as an `agbm prepare` cache beside it (made once, then reused):
+    the same chips bit for bit, read about 5x faster than 24 GeoTIFFs a chip, which is most
+    of a tiny model's training time."""
+    from agbm.data.cache import is_cache, prepare
+
+    if is_cache(data):
+        return data
+    cache = data.with_name(f"{data.name}-cache")
+    prepare(data, cache, "train")  # converts only the chips not there yet
+    return cache
+
+
 def read_metrics(run: Path) -> list[dict[str, str]]:
     with (run / "metrics.csv").open() as f:
         return list(csv.DictReader(f))

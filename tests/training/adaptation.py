@@ -24,6 +24,7 @@ from agbm.data.synth import generate
 from agbm.evaluation import evaluate
 from agbm.inference.chips import predict
 from agbm.training import TrainConfig, train
+from tests.helpers import cached
 
 #: Region B's biomass per unit of A's.
 SCALE = 1.8
@@ -82,8 +83,9 @@ def sample_labels(root: Path, out: Path, points: int, seed: int, misplaced_px: f
 
 
 def train_tiny(data: Path, out: Path, epochs: int, **settings: object) -> Path:
+    """The tiny model trained on `data`'s train split (read from its cache, `cached`)."""
     config = TrainConfig(
-        data=str(data), out=str(out), backbone="test_efficientnet", pretrained="none",
+        data=str(cached(data)), out=str(out), backbone="test_efficientnet", pretrained="none",
         recipe="agbm", epochs=epochs, batch_size=4, decoder_channels=[32, 24, 16, 16, 16],
         folds=4, lr=2e-3, warmup_epochs=0.5, workers=0, seed=0, **settings,
     )  # fmt: skip
