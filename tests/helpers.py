@@ -54,6 +54,15 @@ def cached(data: Path) -> Path:
     return cache
 
 
+def assert_lower_by_se(lower: np.ndarray, higher: np.ndarray, sigmas: float = 3.0) -> None:
+    """Assert that per-unit scores `lower` (e.g. a model's RMSE per chip) are below the paired
+    `higher` by more than `sigmas` standard errors of the mean difference: a learning test
+    whose band comes from its own sampling error, so that it holds on any CPU."""
+    diff = np.asarray(higher, float) - np.asarray(lower, float)
+    se = diff.std(ddof=1) / np.sqrt(diff.size)
+    assert diff.mean() > sigmas * se, (diff.mean(), se, diff.size)
+
+
 def read_metrics(run: Path) -> list[dict[str, str]]:
     with (run / "metrics.csv").open() as f:
         return list(csv.DictReader(f))

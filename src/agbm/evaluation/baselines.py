@@ -63,9 +63,10 @@ def predict_linear(weights: np.ndarray, image: np.ndarray, present: np.ndarray) 
     return np.clip(agbm, 0, None).reshape(image.shape[-2:])
 
 
-def baseline_scores(train: Iterable[Sample], chips: Iterable[Sample]) -> dict[str, float]:
-    """Average RMSE over `chips` of both baselines fitted on `train` (each a sample set with
-    targets, e.g. `ChipDataset`s; `train` is read twice rather than held in memory)."""
+def baseline_chip_rmses(train: Iterable[Sample], chips: Iterable[Sample]) -> dict[str, np.ndarray]:
+    """Each baseline's RMSE per chip of `chips`, fitted on `train` (each a sample set with
+    targets, e.g. `ChipDataset`s; `train` is read twice rather than held in memory): what a
+    comparison with a model chip by chip needs, whose spread says how sure a gap is."""
     mean, weights = fit_mean(train), fit_linear(train)
     mean_rmse, linear_rmse = [], []
     for sample in chips:
@@ -73,4 +74,9 @@ def baseline_scores(train: Iterable[Sample], chips: Iterable[Sample]) -> dict[st
         mean_rmse.append(chip_rmse(np.full_like(target, mean)[None], target[None])[0])
         linear = predict_linear(weights, sample["image"].numpy(), sample["present"].numpy())
         linear_rmse.append(chip_rmse(linear[None], target[None])[0])
-    return {MEAN: average_rmse(np.array(mean_rmse)), LINEAR: average_rmse(np.array(linear_rmse))}
+    return {MEAN: np.array(mean_rmse), LINEAR: np.array(linear_rmse)}
+
+
+def baseline_scores(train: Iterable[Sample], chips: Iterable[Sample]) -> dict[str, float]:
+    """Average RMSE over `chips` of both baselines fitted on `train` (`baseline_chip_rmses`)."""
+    return {name: average_rmse(r) for name, r in baseline_chip_rmses(train, chips).items()}
