@@ -63,6 +63,25 @@ def assert_lower_by_se(lower: np.ndarray, higher: np.ndarray, sigmas: float = 3.
     assert diff.mean() > sigmas * se, (diff.mean(), se, diff.size)
 
 
+def assert_covers(
+    covered: list[np.ndarray], nominal: float, calibrated_on: tuple[int, int], sigmas: float = 3.0
+) -> None:
+    """Assert that intervals at `nominal` coverage cover it within `sigmas` standard errors
+    of their own sampling: a band that holds on any CPU, as wide as the test's data makes it.
+
+    `covered` holds one boolean array per scored chip (whether each pixel, block or footprint
+    was covered): chips are the independent units, since errors are correlated within one.
+    `calibrated_on` is (chips, residuals) of the calibration: its quantiles carry their own
+    error, the chips' spread over so many chips plus the binomial noise of so many residuals.
+    """
+    per_chip = np.array([c.mean() for c in covered if c.size])
+    spread = per_chip.var(ddof=1)
+    chips, residuals = calibrated_on
+    se = np.sqrt(spread / per_chip.size + spread / chips + nominal * (1 - nominal) / residuals)
+    mean = np.concatenate([c.ravel() for c in covered]).mean()
+    assert abs(mean - nominal) <= sigmas * se, (mean, nominal, se)
+
+
 def read_metrics(run: Path) -> list[dict[str, str]]:
     with (run / "metrics.csv").open() as f:
         return list(csv.DictReader(f))
