@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/agbm demo --out demo
 
+# One pytest-xdist worker per core (each on one torch thread, tests/conftest.py); modules
+# stay whole on a worker, so their fixtures are built once; the slowest tests are listed.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadscope --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

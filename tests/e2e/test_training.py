@@ -12,25 +12,24 @@ import pytest
 import torch
 
 from agbm.data import ChipDataset, list_chips
-from agbm.data.synth import generate
 from agbm.evaluation import evaluate
 from agbm.evaluation.baselines import LINEAR, MEAN, baseline_chip_rmses
 from agbm.inference.chips import predict
 from agbm.training import fold_split
 from tests.helpers import assert_lower_by_se, read_metrics
-from tests.training.adaptation import train_tiny
 
 pytestmark = pytest.mark.slow
 
 
-def test_model_learns_beyond_the_mean_and_linear_baselines(tmp_path: Path) -> None:
+def test_model_learns_beyond_the_mean_and_linear_baselines(
+    learned: tuple[Path, Path], tmp_path: Path
+) -> None:
     """The agbm recipe, whose scaled output learns in few epochs (docs/recipes.md), on the
     tiny encoder: 8 epochs of 36 chips, 4 a batch, fold 0 of 4 held out. Chip by chip on the
     12 held-out chips, the model beats both baselines, and the linear one the mean, each by
     more than 3 standard errors of the paired differences."""
-    data = tmp_path / "data"
-    generate(data, chips=48, test_chips=0, seed=3, size=32)
-    checkpoint = train_tiny(data, tmp_path / "run", 8)
+    data, run = learned
+    checkpoint = run / "last.pt"
     train_ids, val_ids = fold_split(list_chips(data), 4, 0)
     baselines = baseline_chip_rmses(
         ChipDataset(data, "train", train_ids), ChipDataset(data, "train", val_ids)
@@ -42,10 +41,10 @@ def test_model_learns_beyond_the_mean_and_linear_baselines(tmp_path: Path) -> No
     # epoch), i.e. the model at 0.36 of the mean baseline and 0.63 of the linear one.
     assert_lower_by_se(baselines[LINEAR], baselines[MEAN])
     assert_lower_by_se(model, baselines[LINEAR])
-    rows = read_metrics(tmp_path / "run")
+    rows = read_metrics(run)
     assert len(rows) == 8 and float(rows[-1]["val_rmse"]) == pytest.approx(model.mean(), rel=1e-3)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
-    assert (tmp_path / "run" / "best.pt").is_file() and checkpoint.is_file()
+    assert (run / "best.pt").is_file() and checkpoint.is_file()
 
 
 def test_ddp_two_processes_end_with_identical_weights(tiny_data: Path, tmp_path: Path) -> None:
