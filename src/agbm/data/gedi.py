@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agbm.data.calendar import year_span
-from agbm.data.labels import labels_frame
+from agbm.data.labels import Filtered, labels_frame
 from agbm.errors import DataError
 from agbm.extras import require
 
@@ -58,9 +58,7 @@ def _beams(path: Path) -> dict[str, np.ndarray]:
         return {f: np.concatenate([b[f][()] for b in usable]) for f in FIELDS}
 
 
-def read_l4a(
-    path: Path | str, min_sensitivity: float = MIN_SENSITIVITY
-) -> tuple[Any, int, dict[str, int]]:
+def read_l4a(path: Path | str, min_sensitivity: float = MIN_SENSITIVITY) -> Filtered:
     """One granule's footprints that pass the filters (module docstring), as labels; with
     the number of footprints read and how many each filter removed, in order."""
     path = Path(path)
@@ -93,7 +91,7 @@ def read_l4a(
         when,
         f"gedi-l4a:{path.name}",
     )
-    return frame, len(keep), removed
+    return Filtered(frame, len(keep), removed)
 
 
 def download(

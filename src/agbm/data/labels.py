@@ -7,7 +7,7 @@ label in EPSG:4326 and the columns `LABEL_COLUMNS`:
 - `agbd_se`: its standard error, t/ha (NaN when unknown: a plot without one);
 - `radius_m`: the footprint's radius in metres (GEDI: 12.5 m; a plot: its own);
 - `date`: when it was measured (UTC; missing when unknown);
-- `source`: where it came from (`gedi-l4a:{granule}`, `plots:{file}`).
+- `source`: where it came from (`gedi-l4a:{granule}`, `plots:{file}`, `plots:{file}:{id}`).
 
 A label's value is compared with a map's mean over its footprint disc, never with the one
 pixel under its centre: GEDI's 25 m footprint spans several 10 m pixels.
@@ -16,6 +16,7 @@ pixel under its centre: GEDI's 25 m footprint spans several 10 m pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,44 +92,21 @@ def read_labels(path: Path | str) -> Any:
     return frame.to_crs(LABELS_CRS)
 
 
-def read_plots(path: Path | str, radius_m: float = PLOT_RADIUS_M) -> Any:
-    """Field plots as labels: a CSV with columns `lon`, `lat`, `agbd` (t/ha) and optionally
-    `radius_m`, `se` (t/ha) and `date`; or a vector file of points with those attributes
-    (its own CRS). `radius_m` is the plots' radius where the file gives none."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such plots file")
-    pandas = require("pandas", "labels")
-    try:
-        if path.suffix.lower() == ".csv":
-            table = pandas.read_csv(path)
-            lon_lat = ("lon", "lat")
-        else:
-            table = geopandas().read_file(path, engine="pyogrio").to_crs(LABELS_CRS)
-            table["lon"], table["lat"], lon_lat = table.geometry.x, table.geometry.y, ()
-    except Exception as exc:  # pandas', pyogrio's parse errors: say which file
-        raise DataError(f"{path}: not a readable plots file ({exc})") from None
-    missing = [c for c in (*lon_lat, "agbd") if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: plots need the column(s) {', '.join(missing)} (t/ha for agbd)")
-    values = table[["lon", "lat", "agbd"]].to_numpy(np.float64)
-    if not np.isfinite(values).all() or (values[:, 2] < 0).any():
-        raise DataError(f"{path}: lon, lat and agbd must be finite numbers, agbd >= 0")
-    return labels_frame(
-        table["lon"],
-        table["lat"],
-        table["agbd"],
-        table["se"] if "se" in table else np.nan,
-        table["radius_m"] if "radius_m" in table else radius_m,
-        table["date"] if "date" in table else None,
-        f"plots:{path.name}",
-    )
+@dataclass(frozen=True)
+class Filtered:
+    """A source's labels after its filters: how many it had (`total`), how many each filter
+    removed, in order, and the flag that keeps what a filter removed (`flags`)."""
+
+    frame: Any
+    total: int
+    removed: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
 
 
-def within(frame: Any, area: Any | None = None, year: int | None = None) -> tuple[Any, dict]:
-    """The labels inside `area` (a geometry in EPSG:4326; None: all) and measured within
-    `year`'s 12 months (labels without a date are kept), and how many each test removed."""
-    removed = {}
+def within(found: Filtered, area: Any | None = None, year: int | None = None) -> Filtered:
+    """`found`'s labels inside `area` (a geometry in EPSG:4326; None: all) and measured
+    within `year`'s 12 months (labels without a date are kept), with what each removed."""
+    frame, removed = found.frame, dict(found.removed)
     if area is not None:
         inside = frame.geometry.within(area)
         removed["outside the region"] = int((~inside).sum())
@@ -141,10 +119,18 @@ def within(frame: Any, area: Any | None = None, year: int | None = None) -> tupl
             (~in_year).sum()
         )
         frame = frame[in_year]
-    return frame, removed
+    return Filtered(frame, found.total, removed, found.flags)
 
 
-def describe_removed(what: str, total: int, removed: dict[str, int], kept: int) -> str:
-    """One line: how many `what` there were, how many each filter removed, how many stay."""
-    parts = ", ".join(f"{reason}: {count:,}" for reason, count in removed.items())
-    return f"{what}: {total:,}; removed {parts or 'none'}; kept {kept:,}"
+def describe_removed(what: str, found: Filtered) -> str:
+    """One line: how many `what` there were, how many each filter removed (with the flag
+    that keeps them), how many stay; and when a filter removed every label left, its flag."""
+    parts = ", ".join(
+        f"{reason}: {count:,}" + (f" ({found.flags[reason]})" if reason in found.flags else "")
+        for reason, count in found.removed.items()
+    )
+    line = f"{what}: {found.total:,}; removed {parts or 'none'}; kept {len(found.frame):,}"
+    last = [reason for reason, count in found.removed.items() if count]
+    if found.total and not len(found.frame) and last and last[-1] in found.flags:
+        line += f"; {last[-1]} removed every one left: {found.flags[last[-1]]} keeps them"
+    return line
