@@ -15,13 +15,18 @@ from agbm.data import gedi
 from agbm.data.labels import read_labels
 from agbm.data.plots import read_plots
 from agbm.errors import DataError
-from tests.data.l4a import FOOTPRINTS, KEPT, write_l4a
+from tests.data.l4a import DEGRADED, FOOTPRINTS, KEPT, VERSIONS, write_l4a
 
 REGION = [26.9, 61.2, 27.5, 61.5]  # W S E N: all but the footprint at 29.5 E
 
 
-def test_a_granule_keeps_the_footprints_that_pass_every_filter(tmp_path: Path) -> None:
-    found = gedi.read_l4a(write_l4a(tmp_path / "GEDI04_A_test.h5"))
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_granule_keeps_the_footprints_that_pass_every_filter(
+    tmp_path: Path, version: str
+) -> None:
+    """Version 2 and 2.1 granules alike."""
+    path = write_l4a(tmp_path, version=version)
+    found = gedi.read_l4a(path)
     frame = found.frame
     assert found.total == len(FOOTPRINTS)
     assert found.removed == {
@@ -37,7 +42,34 @@ def test_a_granule_keeps_the_footprints_that_pass_every_filter(tmp_path: Path) -
     assert (frame["radius_m"] == 12.5).all() and frame.crs.to_string() == "EPSG:4326"
     assert frame["date"].iloc[0] == pd.Timestamp("2021-03-01T00:00:00", tz="UTC")
     assert frame["date"].iloc[2] == pd.Timestamp("2021-03-02T00:00:00", tz="UTC")
-    assert frame["source"].iloc[0] == "gedi-l4a:GEDI04_A_test.h5"
+    assert frame["source"].iloc[0] == f"gedi-l4a:{path.name}"
+
+
+def test_every_gedi_filter_is_a_flag_and_a_filter_removing_all_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    granule = write_l4a(tmp_path / "degraded.h5", DEGRADED)
+    out = tmp_path / "labels.gpkg"
+    args = ["labels", "--gedi", str(granule), "--out", str(out), "--overwrite"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "GEDI L4A footprints in 1 file(s): 5; removed fill values: 0, l4_quality_flag != 1: 2 "
+        "(--keep-low-quality), degrade_flag != 0: 3 (--keep-degraded), sensitivity < 0.9: 0 "
+        "(a lower --min-sensitivity); kept 0; degrade_flag != 0 removed every one left: "
+        "--keep-degraded keeps them"
+    ) in printed
+    assert len(read_labels(out)) == 0
+    assert main([*args, "--keep-degraded"]) == 0
+    assert "kept 3" in capsys.readouterr().out
+    assert list(read_labels(out)["agbd"]) == [120.5, 80.0, 60.0]
+    # each filter off by its flag: all 5 kept, the low-quality ones' sensitivity too
+    assert main([*args, "--keep-degraded", "--keep-low-quality", "--min-sensitivity", "0"]) == 0
+    assert "removed fill values: 0; kept 5" in capsys.readouterr().out
+    assert main([*args, "--keep-degraded", "--keep-low-quality"]) == 0
+    assert "sensitivity < 0.9: 2 (a lower --min-sensitivity); kept 3" in capsys.readouterr().out
+    assert main([*args, "--min-sensitivity", "1.5"]) == 2
+    assert "--min-sensitivity 1.5: give a sensitivity from 0 to 1" in capsys.readouterr().err
 
 
 def test_labels_writes_gedi_and_plots_inside_the_region_and_year(

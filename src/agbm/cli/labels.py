@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
     inputs = [*(args.gedi or []), *(args.plots or [])]
     check_output_file(args.out, inputs, args.overwrite)
+    filters = gedi.GediFilters(args.min_sensitivity, args.keep_degraded, args.keep_low_quality)
     table = PlotTable(parse_columns(args.columns or []), check_crs(args.plots_crs),
                       args.plot_radius)  # fmt: skip
     area = _area(args)
@@ -36,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         if area is None or args.year is None:
             raise ValueError("--download needs --region or --bbox, and --year")
         granules += gedi.download(args.download, area.bounds, args.year)
-    frame, lines = collect(granules, args.plots or [], area, args.year, args.min_sensitivity, table)
+    frame, lines = collect(granules, args.plots or [], area, args.year, filters, table)
     for line in lines:
         print(line)
     write_labels(frame, args.out)
@@ -47,8 +48,9 @@ def _run(args: argparse.Namespace) -> int:
 #: `agbm labels --help`'s description.
 DESCRIPTION = (
     "Write one labels file (GeoPackage, or GeoParquet for .parquet; points in EPSG:4326 with "
-    "agbd and agbd_se in t/ha, radius_m, date, source) from GEDI L4A v2.1 granules (kept: "
-    "l4_quality_flag 1, degrade_flag 0, sensitivity >= 0.9, no fill value; 12.5 m radius) "
+    "agbd and agbd_se in t/ha, radius_m, date, source) from GEDI L4A v2 or v2.1 granules "
+    "(kept by default: l4_quality_flag 1, degrade_flag 0, sensitivity >= 0.9, no fill value, "
+    "each but the last a flag; 12.5 m radius) "
     "and field plots (a CSV, .xlsx or points file; its columns named by --columns, e.g. "
     "--columns lon=X_ETRS lat=Y_ETRS 'agbd=AGB (t/ha)' size_ha='Plot size (ha)' year=Year "
     "--plots-crs EPSG:3067; a year-only plot is dated 1 July, so --year Y keeps year Y's), "
@@ -92,7 +94,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="labels file, .gpkg or .parquet")
     parser.add_argument(
         "--min-sensitivity", type=float, default=MIN_SENSITIVITY,
-        help=f"GEDI beam sensitivity kept (default {MIN_SENSITIVITY})",
+        help=f"the lowest GEDI sensitivity kept, 0 to 1 (default {MIN_SENSITIVITY}; 0 keeps any)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-degraded", action="store_true",
+        help="keep GEDI footprints with a non-zero degrade_flag (degraded pointing or positioning)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-low-quality", action="store_true",
+        help="keep GEDI footprints with l4_quality_flag 0",
     )  # fmt: skip
     parser.add_argument(
         "--plot-radius", type=float, default=PLOT_RADIUS_M,

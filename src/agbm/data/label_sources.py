@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agbm.data.gedi import MIN_SENSITIVITY, read_l4a
+from agbm.data.gedi import GediFilters, read_l4a
 from agbm.data.labels import LABELS_CRS, Filtered, describe_removed, geopandas, within
 from agbm.data.plots import PlotTable, read_plots
 from agbm.extras import require
@@ -30,16 +30,17 @@ def collect(
     plots: Sequence[Path] = (),
     area: Any | None = None,
     year: int | None = None,
-    min_sensitivity: float = MIN_SENSITIVITY,
+    gedi_filters: GediFilters | None = None,
     plot_table: PlotTable | None = None,
 ) -> tuple[Any, list[str]]:
-    """The labels of GEDI L4A granules and plots files (read as `plot_table` says), inside
+    """The labels of GEDI L4A granules (kept by `gedi_filters`) and plots files (read as
+    `plot_table` says), inside
     `area` (EPSG:4326) and within `year`: one frame, and one line per source on what each
     filter removed."""
     pandas = require("pandas", "labels")
     frames, lines = [], []
     if gedi:
-        found = within(merged([read_l4a(path, min_sensitivity) for path in gedi]), area, year)
+        found = within(merged([read_l4a(path, gedi_filters) for path in gedi]), area, year)
         lines.append(describe_removed(f"GEDI L4A footprints in {len(gedi)} file(s)", found))
         frames.append(found.frame)
     for path in plots:
