@@ -30,8 +30,8 @@ def test_a_granule_keeps_the_footprints_that_pass_every_filter(
     frame = found.frame
     assert found.total == len(FOOTPRINTS)
     assert found.removed == {
-        "fill values": 1, "l4_quality_flag != 1": 1, "degrade_flag != 0": 1,
-        "sensitivity < 0.9": 1,
+        "fill values": 1, "agbd NaN or negative": 0, "no position": 0, "delta_time NaN": 0,
+        "l4_quality_flag != 1": 1, "degrade_flag != 0": 1, "sensitivity < 0.9": 1,
     }  # fmt: skip
     # beams are read in name order, footprints in file order: the kept ones, then 2 more
     expected = [FOOTPRINTS[i] for i in KEPT] + [FOOTPRINTS[7], FOOTPRINTS[8]]
@@ -54,18 +54,20 @@ def test_every_gedi_filter_is_a_flag_and_a_filter_removing_all_names_it(
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert (
-        "GEDI L4A footprints in 1 file(s): 5; removed fill values: 0, l4_quality_flag != 1: 2 "
+        "GEDI L4A footprints in 1 file(s): 5; removed fill values: 0, agbd NaN or negative: 0, "
+        "no position: 0, delta_time NaN: 0, l4_quality_flag != 1: 2 "
         "(--keep-low-quality), degrade_flag != 0: 3 (--keep-degraded), sensitivity < 0.9: 0 "
         "(a lower --min-sensitivity); kept 0; degrade_flag != 0 removed every one left: "
         "--keep-degraded keeps them"
     ) in printed
-    assert len(read_labels(out)) == 0
+    with pytest.raises(DataError, match=r"labels\.gpkg: holds no labels"):
+        read_labels(out)
     assert main([*args, "--keep-degraded"]) == 0
     assert "kept 3" in capsys.readouterr().out
     assert list(read_labels(out)["agbd"]) == [120.5, 80.0, 60.0]
     # each filter off by its flag: all 5 kept, the low-quality ones' sensitivity too
     assert main([*args, "--keep-degraded", "--keep-low-quality", "--min-sensitivity", "0"]) == 0
-    assert "removed fill values: 0; kept 5" in capsys.readouterr().out
+    assert "delta_time NaN: 0; kept 5" in capsys.readouterr().out
     assert main([*args, "--keep-degraded", "--keep-low-quality"]) == 0
     assert "sensitivity < 0.9: 2 (a lower --min-sensitivity); kept 3" in capsys.readouterr().out
     assert main([*args, "--min-sensitivity", "1.5"]) == 2
@@ -259,3 +261,66 @@ def test_plot_columns_and_crs_are_checked_in_one_line(
         assert main([*args, *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_gedi_values_no_label_can_have_are_dropped_and_counted(tmp_path: Path) -> None:
+    good = FOOTPRINTS[0]
+    footprints = [
+        good,
+        (*good[:3], float("nan"), *good[4:]),  # agbd NaN
+        (*good[:3], -5.0, *good[4:]),  # agbd negative
+        (good[0], good[1], 95.0, *good[3:]),  # lat 95
+        (*good[:-1], float("nan")),  # delta_time NaN
+    ]
+    found = gedi.read_l4a(write_l4a(tmp_path / "bad.h5", footprints))
+    assert found.total == 5 and len(found.frame) == 1
+    removed = {k: v for k, v in found.removed.items() if v}
+    assert removed == {"agbd NaN or negative": 2, "no position": 1, "delta_time NaN": 1}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("27.1,95,100,5,10", "row 2, column 'lat': lat 95 is not a latitude, -90 to 90"),
+        ("190,61,100,5,10", "row 2, column 'lon': lon 190 is not a longitude, -180 to 180"),
+        ("27.1,61,100,5,-3", "row 2, column 'r': radius_m -3 is not a radius, m > 0"),
+        ("27.1,61,100,-4,10", "row 2, column 'se': se -4 is not a standard error, t/ha >= 0"),
+        ("27.1,61,-80,5,10", "row 2, column 'agbd': agbd -80 is not a biomass, t/ha >= 0"),
+        ("27.1,61,lots,5,10", "row 2, column 'agbd': 'lots' is not a number"),
+    ],
+)
+def test_a_plot_with_a_value_no_plot_can_have_is_refused_naming_its_row_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: str, message: str
+) -> None:
+    plots = tmp_path / "plots.csv"
+    plots.write_text(f"lon,lat,agbd,se,r\n{row}\n")
+    out = tmp_path / "labels.gpkg"
+    assert (
+        main(["labels", "--plots", str(plots), "--columns", "radius_m=r", "--out", str(out)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"plots.csv: {message}" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_a_labels_file_with_no_label_or_a_bad_value_is_refused(tmp_path: Path) -> None:
+    from agbm.data.labels import labels_frame, write_labels
+
+    def labels(name: str, **values: float) -> Path:
+        good = {"lon": 27.0, "lat": 61.0, "agbd": 100.0, "agbd_se": 5.0, "radius_m": 12.5}
+        bad = good | values
+        frame = labels_frame(*([bad[c], good[c]] for c in good))  # a bad label, a good one
+        return write_labels(frame, tmp_path / name)
+
+    cases = {
+        labels("lat.gpkg", lat=95.0): r"lat\.gpkg: label 0: lat 95 is not a latitude",
+        labels("agbd.gpkg", agbd=-80.0): r"agbd\.gpkg: label 0: agbd -80 is not a biomass",
+        labels("nan.gpkg", agbd=np.nan): r"nan\.gpkg: label 0: agbd nan is not a biomass",
+        labels("r.gpkg", radius_m=-3.0): r"r\.gpkg: label 0: radius_m -3 is not a radius",
+        labels("se.gpkg", agbd_se=-4.0): r"se\.gpkg: label 0: agbd_se -4 is not a standard",
+        write_labels(labels_frame([], [], []), tmp_path / "empty.gpkg"): r"empty\.gpkg: holds no",
+    }
+    for path, message in cases.items():
+        with pytest.raises(DataError, match=message):
+            read_labels(path)
+    assert len(read_labels(tmp_path / "nan.gpkg", skip_missing_agbd=True)) == 2

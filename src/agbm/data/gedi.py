@@ -7,10 +7,12 @@ one value per footprint: `agbd` and `agbd_se` (Mg/ha = t/ha, float32), `lat_lowe
 with -9999 as the fill value (the ORNL DAAC user guide's names and types).
 
 Kept by default, as the user guide recommends: `l4_quality_flag == 1`, `degrade_flag == 0`,
-`sensitivity >= 0.9`, and no fill value. Each filter but the fill value is the user's
-(`GediFilters`: `--keep-low-quality`, `--keep-degraded`, `--min-sensitivity`), since the
-right filtering differs by region: in some granules every shot that passes
-`l4_quality_flag` has a non-zero `degrade_flag`. The footprint is a 25 m disc (radius 12.5 m).
+`sensitivity >= 0.9`, no fill value, and no value a label cannot have (an agbd NaN or
+negative, a position off the globe, a NaN `delta_time`: each removed and counted). The
+quality filters are the user's (`GediFilters`: `--keep-low-quality`, `--keep-degraded`,
+`--min-sensitivity`), since the right filtering differs by region: in some granules every
+shot that passes `l4_quality_flag` has a non-zero `degrade_flag`. The footprint is a 25 m
+disc (radius 12.5 m).
 
 Version 2 (DOI 10.3334/ORNLDAAC/1986) and 2.1 granules (both named `GEDI04_A_..._V002.h5`)
 hold these datasets at the same place, each beam's root, and both are read alike.
@@ -89,7 +91,13 @@ def _tests(
     """(reason, which footprints pass, the flag that keeps those it removes) of each test,
     in order: the values no label can have, then the user's filters that are on."""
     fields = ("agbd", "agbd_se", "lat_lowestmode", "lon_lowestmode")
-    tests = [("fill values", np.all([beams[f] != FILL for f in fields], axis=0), None)]
+    lat, lon = beams["lat_lowestmode"], beams["lon_lowestmode"]
+    tests = [
+        ("fill values", np.all([beams[f] != FILL for f in fields], axis=0), None),
+        ("agbd NaN or negative", beams["agbd"] >= 0, None),
+        ("no position", (np.abs(lat) <= 90) & (np.abs(lon) <= 180), None),
+        ("delta_time NaN", np.isfinite(beams["delta_time"]), None),
+    ]
     if not filters.keep_low_quality:
         tests.append(("l4_quality_flag != 1", beams["l4_quality_flag"] == 1, "--keep-low-quality"))
     if not filters.keep_degraded:

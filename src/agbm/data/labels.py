@@ -15,7 +15,7 @@ pixel under its centre: GEDI's 25 m footprint spans several 10 m pixels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,15 @@ LABEL_COLUMNS = ("agbd", "agbd_se", "radius_m", "date", "source")
 LABELS_CRS = "EPSG:4326"
 #: The default plot radius, m: a 0.05 ha circular plot (`--plot-radius`).
 PLOT_RADIUS_M = 12.62
+#: What each value of a label must be: (its test, what a message asks for). NaN fails each
+#: test but `agbd_se`'s (an unknown se).
+LABEL_RULES = {
+    "lon": (lambda v: np.abs(v) <= 180, "a longitude, -180 to 180"),
+    "lat": (lambda v: np.abs(v) <= 90, "a latitude, -90 to 90"),
+    "agbd": (lambda v: v >= 0, "a biomass, t/ha >= 0"),
+    "agbd_se": (lambda v: np.isnan(v) | (v >= 0), "a standard error, t/ha >= 0 (or empty)"),
+    "radius_m": (lambda v: np.isfinite(v) & (v > 0), "a radius, m > 0"),
+}
 
 
 def geopandas() -> Any:
@@ -70,9 +79,48 @@ def write_labels(frame: Any, path: Path | str) -> Path:
     return write_table(frame, path, "labels", (".gpkg", ".parquet"))
 
 
-def read_labels(path: Path | str) -> Any:
+def find_bad(
+    values: Mapping[str, np.ndarray], rules: Mapping[str, tuple], where: np.ndarray | None = None
+) -> tuple[str, int, int] | None:
+    """The first of `values` (by field, each array one value per label; only where `where`)
+    that breaks its field's rule in `rules`: (the field, its index, how many break it)."""
+    for name, array in values.items():
+        test = rules[name][0]
+        with np.errstate(invalid="ignore"):
+            bad = ~test(np.asarray(array, np.float64))
+        bad = np.flatnonzero(bad if where is None else bad & where)
+        if len(bad):
+            return name, int(bad[0]), len(bad)
+    return None
+
+
+def check_labels(frame: Any, path: Path | str, skip_missing_agbd: bool = False) -> Any:
+    """`frame`, or a one-line `DataError` naming the labels file at `path` when it holds no
+    label or a value no label can have (`LABEL_RULES`): its label's index, field and value.
+    With `skip_missing_agbd` an agbd of NaN passes (the scores skip and count it)."""
+    if frame.empty:
+        raise DataError(f"{path}: holds no labels")
+    values = {
+        "lon": frame.geometry.x.to_numpy(), "lat": frame.geometry.y.to_numpy(),
+        **{c: frame[c].to_numpy(np.float64) for c in ("agbd", "agbd_se", "radius_m")},
+    }  # fmt: skip
+    checked = dict(values)
+    if skip_missing_agbd:
+        checked["agbd"] = np.where(np.isnan(values["agbd"]), 0.0, values["agbd"])
+    found = find_bad(checked, LABEL_RULES)
+    if found:
+        name, index, count = found
+        raise DataError(
+            f"{path}: label {index}: {name} {values[name][index]:g} is not "
+            f"{LABEL_RULES[name][1]} ({count} such labels)"
+        )
+    return frame
+
+
+def read_labels(path: Path | str, skip_missing_agbd: bool = False) -> Any:
     """A labels file (`write_labels`'s, or any points file with those columns) in EPSG:4326,
-    or a one-line `DataError` naming the file."""
+    or a one-line `DataError` naming the file, also when it holds no labels or a bad value
+    (`check_labels`; `skip_missing_agbd` lets an agbd of NaN through)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such labels file")
@@ -89,7 +137,7 @@ def read_labels(path: Path | str) -> Any:
         raise DataError(f"{path}: not a labels file, it has no column {', '.join(missing)}")
     if frame.crs is None or not frame.geom_type.eq("Point").all():
         raise DataError(f"{path}: labels must be points with a CRS")
-    return frame.to_crs(LABELS_CRS)
+    return check_labels(frame.to_crs(LABELS_CRS), path, skip_missing_agbd)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from agbm.data.labels import LABELS_CRS, PLOT_RADIUS_M, Filtered, geopandas, labels_frame
+from agbm.data.labels import (
+    LABEL_RULES,
+    LABELS_CRS,
+    PLOT_RADIUS_M,
+    Filtered,
+    find_bad,
+    geopandas,
+    labels_frame,
+)
 from agbm.errors import DataError
 from agbm.extras import require
 
@@ -161,14 +169,12 @@ def numbers(table: Any, column: str, path: Path, first_row: int) -> np.ndarray:
     return parsed
 
 
-def plot_radii(
-    table: Any, found: Mapping[str, str], path: Path, first_row: int, default: float
-) -> np.ndarray | float:
+def plot_radii(values: Mapping[str, np.ndarray], default: float) -> np.ndarray | float:
     """Each plot's radius, m: its `radius_m`, the circle of its `size_ha`, or `default`."""
-    if "radius_m" in found:
-        return numbers(table, found["radius_m"], path, first_row)
-    if "size_ha" in found:
-        return np.sqrt(numbers(table, found["size_ha"], path, first_row) * 1e4 / math.pi)
+    if "radius_m" in values:
+        return values["radius_m"]
+    if "size_ha" in values:
+        return np.sqrt(values["size_ha"] * 1e4 / math.pi)
     return default
 
 
@@ -176,7 +182,7 @@ def plot_dates(table: Any, found: Mapping[str, str], path: Path, first_row: int)
     """Each plot's date (None where unknown): its `date`, or 1 July of its `year`."""
     if "year" in found:
         years = numbers(table, found["year"], path, first_row)
-        check_values(path, first_row, found, {"year": years})
+        check_values(path, first_row, found, {"year": years}, ~np.isnan(years))
         month, day = YEAR_DATE
         return [None if np.isnan(y) else f"{int(y):04d}-{month:02d}-{day:02d}" for y in years]
     if "date" in found:
@@ -205,29 +211,32 @@ def plot_points(
     return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
 
 
-#: What each checked field's values must be: (test, what the message asks for).
-VALID = {
-    "lon": (np.isfinite, "a finite number"),
-    "lat": (np.isfinite, "a finite number"),
-    "agbd": (lambda v: v >= 0, "t/ha >= 0"),
-    "year": (lambda v: (v % 1 == 0) & (v >= 1678) & (v <= 2261), "a year"),  # pandas' range
+#: What each of a plot's values must be: the labels' rules (`LABEL_RULES`), and a size and
+#: a year pandas can date.
+PLOT_RULES = {
+    **{f: LABEL_RULES[f] for f in ("lon", "lat", "agbd", "radius_m")},
+    "se": LABEL_RULES["agbd_se"],
+    "size_ha": (lambda v: np.isfinite(v) & (v > 0), "an area, ha > 0"),
+    "year": (lambda v: (v % 1 == 0) & (v >= 1678) & (v <= 2261), "a year"),
 }
 
 
 def check_values(
-    path: Path, first_row: int, found: Mapping[str, str], values: Mapping[str, np.ndarray]
+    path: Path,
+    first_row: int,
+    found: Mapping[str, str],
+    values: Mapping[str, np.ndarray],
+    where: np.ndarray | None = None,
 ) -> None:
     """A one-line `DataError` naming the file, the row and the column of the first of the
-    plots' `values` (NaN: skipped, not checked) that no plot can have (`VALID`)."""
-    for name, array in values.items():
-        test, want = VALID[name]
-        bad = np.flatnonzero(~np.isnan(array) & ~test(array))
-        if len(bad):
-            row = int(bad[0])
-            raise DataError(
-                f"{path}: row {row + first_row}, column {str(found.get(name, 'geometry'))!r}: "
-                f"{array[row]:g} is not {want} ({len(bad)} such rows)"
-            )
+    plots' `values` (by field; only the rows `where`) that no plot can have (`PLOT_RULES`)."""
+    bad = find_bad(values, PLOT_RULES, where)
+    if bad:
+        name, row, count = bad
+        raise DataError(
+            f"{path}: row {row + first_row}, column {str(found.get(name, 'geometry'))!r}: "
+            f"{name} {values[name][row]:g} is not {PLOT_RULES[name][1]} ({count} such rows)"
+        )
 
 
 def has_points(table: Any) -> bool:
@@ -237,7 +246,8 @@ def has_points(table: Any) -> bool:
 
 def read_plots(path: Path | str, how: PlotTable | None = None) -> Filtered:
     """A plots file's plots as labels (module docstring), with how many rows it has and how
-    many were skipped for an empty value, by column."""
+    many were skipped for an empty value, by column; a value no plot can have is a one-line
+    `DataError` naming the file, the row and the column (`check_values`)."""
     path, how = Path(path), how or PlotTable()
     if not path.is_file():
         raise DataError(f"{path}: no such plots file")
@@ -248,26 +258,27 @@ def read_plots(path: Path | str, how: PlotTable | None = None) -> Filtered:
     if not columns:  # a vector file's own points, not its attributes called lon and lat
         found.pop("lon", None), found.pop("lat", None)
     lon, lat = plot_points(table, found, path, first_row, how.crs)
-    agbd = numbers(table, found["agbd"], path, first_row)
-    radius = plot_radii(table, found, path, first_row, how.radius_m)
+    values = {"lon": lon, "lat": lat}
+    for name in ("agbd", "radius_m", "size_ha", "se"):
+        if name in found:
+            values[name] = numbers(table, found[name], path, first_row)
     keep, removed = np.ones(len(table), bool), {}
-    required = [("lon", lon), ("lat", lat)] if columns else [("geometry", lon)]
-    required += [("agbd", agbd)] + [(f, radius) for f in ("radius_m", "size_ha") if f in found]
-    for name, values in required:
-        empty = keep & np.isnan(values)
+    for name in ("lon", "lat", "agbd", "radius_m", "size_ha"):  # the values a plot needs
+        empty = keep & np.isnan(values[name]) if name in values else np.zeros_like(keep)
         if empty.any():
-            removed[f"empty {str(found.get(name, name)).strip()!r}"] = int(empty.sum())
+            removed[f"empty {str(found.get(name, 'geometry')).strip()!r}"] = int(empty.sum())
         keep &= ~empty
-    check_values(path, first_row, found, {"lon": lon, "lat": lat, "agbd": agbd})
-    se = numbers(table, found["se"], path, first_row) if "se" in found else np.nan
+    check_values(path, first_row, found, values, keep)
     dates = plot_dates(table, found, path, first_row)
     source = f"plots:{path.name}"
     if "id" in found:
         source = (source + ":" + table[found["id"]].astype("string").fillna("")).to_numpy(object)
+    every = len(keep)
     kept = labels_frame(
-        lon[keep], lat[keep], agbd[keep], np.broadcast_to(se, len(keep))[keep],
-        np.broadcast_to(radius, len(keep))[keep],
+        lon[keep], lat[keep], values["agbd"][keep],
+        np.broadcast_to(values.get("se", np.nan), every)[keep],
+        np.broadcast_to(plot_radii(values, how.radius_m), every)[keep],
         None if dates is None else [d for d, k in zip(dates, keep, strict=True) if k],
-        np.broadcast_to(source, len(keep))[keep],
+        np.broadcast_to(source, every)[keep],
     )  # fmt: skip
     return Filtered(kept, len(table), removed)
