@@ -324,3 +324,29 @@ def test_a_labels_file_with_no_label_or_a_bad_value_is_refused(tmp_path: Path) -
         with pytest.raises(DataError, match=message):
             read_labels(path)
     assert len(read_labels(tmp_path / "nan.gpkg", skip_missing_agbd=True)) == 2
+
+
+def test_a_date_that_cannot_be_read_names_the_file_the_column_and_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The date parse error named no file, column or value."""
+    plots = tmp_path / "plots.csv"
+    out = tmp_path / "labels.gpkg"
+    args = ["labels", "--plots", str(plots), "--columns", "date=Measured", "--out", str(out)]
+    cases = {
+        "2021-06-01\n27.1,61.3,90,last June": (
+            "plots.csv: row 3, column 'Measured': 'last June' is not a date"
+        ),
+        "2019\n27.1,61.3,90,2020": (
+            "plots.csv: column 'Measured' holds numbers (2019), not dates; if they are years, "
+            "give --columns year='Measured'"
+        ),
+    }
+    for rows, message in cases.items():
+        plots.write_text(f"lon,lat,agbd,Measured\n27.1,61.4,150,{rows}\n")
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    plots.write_text("lon,lat,agbd,Measured\n27.1,61.4,150,2021-06-01\n27.1,61.3,90,\n")
+    assert main(args) == 0
+    assert read_labels(out)["date"].iloc[0] == pd.Timestamp("2021-06-01", tz="UTC")

@@ -161,12 +161,20 @@ def numbers(table: Any, column: str, path: Path, first_row: int) -> np.ndarray:
     parsed = pandas.to_numeric(values.where(~empty), errors="coerce").to_numpy(np.float64)
     bad = np.flatnonzero(~empty & np.isnan(parsed))
     if len(bad):
-        row = int(bad[0])
-        raise DataError(
-            f"{path}: row {row + first_row}, column {str(column)!r}: {values.iloc[row]!r} is "
-            f"not a number ({len(bad)} such rows)"
-        )
+        raise bad_cells(path, first_row, column, values, bad, "a number")
     return parsed
+
+
+def bad_cells(
+    path: Path, first_row: int, column: str, values: Any, bad: np.ndarray, what: str
+) -> DataError:
+    """The one-line error of a column's cells at `bad` (positions) that are not `what`:
+    the file, the first one's row (`first_row` the first data row's), the column, its text."""
+    row = int(bad[0])
+    return DataError(
+        f"{path}: row {row + first_row}, column {str(column)!r}: {values.iloc[row]!r} is not "
+        f"{what} ({len(bad)} such rows)"
+    )
 
 
 def plot_radii(values: Mapping[str, np.ndarray], default: float) -> np.ndarray | float:
@@ -178,18 +186,38 @@ def plot_radii(values: Mapping[str, np.ndarray], default: float) -> np.ndarray |
     return default
 
 
-def plot_dates(table: Any, found: Mapping[str, str], path: Path, first_row: int) -> list | None:
-    """Each plot's date (None where unknown): its `date`, or 1 July of its `year`."""
+def parse_dates(table: Any, column: str, path: Path, first_row: int) -> Any:
+    """A date column as UTC datetimes (NaT where empty); a cell that is not a date, or a
+    column of numbers (years belong in `year=`), is a one-line `DataError` naming the file,
+    the column and the value."""
+    pandas = require("pandas", "labels")
+    values = table[column]
+    empty = missing(values)
+    if pandas.api.types.is_numeric_dtype(values) and not empty.all():
+        first = values[~empty].iloc[0]
+        raise DataError(
+            f"{path}: column {str(column)!r} holds numbers ({first}), not dates; if they "
+            f"are years, give --columns year={str(column).strip()!r}"
+        )
+    dates = pandas.to_datetime(values.where(~empty), utc=True, errors="coerce")
+    bad = np.flatnonzero(~empty & dates.isna().to_numpy(bool))
+    if len(bad):
+        raise bad_cells(path, first_row, column, values, bad, "a date such as 2021-06-15")
+    return dates
+
+
+def plot_dates(table: Any, found: Mapping[str, str], path: Path, first_row: int) -> Any:
+    """Each plot's date (NaT where unknown; None: no date at all): its `date`, or 1 July of
+    its `year`."""
+    pandas = require("pandas", "labels")
     if "year" in found:
         years = numbers(table, found["year"], path, first_row)
         check_values(path, first_row, found, {"year": years}, ~np.isnan(years))
         month, day = YEAR_DATE
-        return [None if np.isnan(y) else f"{int(y):04d}-{month:02d}-{day:02d}" for y in years]
+        text = [None if np.isnan(y) else f"{int(y):04d}-{month:02d}-{day:02d}" for y in years]
+        return pandas.to_datetime(pandas.Series(text), utc=True)
     if "date" in found:
-        values = table[found["date"]]
-        return [
-            None if empty else value for value, empty in zip(values, missing(values), strict=True)
-        ]
+        return parse_dates(table, found["date"], path, first_row)
     return None
 
 
@@ -278,7 +306,7 @@ def read_plots(path: Path | str, how: PlotTable | None = None) -> Filtered:
         lon[keep], lat[keep], values["agbd"][keep],
         np.broadcast_to(values.get("se", np.nan), every)[keep],
         np.broadcast_to(plot_radii(values, how.radius_m), every)[keep],
-        None if dates is None else [d for d, k in zip(dates, keep, strict=True) if k],
+        None if dates is None else dates[keep],
         np.broadcast_to(source, every)[keep],
     )  # fmt: skip
     return Filtered(kept, len(table), removed)
