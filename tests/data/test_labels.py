@@ -350,3 +350,18 @@ def test_a_date_that_cannot_be_read_names_the_file_the_column_and_the_value(
     plots.write_text("lon,lat,agbd,Measured\n27.1,61.4,150,2021-06-01\n27.1,61.3,90,\n")
     assert main(args) == 0
     assert read_labels(out)["date"].iloc[0] == pd.Timestamp("2021-06-01", tz="UTC")
+
+
+def test_plots_are_checked_before_any_granule_is_downloaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def download(*args: object) -> list[Path]:
+        raise AssertionError("downloaded before the plots were checked")
+
+    monkeypatch.setattr(gedi, "download", download)
+    plots = tmp_path / "plots.csv"
+    plots.write_text("lon,lat,agbd\n27.1,95,100\n")
+    args = ["labels", "--download", str(tmp_path / "granules"), "--plots", str(plots)]
+    bbox = ["--bbox", *map(str, REGION), "--year", "2021", "--out", str(tmp_path / "l.gpkg")]
+    assert main([*args, *bbox]) == 2
+    assert "plots.csv: row 2, column 'lat': lat 95 is not a latitude" in capsys.readouterr().err

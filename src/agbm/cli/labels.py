@@ -22,7 +22,7 @@ def _area(args: argparse.Namespace) -> object | None:
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.data import gedi
-    from agbm.data.label_sources import collect
+    from agbm.data.label_sources import collect, read_all_plots
     from agbm.data.labels import write_labels
     from agbm.data.plots import PlotTable, check_crs, parse_columns
 
@@ -32,12 +32,13 @@ def _run(args: argparse.Namespace) -> int:
     table = PlotTable(parse_columns(args.columns or []), check_crs(args.plots_crs),
                       args.plot_radius)  # fmt: skip
     area = _area(args)
+    plots = read_all_plots(args.plots or [], table)  # checked before any download
     granules = list(args.gedi or [])
     if args.download:
         if area is None or args.year is None:
             raise ValueError("--download needs --region or --bbox, and --year")
         granules += gedi.download(args.download, area.bounds, args.year)
-    frame, lines = collect(granules, args.plots or [], area, args.year, filters, table)
+    frame, lines = collect(granules, plots, area, args.year, filters)
     for line in lines:
         print(line)
     write_labels(frame, args.out)

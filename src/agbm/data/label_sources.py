@@ -3,7 +3,7 @@ and a year, into one labels frame, with a line per source on what was removed.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +25,31 @@ def merged(found: Sequence[Filtered]) -> Filtered:
     return Filtered(frame, sum(part.total for part in found), removed, flags)
 
 
+def read_all_plots(plots: Sequence[Path], plot_table: PlotTable | None = None) -> dict:
+    """Each plots file's plots (`read_plots`, as `plot_table` says), by path: read, and so
+    checked, before any GEDI granule is fetched."""
+    return {Path(path): read_plots(path, plot_table) for path in plots}
+
+
 def collect(
     gedi: Sequence[Path] = (),
-    plots: Sequence[Path] = (),
+    plots: Mapping[Path, Filtered] | None = None,
     area: Any | None = None,
     year: int | None = None,
     gedi_filters: GediFilters | None = None,
-    plot_table: PlotTable | None = None,
 ) -> tuple[Any, list[str]]:
-    """The labels of GEDI L4A granules (kept by `gedi_filters`) and plots files (read as
-    `plot_table` says), inside
-    `area` (EPSG:4326) and within `year`: one frame, and one line per source on what each
-    filter removed."""
+    """The labels of GEDI L4A granules (kept by `gedi_filters`) and plots files (their
+    `read_all_plots`), inside `area` (EPSG:4326) and within `year`: one frame, and one line
+    per source on what each filter removed."""
     pandas = require("pandas", "labels")
     frames, lines = [], []
     if gedi:
         found = within(merged([read_l4a(path, gedi_filters) for path in gedi]), area, year)
         lines.append(describe_removed(f"GEDI L4A footprints in {len(gedi)} file(s)", found))
         frames.append(found.frame)
-    for path in plots:
-        found = within(read_plots(path, plot_table or PlotTable()), area, year)
-        lines.append(describe_removed(f"plots in {Path(path).name}", found))
+    for path, read in (plots or {}).items():
+        found = within(read, area, year)
+        lines.append(describe_removed(f"plots in {path.name}", found))
         frames.append(found.frame)
     if not frames:
         raise ValueError("give --gedi FILE ..., --download DIR or --plots FILE ...")
