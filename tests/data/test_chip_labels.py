@@ -39,7 +39,6 @@ def test_labels_are_placed_on_their_chip_and_one_outside_every_chip_is_refused(
         place_labels(outside, grids, tmp_path / "far.gpkg")
 
 
-
 def test_labels_are_placed_on_a_prepared_cache_as_on_its_raw_chips(tmp_path: Path) -> None:
     """`train --labels` on an `agbm prepare` cache failed: the grids were read from GeoTIFFs
     that a cache does not hold ("no GeoTIFF in .../train_features")."""
@@ -55,6 +54,7 @@ def test_labels_are_placed_on_a_prepared_cache_as_on_its_raw_chips(tmp_path: Pat
     labels = write_labels(labels_frame([lon], [lat], [42.0], 5.0, 12.5), tmp_path / "l.gpkg")
     placed = chip_labels(TrainConfig(data=str(cache), out="r", labels=str(labels)), chips)
     assert placed[chips[0]][0, :2].tolist() == pytest.approx([7.25, 3.5], abs=1e-4)
+
 
 def test_validation_holds_out_whole_chips_with_all_their_labels(tmp_path: Path) -> None:
     import torch
@@ -81,3 +81,35 @@ def test_validation_holds_out_whole_chips_with_all_their_labels(tmp_path: Path) 
     for dataset in (data.train_set, data.val_set):
         for index in range(len(dataset)):
             assert int(dataset[index]["labels"][:, 3].isfinite().sum()) == 3  # all on its chip
+
+
+def test_chips_and_train_refuse_a_labels_file_without_labels_or_with_bad_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They went through: `agbm chips` ended in a traceback, `train --labels` trained on -80."""
+    from agbm.cli import main
+
+    empty = write_labels(labels_frame([], [], []), tmp_path / "empty.gpkg")
+    north = write_labels(labels_frame([27.0], [95.0], [42.0]), tmp_path / "north.gpkg")
+    for labels, message in ((empty, "empty.gpkg: holds no labels"),
+                            (north, "north.gpkg: label 0: lat 95 is not a latitude")):  # fmt: skip
+        out = tmp_path / "chips"
+        assert main(["chips", "--labels", str(labels), "--year", "2021", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+    root = tmp_path / "data"
+    generate(root, 2, 0, 0, 32)
+    crs, transform, _ = chip_grids(root, list_chips(root, "train"), "train")[
+        list_chips(root, "train")[0]
+    ]
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        *(transform @ (3.5, 7.25))
+    )
+    negative = write_labels(labels_frame([lon], [lat], [-80.0]), tmp_path / "negative.gpkg")
+    run = tmp_path / "run"
+    args = ["train", "--data", str(root), "--out", str(run), "--labels", str(negative)]
+    assert main([*args, "--epochs", "1", "--workers", "0", "--pretrained", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "negative.gpkg: label 0: agbd -80 is not a biomass, t/ha >= 0" in err, err
+    assert len(err.strip().splitlines()) == 1

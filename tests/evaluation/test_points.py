@@ -110,3 +110,22 @@ def test_evaluate_scores_a_region_vrt_against_labels_and_writes_each_point(
     assert "give either --pred DIR --truth ROOT, or --labels FILE --map MAP" in (
         capsys.readouterr().err
     )
+
+
+def test_a_label_without_a_value_is_skipped_and_counted_not_every_score_nan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One NaN label turned every `evaluate --labels` score into NaN."""
+    agbd, predicted = np.array([10.0, np.nan, 30.0, 40.0]), np.array([12.0, 18.0, 33.0, np.nan])
+    scores = score(agbd, predicted)
+    assert (scores.n, scores.missing, scores.unlabelled) == (2, 1, 1)
+    assert scores.rmse == pytest.approx(math.sqrt((4 + 9) / 2))
+    tile = _map(tmp_path / "m.tif")
+    labels = tmp_path / "labels.gpkg"
+    write_labels(_labels([(X0 + 15, Y0 - 25), (X0 + 35, Y0 - 35)], [2, 2], [10, np.nan]), labels)
+    assert main(["evaluate", "--labels", str(labels), "--map", str(tile)]) == 0
+    rows = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.strip().splitlines())
+    rows = {name.strip(): float(value) for name, value in rows.items()}
+    assert rows["labels scored (footprint means)"] == 1
+    assert rows["labels without a value (skipped)"] == 1
+    assert rows["RMSE (t/ha)"] == pytest.approx(1.0, abs=1e-3)  # 9 against 10

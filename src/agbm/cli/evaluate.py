@@ -37,6 +37,7 @@ def _points(args: argparse.Namespace) -> int:
     print(format_rows([
         ("labels scored (footprint means)", f"{scores.n}"),
         ("labels without map data", f"{scores.missing}"),
+        ("labels without a value (skipped)", f"{scores.unlabelled}"),
         ("RMSE (t/ha)", f"{scores.rmse:.3f}"),
         ("bias, map - label (t/ha)", f"{scores.bias:.3f}"),
         ("R²", f"{scores.r2:.3f}"),

@@ -6,7 +6,8 @@ a disc across pixel edges takes each pixel by its share. The map may be agbm's G
 region's VRT or another product (ESA CCI Biomass, in degrees): the discs are drawn in
 metres, in the map's CRS when it is projected, else in the labels' UTM zone and then
 reprojected onto the map. Pixels without data (NaN or the no-data value) take no part; a
-label with none under its disc is left out of the scores and counted apart.
+label with none under its disc is left out of the scores and counted apart, and so is a
+label without a value (an agbd of NaN), so that one cannot turn every score into NaN.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ QUAD_SEGMENTS = 32
 @dataclass(frozen=True)
 class PointScores:
     """A map against labels: RMSE, bias (map minus label) and R^2 of the footprint means, in
-    t/ha, over the `n` labels the map covers (`missing` more it does not)."""
+    t/ha, over the `n` labels the map covers (`missing` more it does not; `unlabelled` more
+    have no value, an agbd of NaN)."""
 
     rmse: float
     bias: float
     r2: float
     n: int
     missing: int
+    unlabelled: int = 0
 
 
 def footprints(labels: Any, crs: Any) -> Any:
@@ -76,16 +79,22 @@ def agbm_band(src: Any) -> Any:
 
 
 def score(agbd: np.ndarray, predicted: np.ndarray) -> PointScores:
-    """`PointScores` of `predicted` footprint means against the labels' `agbd`."""
-    valid = np.isfinite(predicted)
+    """`PointScores` of `predicted` footprint means against the labels' `agbd` (a NaN agbd:
+    skipped and counted as `unlabelled`)."""
+    labelled = ~np.isnan(agbd)
+    valid = labelled & np.isfinite(predicted)
     truth, error = agbd[valid], predicted[valid] - agbd[valid]
-    n = int(valid.sum())
+    n, missing, unlabelled = (
+        int(valid.sum()),
+        int((labelled & ~valid).sum()),
+        int((~labelled).sum()),
+    )
     if n == 0:
-        return PointScores(math.nan, math.nan, math.nan, 0, len(agbd))
+        return PointScores(math.nan, math.nan, math.nan, 0, missing, unlabelled)
     spread = float(((truth - truth.mean()) ** 2).sum())
     r2 = 1 - float((error**2).sum()) / spread if spread > 0 else math.nan
     rmse = math.sqrt(float((error**2).mean()))
-    return PointScores(rmse, float(error.mean()), r2, n, len(agbd) - n)
+    return PointScores(rmse, float(error.mean()), r2, n, missing, unlabelled)
 
 
 def evaluate_points(
@@ -93,7 +102,7 @@ def evaluate_points(
 ) -> PointScores:
     """Score the map at `map_path` against the labels file at `labels_path`; `per_point`, if
     given, is a CSV written with one row per label (its columns, `predicted`, `error`)."""
-    labels = read_labels(labels_path)
+    labels = read_labels(labels_path, skip_missing_agbd=True)
     predicted = footprint_means(map_path, labels)
     if per_point is not None:
         table = labels.drop(columns="geometry").assign(
