@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agbm.data.gedi import MIN_SENSITIVITY
 from agbm.data.labels import LABELS_CRS, PLOT_RADIUS_M
+from agbm.errors import DataError
 from agbm.io import check_output_file
 
 
@@ -41,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     frame, lines = collect(granules, plots, area, args.year, filters)
     for line in lines:
         print(line)
+    if frame.empty:  # chips, train and evaluate would refuse it: say so now, write nothing
+        raise DataError(f"{args.out}: not written, no label is left (the counts above say why)")
     write_labels(frame, args.out)
     print(f"wrote {len(frame):,} labels to {args.out}")
     return 0
