@@ -129,3 +129,15 @@ def test_a_label_without_a_value_is_skipped_and_counted_not_every_score_nan(
     assert rows["labels scored (footprint means)"] == 1
     assert rows["labels without a value (skipped)"] == 1
     assert rows["RMSE (t/ha)"] == pytest.approx(1.0, abs=1e-3)  # 9 against 10
+
+
+def test_labels_of_another_place_are_refused_not_scored_nan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels that all fall off the map printed NaN for every score, with exit 0."""
+    tile, labels = _map(tmp_path / "m.tif"), tmp_path / "labels.gpkg"
+    far = [(X0 - 5000, Y0), (X0 + 5, Y0 - 5)]  # 5 km west; on the pixel without data
+    write_labels(_labels(far, [2, 2], [10, 20]), labels)
+    assert main(["evaluate", "--labels", str(labels), "--map", str(tile)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tile}: none of the 2 labels of {labels} falls on the map's data" in err

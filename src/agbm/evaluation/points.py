@@ -104,6 +104,12 @@ def evaluate_points(
     given, is a CSV written with one row per label (its columns, `predicted`, `error`)."""
     labels = read_labels(labels_path, skip_missing_agbd=True)
     predicted = footprint_means(map_path, labels)
+    scores = score(labels["agbd"].to_numpy(np.float64), predicted)
+    if scores.n == 0:  # every score would be NaN: say why instead
+        raise DataError(
+            f"{map_path}: none of the {scores.missing:,} labels of {labels_path} falls on the "
+            "map's data (outside it or on no-data: are they of this place?)"
+        )
     if per_point is not None:
         table = labels.drop(columns="geometry").assign(
             lon=labels.geometry.x, lat=labels.geometry.y, predicted=predicted,
@@ -111,4 +117,4 @@ def evaluate_points(
         )  # fmt: skip
         with replacing(Path(per_point)) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
-    return score(labels["agbd"].to_numpy(np.float64), predicted)
+    return scores
