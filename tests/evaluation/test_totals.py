@@ -190,3 +190,16 @@ def test_totals_are_the_same_in_any_crs(tmp_path: Path) -> None:
             np.testing.assert_allclose(stats[column], reference[column], rtol=5e-3)
         assert (stats["mapped_ha"] <= stats["area_ha"]).all()
         np.testing.assert_allclose(stats["mapped_ha"], stats["area_ha"], rtol=5e-3)
+
+
+@pytest.mark.parametrize("fraction", ["-0.5", "1.5", "0", "nan"])
+def test_a_carbon_fraction_outside_0_to_1_is_refused(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fraction: str
+) -> None:
+    zones, out = _zones(tmp_path, [box(0, 0, 100, 100)]), tmp_path / "stats.csv"
+    assert main(["stats", "--map", str(agbm_map), "--zones", str(zones), "--out", str(out),
+                 "--carbon-fraction", fraction]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "error: --carbon-fraction must be in (0, 1] (carbon per unit of dry biomass" in err
+    assert err.endswith(f"not {float(fraction)}\n") and err.count("\n") == 1
+    assert not out.exists()

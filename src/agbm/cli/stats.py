@@ -52,6 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--carbon-fraction", type=float, default=0.47,
-        help="carbon per unit of dry biomass (default 0.47, IPCC's for forests)",
+        help="carbon per unit of dry biomass, in (0, 1] (default 0.47, IPCC's for forests)",
     )  # fmt: skip
     parser.set_defaults(func=_run)

@@ -233,7 +233,13 @@ def zone_stats(
 ) -> Any:
     """The zones' totals (module docstring) as a GeoDataFrame, one row per zone in the
     zones' order; `id_field` names them (default: their row number); `calibration`:
-    `agbm calibrate`'s file of the map's model, for the intervals at `coverage`."""
+    `agbm calibrate`'s file of the map's model, for the intervals at `coverage`;
+    `carbon_fraction`: carbon per unit of dry biomass, in (0, 1]."""
+    if not 0 < carbon_fraction <= 1:  # NaN too
+        raise ValueError(
+            f"--carbon-fraction must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
+            f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
+        )
     intervals = map_calibration(map_path, calibration) if calibration is not None else None
     pandas = require("pandas", "labels")
     zones = read_zones(zones_path, id_field)
