@@ -38,12 +38,17 @@ EDGES = np.arange(0.0, TOP + STEP, STEP)
 FORMATS = ("agbm-calibration-1", "agbm-calibration-2")
 
 
+def check_coverage(coverage: float) -> None:
+    """Refuse a coverage outside (0, 1), NaN too, in one line naming `--coverage`."""
+    if not 0 < coverage < 1:
+        raise ValueError(f"--coverage must be between 0 and 1 (e.g. 0.9), not {coverage}")
+
+
 def conformal_quantile(counts: np.ndarray, coverage: float) -> float:
     """The conformal quantile at `coverage` of the residuals counted in `counts` (over
     `EDGES`): the upper edge of the bin of the ceil((n + 1) coverage)-th smallest; inf when
     there are too few residuals for that coverage."""
-    if not 0 < coverage < 1:
-        raise ValueError(f"--coverage must be between 0 and 1, not {coverage}")
+    check_coverage(coverage)
     n = int(counts.sum())
     rank = math.ceil((n + 1) * coverage)
     if n == 0 or rank > n:
