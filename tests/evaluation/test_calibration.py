@@ -202,3 +202,21 @@ def test_predict_writes_the_bounds_and_evaluate_scores_their_coverage(
                  "--out", str(spread)]) == 0  # fmt: skip
     first = list_chips(calibrated["train"], "train")[0]
     assert (spread / f"{first}_spread.tif").is_file()  # two passes: their spread too
+
+
+@pytest.mark.parametrize("coverage", ["1.5", "0", "nan"])
+def test_a_coverage_outside_0_to_1_is_refused_before_predicting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    coverage: str,
+) -> None:  # fmt: skip
+    import agbm.evaluation.calibration
+
+    monkeypatch.setattr(agbm.evaluation.calibration, "calibrate", lambda *_: pytest.fail("ran"))
+    generate(tmp_path / "data", 1, 2, 0, SIZE)
+    (tmp_path / "m.pt").write_bytes(b"")  # never read
+    out, data = tmp_path / "calib.json", str(tmp_path / "data")
+    assert main(["calibrate", "--checkpoint", str(tmp_path / "m.pt"), "--data", data,
+                 "--out", str(out), "--coverage", coverage]) == 2  # fmt: skip
+    refused = f"--coverage must be between 0 and 1 (e.g. 0.9), not {float(coverage)}"
+    assert capsys.readouterr().err == f"agbm calibrate: error: {refused}\n"
+    assert not out.exists()

@@ -8,8 +8,10 @@ import geopandas
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 import shapely
 from affine import Affine
+from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from agbm.cli import main
 from agbm.data.geotiff import write_geotiff
@@ -23,6 +25,9 @@ X0, Y0 = 500000.0, 6800000.0  # the map's top-left corner; 40 x 40 pixels of 10 
 VALUES = np.full((40, 40), 100.0, np.float32)
 VALUES[:, 20:] = 200.0
 VALUES[30:, 30:] = np.nan
+#: The true area of a nominal hectare of the map: UTM shrinks areas by k0^2 = 0.9996^2 on
+#: its central meridian (x = 500 km), where the map lies.
+HA = 1 / 0.9996**2
 
 
 @pytest.fixture()
@@ -55,20 +60,20 @@ def test_totals_equal_hand_computations(agbm_map: Path, tmp_path: Path) -> None:
     stats = zone_stats(agbm_map, zones, "name")
     assert list(stats["zone"]) == ["z0", "z1", "z2", "z3"]
     np.testing.assert_allclose(stats["area_ha"], [1.0, 0.1, 1.0, 1.21], rtol=2e-3)  # geodesic
-    np.testing.assert_allclose(stats["mapped_ha"][[0, 1, 3]], [1.0, 0.1, 0.21], rtol=1e-6)
+    np.testing.assert_allclose(stats["mapped_ha"][[0, 1, 3]], np.r_[1.0, 0.1, 0.21] * HA, 1e-6)
     np.testing.assert_allclose(stats["agbd_mean_t_ha"][[0, 1, 3]], [100.0, 150.0, 200.0])
-    np.testing.assert_allclose(stats["agb_t"][[0, 1, 3]], [100.0, 15.0, 42.0], rtol=1e-6)
-    np.testing.assert_allclose(stats["carbon_t"][0], 47.0)
-    np.testing.assert_allclose(stats["co2e_t"][0], 47.0 * 44 / 12)
+    np.testing.assert_allclose(stats["agb_t"][[0, 1, 3]], np.r_[100.0, 15.0, 42.0] * HA, 1e-6)
+    np.testing.assert_allclose(stats["carbon_t"][0], 47.0 * HA)
+    np.testing.assert_allclose(stats["co2e_t"][0], 47.0 * HA * 44 / 12)
     assert stats["mapped_ha"][2] == 0 and np.isnan(stats["agb_t"][2])  # a row, not an error
     lonlat = zone_stats(agbm_map, _zones(tmp_path, [in_degrees], "EPSG:4326", "ll.gpkg"))
-    assert lonlat["agb_t"][0] == pytest.approx(100.0, rel=1e-3)
+    assert lonlat["agb_t"][0] == pytest.approx(100.0 * HA, rel=1e-3)
     two_parts = shapely.MultiPolygon([box(0, 0, 100, 100), box(300, 0, 400, 100)])  # 1 + 1 ha
     holed = shapely.Polygon(box(0, 0, 200, 200).exterior, [box(50, 50, 150, 150).exterior])
     shapes = zone_stats(agbm_map, _zones(tmp_path, [two_parts, holed], name="shapes.gpkg"))
-    np.testing.assert_allclose(shapes["mapped_ha"], [2.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(shapes["mapped_ha"], np.r_[2.0, 3.0] * HA, rtol=1e-6)
     # 100 t/ha west of x = 200 m, 200 east; the holed square is all west: 3 ha x 100
-    np.testing.assert_allclose(shapes["agb_t"], [100.0 + 200.0, 300.0], rtol=1e-6)
+    np.testing.assert_allclose(shapes["agb_t"], np.r_[100.0 + 200.0, 300.0] * HA, rtol=1e-6)
 
 
 def _calibration(path: Path, blocks: dict[int, float], checkpoint: str = "x") -> Path:
@@ -111,7 +116,7 @@ def test_a_calibration_of_another_model_than_the_maps_is_refused(
         tags = {"AGBM_CHECKPOINTS": sha, "AGBM_TTA": "none"}
         write_geotiff(tmp_path / name, VALUES, *grid, tags)
     stats = zone_stats(tmp_path / "ours.tif", zones, calibration=calibration)
-    assert stats["agb_t_high"][0] == pytest.approx(100.0 + 10.05)
+    assert stats["agb_t_high"][0] == pytest.approx((100.0 + 10.05) * HA)
     with pytest.raises(DataError, match=r"calib\.json: calibrated for .* not \S*theirs\.tif's"):
         zone_stats(tmp_path / "theirs.tif", zones, calibration=calibration)
     write_geotiff(tmp_path / "untagged.tif", VALUES, *grid, {})
@@ -131,10 +136,10 @@ def test_stats_writes_each_format_and_refuses_bad_zones(
         assert main(["stats", "--map", str(agbm_map), "--zones", str(given), "--id", "name",
                      "--calibration", calibration, "--out", str(out)]) == 0  # fmt: skip
     table = pd.read_csv(tmp_path / "stats.csv")
-    assert table["agb_t"][0] == pytest.approx(100.0) and table["interval_block_px"][0] == 1
+    assert table["agb_t"][0] == pytest.approx(100.0 * HA) and table["interval_block_px"][0] == 1
     assert list(pd.read_parquet(tmp_path / "stats.parquet")["interval_block_px"]) == [1, pd.NA]
-    assert geopandas.read_file(tmp_path / "stats.gpkg")["agb_t"][0] == pytest.approx(100.0)
-    assert pd.read_parquet(tmp_path / "stats.parquet")["agb_t"][0] == pytest.approx(100.0)
+    assert geopandas.read_file(tmp_path / "stats.gpkg")["agb_t"][0] == pytest.approx(100.0 * HA)
+    assert pd.read_parquet(tmp_path / "stats.parquet")["agb_t"][0] == pytest.approx(100.0 * HA)
     assert "100 t of above-ground biomass" in capsys.readouterr().out
     with pytest.raises(DataError, match=r"zones\.gpkg: no field 'plot' for --id"):
         zone_stats(agbm_map, zones, "plot")
@@ -142,3 +147,59 @@ def test_stats_writes_each_format_and_refuses_bad_zones(
     bad = _zones(tmp_path, [bowtie], name="bad.gpkg")
     with pytest.raises(DataError, match=r"bad\.gpkg: zone 0 is not a valid polygon"):
         zone_stats(agbm_map, bad)
+
+
+def _warped(source: Path, crs: str, path: Path) -> Path:
+    """The map at `source` reprojected onto `crs` (rasterio's default grid, bilinear)."""
+    with rasterio.open(source) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, crs, src.width, src.height, *src.bounds
+        )
+        out = np.full((height, width), np.nan, np.float32)
+        reproject(rasterio.band(src, 1), out, dst_transform=transform, dst_crs=crs,
+                  dst_nodata=np.nan, resampling=Resampling.bilinear)  # fmt: skip
+    write_geotiff(path, out, crs, transform, np.nan, ["agbm"], {})
+    return path
+
+
+def test_totals_are_the_same_in_any_crs(tmp_path: Path) -> None:
+    """One smooth field over Finland (60-65 N) in equal-area EPSG:3035, in Web Mercator
+    (where a pixel covers 1/4.5 of its nominal area at 62 N) and in lon/lat: the same
+    totals, each pixel taken at its true area on the ellipsoid."""
+    x0, y0, side = 4_900_000.0, 4_750_000.0, 2000.0  # 300 x 300 px of 2 km, 20-34 E, 59-65 N
+    y, x = np.mgrid[0:300, 0:300] * side
+    field = (100 + 50 * np.sin(x / 90e3) * np.cos(y / 70e3)).astype(np.float32)
+    laea = tmp_path / "laea.tif"
+    write_geotiff(laea, field, "EPSG:3035", Affine(side, 0, x0, 0, -side, y0), np.nan,
+                  ["agbm"], {})  # fmt: skip
+    zones = _zones(tmp_path, [
+        shapely.box(23.0, 61.0, 25.0, 62.0),
+        shapely.Polygon([(25.5, 62.0), (28.5, 62.2), (26.5, 64.0)]),
+    ], crs="EPSG:4326")  # fmt: skip
+    totals = {
+        crs: zone_stats(map_path, zones)
+        for crs, map_path in (
+            ("EPSG:3035", laea),
+            ("EPSG:3857", _warped(laea, "EPSG:3857", tmp_path / "mercator.tif")),
+            ("EPSG:4326", _warped(laea, "EPSG:4326", tmp_path / "lonlat.tif")),
+        )
+    }
+    reference = totals["EPSG:3035"]
+    for stats in totals.values():
+        for column in ("agb_t", "mapped_ha", "area_ha"):
+            np.testing.assert_allclose(stats[column], reference[column], rtol=5e-3)
+        assert (stats["mapped_ha"] <= stats["area_ha"]).all()
+        np.testing.assert_allclose(stats["mapped_ha"], stats["area_ha"], rtol=5e-3)
+
+
+@pytest.mark.parametrize("fraction", ["-0.5", "1.5", "0", "nan"])
+def test_a_carbon_fraction_outside_0_to_1_is_refused(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fraction: str
+) -> None:
+    zones, out = _zones(tmp_path, [box(0, 0, 100, 100)]), tmp_path / "stats.csv"
+    assert main(["stats", "--map", str(agbm_map), "--zones", str(zones), "--out", str(out),
+                 "--carbon-fraction", fraction]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "error: --carbon-fraction must be in (0, 1] (carbon per unit of dry biomass" in err
+    assert err.endswith(f"not {float(fraction)}\n") and err.count("\n") == 1
+    assert not out.exists()

@@ -13,8 +13,9 @@ from agbm.io import check_output_file
 def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.calibration import calibrate
     from agbm.evaluation.evaluate import format_rows
-    from agbm.inference.intervals import PIXEL_BINS
+    from agbm.inference.intervals import PIXEL_BINS, check_coverage
 
+    check_coverage(args.coverage)  # before any prediction, and before the file is written
     check_output_file(args.out, args.checkpoint)
     calibration = calibrate(
         args.checkpoint, args.data, args.split, args.tta, args.batch_size, args.amp, args.workers

@@ -31,7 +31,8 @@ def _run(args: argparse.Namespace) -> int:
 DESCRIPTION = (
     "Totals per polygon of an AGB map (a GeoTIFF or a region's VRT, t/ha): area_ha, "
     "mapped_ha, agbd_mean_t_ha, agb_t, carbon_t and co2e_t (exactextract's sums, each pixel "
-    "weighted by the share the polygon covers), and with --calibration the interval of each "
+    "weighted by the share the polygon covers and by its true area on the ellipsoid: a map "
+    "in any CRS, lon/lat too), and with --calibration the interval of each "
     "total at --coverage (agb_t_low, agb_t_high, and carbon and CO2e alike, with coverage "
     "and interval_block_px, the side of the block used) from the "
     "calibrated block nearest the zone's mapped area; a calibration of another model than "
@@ -51,6 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--carbon-fraction", type=float, default=0.47,
-        help="carbon per unit of dry biomass (default 0.47, IPCC's for forests)",
+        help="carbon per unit of dry biomass, in (0, 1] (default 0.47, IPCC's for forests)",
     )  # fmt: skip
     parser.set_defaults(func=_run)

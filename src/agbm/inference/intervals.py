@@ -29,6 +29,8 @@ from agbm.io import replacing
 PIXEL_BINS = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0)
 #: Sides of the calibrated square blocks, pixels (0.01 ha .. 655 ha at 10 m).
 BLOCK_SIDES = (1, 4, 16, 64, 256)
+#: The area of the chips' pixels (10 m), ha: the unit of the blocks, on a map of any grid.
+PIXEL_HA = 0.01
 #: Histogram step and range of the residuals, t/ha.
 STEP, TOP = 0.05, 2000.0
 EDGES = np.arange(0.0, TOP + STEP, STEP)
@@ -36,12 +38,17 @@ EDGES = np.arange(0.0, TOP + STEP, STEP)
 FORMATS = ("agbm-calibration-1", "agbm-calibration-2")
 
 
+def check_coverage(coverage: float) -> None:
+    """Refuse a coverage outside (0, 1), NaN too, in one line naming `--coverage`."""
+    if not 0 < coverage < 1:
+        raise ValueError(f"--coverage must be between 0 and 1 (e.g. 0.9), not {coverage}")
+
+
 def conformal_quantile(counts: np.ndarray, coverage: float) -> float:
     """The conformal quantile at `coverage` of the residuals counted in `counts` (over
     `EDGES`): the upper edge of the bin of the ceil((n + 1) coverage)-th smallest; inf when
     there are too few residuals for that coverage."""
-    if not 0 < coverage < 1:
-        raise ValueError(f"--coverage must be between 0 and 1, not {coverage}")
+    check_coverage(coverage)
     n = int(counts.sum())
     rank = math.ceil((n + 1) * coverage)
     if n == 0 or rank > n:
@@ -74,10 +81,11 @@ class Calibration:
         return np.maximum(pred - width, 0.0).astype(np.float32), (pred + width).astype(np.float32)
 
     def block_halfwidth(self, pixels: float, coverage: float) -> tuple[float, int]:
-        """(half-width in t/ha of the mean over `pixels` mapped pixels at `coverage`, the side
-        of the block it comes from): the calibrated block nearest in area (log scale); an
-        area beyond the largest block takes the largest block's, which is conservative as
-        long as errors of means shrink with area, the more so the larger the zone."""
+        """(half-width in t/ha of the mean over `pixels` mapped pixels (of `PIXEL_HA`) at
+        `coverage`, the side of the block it comes from): the calibrated block nearest in
+        area (log scale); an area beyond the largest block takes the largest block's, which
+        is conservative as long as errors of means shrink with area, the more so the larger
+        the zone."""
         sides = [int(s) for s in self.blocks]
         side = min(sides, key=lambda s: abs(math.log(s * s) - math.log(max(pixels, 1.0))))
         if pixels > max(sides) ** 2:

@@ -41,7 +41,7 @@ from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map
 from agbm.data.scene import Scene, open_scene
-from agbm.inference.intervals import conformal_quantile, read_calibration
+from agbm.inference.intervals import check_coverage, read_calibration
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import (
     check_tta,
@@ -176,7 +176,7 @@ def map_layers(
         return MapLayers(tags=tags)
     intervals = read_calibration(calibration)
     intervals.check(shas, tta, calibration)
-    conformal_quantile(np.ones(1), coverage)  # a coverage outside (0, 1) fails here
+    check_coverage(coverage)
 
     def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return intervals.bounds(agbm, coverage)
