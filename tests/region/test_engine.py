@@ -231,3 +231,25 @@ def test_a_region_with_a_calibration_carries_bounds_and_spread_in_every_tile_and
         with rasterio.open(tile) as src:
             assert src.count == 4 and "calibrated 90% bounds" in src.tags()["AGBM_BOUNDS"]
             assert src.tags()["AGBM_TTA"] == "hv"
+
+
+def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_absolute_ones(
+    setup: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    scheduler: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The cluster's workers run in the folder the session started in; this run's relative
+    --out, --catalog, --checkpoint and --calibration name files of another folder."""
+    stac, checkpoint, bbox = setup
+    write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
+    monkeypatch.chdir(tmp_path)
+    args = ["map-region", "--bbox", *bbox, "--year", "2021", "--tta", "none", "--window", "64"]
+    args += ["--catalog", os.path.relpath(stac), "--checkpoint", os.path.relpath(checkpoint)]
+    args += ["--calibration", "calib.json", "--overlap", "16", "--tile-size", "256"]
+    assert main([*args, "--scheduler", scheduler, "--out", "out"]) == 0
+    assert "mapped 2 tile(s), 0 already done, 0 failed" in capsys.readouterr().out
+    assert len(list((tmp_path / "out" / "tiles").glob("*.tif"))) == 2
+    mapped = read_map(tmp_path / "out")
+    assert np.isfinite(mapped).any()

@@ -10,6 +10,7 @@ be queried. The Planetary Computer's asset URLs are signed (planetary-computer) 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +43,12 @@ class Catalog:
 
 def catalog_url(catalog: str | Path) -> str:
     """An API's URL as it is; a static catalog's path (or `file://` URL, or its folder) as the
-    path of its `catalog.json`."""
+    absolute path of its `catalog.json`: what a Dask worker in another working folder opens,
+    and what a run's record compares, whichever way the catalog was named."""
     text = str(catalog)
     if text.startswith(("http://", "https://")):
         return text
-    path = Path(text.removeprefix("file://"))
+    path = Path(os.path.abspath(text.removeprefix("file://")))
     return str(path / "catalog.json" if path.is_dir() else path)
 
 

@@ -13,6 +13,7 @@ last: a chip whose labels file exists is done, so a rerun goes on from the chips
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agbm.compose.catalog import PLANETARY_COMPUTER
+from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.chip_labels import (
     check_all_placed,
@@ -123,8 +124,10 @@ def make_chips(
 ) -> ChipsResult:
     """Make the chips of the labels at `labels_path` for `year` in `folder` (see the module
     docstring): `catalog`, `s2_catalog` as for `agbm map-region`, `crs` the chips' grid,
-    `scheduler` a Dask cluster (default: this machine's), `retries` per chip."""
-    folder, labels_path = Path(folder), Path(labels_path)
+    `scheduler` a Dask cluster (default: this machine's), `retries` per chip. Every path is
+    made absolute here, before it reaches a worker that may run in another working folder."""
+    folder, labels_path = Path(os.path.abspath(folder)), Path(labels_path)
+    catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
     labels = read_labels(labels_path)
     grid = labels_grid(labels, crs)
     chips = chips_with_labels(grid, labels, labels_path)

@@ -18,6 +18,7 @@ grid, catalog or model is refused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -30,7 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agbm.compose.catalog import PLANETARY_COMPUTER
+from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import TileError, reason
 from agbm.extras import require
@@ -88,6 +89,13 @@ class PredictOptions:
     def layers(self) -> MapLayers:
         """The tiles' bands and tags (`map_layers`)."""
         return map_layers(self.checkpoints, self.tta, self.calibration, self.coverage)
+
+    def absolute(self) -> PredictOptions:
+        """These options with the checkpoints' and calibration's paths absolute: a worker
+        of a cluster reads them from its own working folder."""
+        calibration = os.path.abspath(self.calibration) if self.calibration else None
+        checkpoints = tuple(os.path.abspath(c) for c in self.checkpoints)
+        return dataclasses.replace(self, checkpoints=checkpoints, calibration=calibration)
 
 
 @dataclass
@@ -293,8 +301,10 @@ def map_region(
     `tile_size`: tile side in pixels; `catalog`, `s2_catalog`: STAC API or static catalog
     (Sentinel-2 from the second when given); `retries`: Dask's retries of a failed task;
     `scheduler`: a running cluster's address or scheduler file (default: `local_cluster`);
-    `predict_on`: where predict tasks run (`placement`)."""
-    folder = Path(folder)
+    `predict_on`: where predict tasks run (`placement`). Every path is made absolute here,
+    before it reaches a worker that may run in another working folder."""
+    folder, options = Path(os.path.abspath(folder)), options.absolute()
+    catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
     tiles = grid.tiles(tile_size)
     layers = options.layers()  # a wrong calibration fails here, before any task
     catalogs = [catalog, s2_catalog or catalog]
