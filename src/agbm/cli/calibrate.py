@@ -15,7 +15,7 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.evaluate import format_rows
     from agbm.inference.intervals import PIXEL_BINS
 
-    check_output_file(args.out, args.checkpoint)
+    check_output_file(args.out, [*args.checkpoint, args.data])
     calibration = calibrate(
         args.checkpoint, args.data, args.split, args.tta, args.batch_size, args.amp, args.workers
     )
