@@ -19,6 +19,7 @@ of what made a folder, and locks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -36,6 +37,9 @@ from agbm.errors import OutputError, RunBusyError
 
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 
+#: The errors of a full disk or quota, named by the output being written.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
 
 def temporary_path(path: Path) -> Path:
     """Where `replacing` writes `path` before renaming it."""
@@ -46,7 +50,8 @@ def temporary_path(path: Path) -> Path:
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it when the block completes: a crash
     never leaves a half-written file, only the old one (and an error, not even that). The
-    block may make a folder there instead of a file: it then replaces the old folder whole."""
+    block may make a folder there instead of a file: it then replaces the old folder whole.
+    A full disk is a one-line `OutputError` naming `path`."""
     tmp = temporary_path(path)
     _remove(tmp)  # a leftover of an earlier process that had this pid
     try:
@@ -54,6 +59,13 @@ def replacing(path: Path) -> Iterator[Path]:
         if tmp.is_dir() and path.is_dir():
             shutil.rmtree(path)  # os.replace moves a folder only onto an empty one
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in _NO_SPACE:  # the system's message names no file, or the temporary
+            raise OutputError(
+                f"{path}: {os.strerror(err.errno)} while writing it: free some space there, "
+                "or write it elsewhere"
+            ) from None
+        raise
     finally:
         _remove(tmp)
 

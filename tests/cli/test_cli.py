@@ -205,3 +205,27 @@ def test_predict_scene_never_writes_its_map_over_the_checkpoint(
     args += ["--window", "64", "--overlap", "0", "--tta", "none"]
     err = _refused(args, checkpoint, capsys)
     assert f"{checkpoint} is one of this command's inputs {checkpoint}" in err
+
+
+def test_a_full_disk_names_the_file_being_written(
+    labelled_map: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """`[Errno 28] No space left on device` named no file."""
+    import errno
+    import os
+
+    import pandas
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pandas.DataFrame, "to_csv", full)
+    labels, agbd_map = labelled_map
+    per_point = tmp_path / "points.csv"
+    args = ["evaluate", "--labels", str(labels), "--map", str(agbd_map), "--per-point"]
+    assert main([*args, str(per_point)]) == 2
+    assert capsys.readouterr().err == (
+        f"agbm evaluate: error: {per_point}: No space left on device while writing it: free "
+        "some space there, or write it elsewhere\n"
+    )
+    assert not any(p.name.startswith(".points.csv") for p in tmp_path.iterdir())
