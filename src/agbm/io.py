@@ -6,8 +6,9 @@ of what made a folder, and locks.
   complete. A process killed mid-write leaves only such a temporary, which the next run in
   that folder removes (`remove_stale_temporaries`) once the process that wrote it is gone.
   The exceptions are files other libraries write in place (TensorBoard's event files).
-* An output is checked before any work: writable, not a directory, not one of the
-  command's inputs (`check_output_file`).
+* An output is checked before any work: writable, not a directory (`check_output_file`),
+  and never an input, inside an input folder or a folder holding an input, even with
+  --overwrite (`refuse_overwriting_inputs`).
 * A folder that is filled over several runs (a training run, a cache, composed months,
   predictions, a demo) records what it was made for (`claim_record`), and a run with other
   settings is refused with the keys that differ, instead of mixing two results.
@@ -18,6 +19,7 @@ of what made a folder, and locks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -35,6 +37,9 @@ from agbm.errors import OutputError, RunBusyError
 
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp(?P<pid>\d+)$")
 
+#: The errors of a full disk or quota, named by the output being written.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
 
 def temporary_path(path: Path) -> Path:
     """Where `replacing` writes `path` before renaming it."""
@@ -45,7 +50,8 @@ def temporary_path(path: Path) -> Path:
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it when the block completes: a crash
     never leaves a half-written file, only the old one (and an error, not even that). The
-    block may make a folder there instead of a file: it then replaces the old folder whole."""
+    block may make a folder there instead of a file: it then replaces the old folder whole.
+    A full disk is a one-line `OutputError` naming `path`."""
     tmp = temporary_path(path)
     _remove(tmp)  # a leftover of an earlier process that had this pid
     try:
@@ -53,6 +59,13 @@ def replacing(path: Path) -> Iterator[Path]:
         if tmp.is_dir() and path.is_dir():
             shutil.rmtree(path)  # os.replace moves a folder only onto an empty one
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in _NO_SPACE:  # the system's message names no file, or the temporary
+            raise OutputError(
+                f"{path}: {os.strerror(err.errno)} while writing it: free some space there, "
+                "or write it elsewhere"
+            ) from None
+        raise
     finally:
         _remove(tmp)
 
@@ -115,18 +128,56 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def _overlap(output: Path, source: Path) -> str | None:
+    """How writing `output` would reach the input `source`, or None if it cannot: the same
+    file (by another spelling or a link too), inside the input folder, or a folder holding
+    the input."""
+    if _same_file(output, source):
+        return "is one of this command's inputs"
+    out, src = output.resolve(), source.resolve()
+    if out.is_relative_to(src):
+        return "is inside the input folder"
+    if src.is_relative_to(out):
+        return "is a folder holding the input"
+    return None
+
+
+def refuse_overwriting_inputs(
+    outputs: Iterable[Path | str | None], inputs: Iterable[Path | str | None]
+) -> None:
+    """Refuse, before any work, outputs that would write over the command's inputs (data,
+    targets, labels, maps, checkpoints, a calibration): an output may not be an input, lie
+    inside an input folder, or be a folder holding an input, whatever `--overwrite` says
+    (it replaces earlier outputs, never the data they were made from).
+
+    outputs: the files and folders the command writes; None (an output not asked for) is
+        skipped.
+    inputs: the files and folders it reads; None is skipped.
+
+    Raises a one-line `OutputError` naming both paths.
+    """
+    sources = [Path(s) for s in inputs if s is not None]
+    for output in (Path(o) for o in outputs if o is not None):
+        for source in sources:
+            how = _overlap(output, source)
+            if how:
+                raise OutputError(
+                    f"{output} {how} {source}: write somewhere else (outputs never replace "
+                    "inputs, even with --overwrite)"
+                )
+
+
 def check_output_file(
-    path: Path | str, inputs: Iterable[Path | str] = (), overwrite: bool = True
+    path: Path | str, inputs: Iterable[Path | str | None] = (), overwrite: bool = True
 ) -> Path:
     """`path` as a file to write, checked before any work: not a directory, not one of the
-    command's `inputs`, an existing file only with `overwrite`, and a writable folder
-    (made if missing). Raises a one-line `OutputError` naming it."""
+    command's `inputs` nor inside an input folder (`refuse_overwriting_inputs`), an existing
+    file only with `overwrite`, and a writable folder (made if missing). Raises a one-line
+    `OutputError` naming it."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory: give the name of the file to write")
-    for source in inputs:
-        if _same_file(path, Path(source)):
-            raise OutputError(f"{path} is one of this command's inputs: write somewhere else")
+    refuse_overwriting_inputs([path], inputs)
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists: pass --overwrite to replace it")
     writable_folder(path.parent)

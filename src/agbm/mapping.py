@@ -54,7 +54,7 @@ def map_place(
     with its calibrated bounds as bands 2 and 3 (and with several members their spread as
     band 4) when `calibration` is given (`map_layers`); an existing map
     `out` is replaced only with `overwrite` (checked before composing)."""
-    out = check_output_file(out, overwrite=overwrite)
+    out = check_output_file(out, [like, *checkpoints, calibration], overwrite)
     map_layers(checkpoints, tta, calibration, coverage)  # a bad calibration fails before composing
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)

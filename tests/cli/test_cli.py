@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agbm.cli import COMMANDS, build_parser, main, one_line, reference
+from agbm.data.layout import features_folder, targets_folder
 from tests.helpers import REPO
 
 DOCS = REPO / "docs" / "cli.md"
@@ -106,3 +110,122 @@ def test_reason_follows_a_message_that_only_points_back() -> None:
     except RuntimeError as outer:
         assert reason(outer) == "IReadBlock failed at X offset 0"
     assert reason(ValueError()) == "ValueError"
+
+
+# --- outputs never overwrite inputs, even with --overwrite ----------------------------------
+
+
+@pytest.fixture
+def labelled_map(tmp_path: Path) -> tuple[Path, Path]:
+    """A 4 x 4 px UTM map of 10 t/ha and a labels file of one footprint on it."""
+    from affine import Affine
+    from pyproj import Transformer
+
+    from agbm.data.geotiff import write_geotiff
+    from agbm.data.labels import labels_frame, write_labels
+
+    x0, y0 = 500000.0, 6800040.0
+    agbd_map = tmp_path / "map.tif"
+    values = np.full((4, 4), 10, np.float32)
+    write_geotiff(agbd_map, values, UTM, Affine(10, 0, x0, 0, -10, y0), np.nan, ["agbm"], {})
+    lon, lat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(x0 + 20, y0 - 20)
+    labels = write_labels(labels_frame([lon], [lat], [12.0], 1.0, 5.0), tmp_path / "labels.gpkg")
+    return labels, agbd_map
+
+
+UTM = "EPSG:32635"
+
+
+def _refused(args: list[str], kept: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `agbm ARGS`; assert exit code 2, `kept` unchanged byte for byte (every file of it,
+    for a folder) and one line; returns the line."""
+    files = sorted(kept.rglob("*")) if kept.is_dir() else [kept]
+    before = {f: f.read_bytes() for f in files if f.is_file()}
+    assert main(args) == 2
+    assert {f: f.read_bytes() for f in files if f.is_file()} == before
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outputs never replace inputs, even with --overwrite" in err
+    return err
+
+
+@pytest.mark.parametrize("target", ["labels", "map"])
+def test_evaluate_never_writes_its_per_point_csv_over_the_labels_or_the_map(
+    labelled_map: tuple[Path, Path], target: str, capsys
+) -> None:
+    """`--per-point L` (or `M`) replaced that input with the CSV, exit 0."""
+    labels, agbd_map = labelled_map
+    kept = {"labels": labels, "map": agbd_map}[target]
+    args = ["evaluate", "--labels", str(labels), "--map", str(agbd_map), "--per-point", str(kept)]
+    err = _refused(args, kept, capsys)
+    assert f"{kept} is one of this command's inputs {kept}" in err
+
+
+def test_evaluate_never_writes_its_per_chip_csv_over_a_target(synth_root: Path, tmp_path, capsys):
+    """`--per-chip` naming a truth target replaced it with the CSV, exit 0."""
+    data = Path(shutil.copytree(synth_root, tmp_path / "data"))
+    pred = tmp_path / "pred"
+    shutil.copytree(targets_folder(data, "test"), pred)  # a perfect prediction
+    target = next(targets_folder(data, "test").glob("*_agbm.tif"))
+    args = ["evaluate", "--pred", str(pred), "--truth", str(data), "--per-chip", str(target)]
+    err = _refused(args, target, capsys)
+    assert f"{target} is inside the input folder {targets_folder(data, 'test')}" in err
+
+
+def _model(path: Path) -> Path:
+    from agbm.models import TemporalUNet, save_model
+
+    save_model(path, TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    return path
+
+
+@pytest.mark.parametrize("where", ["test_agbm", ".", "test_agbm/sub", ".."])
+def test_predict_never_writes_into_or_over_the_data(
+    synth_root: Path, tmp_path: Path, where: str, capsys
+) -> None:
+    """`--out D/test_agbm --overwrite` replaced the ground truth with predictions (evaluate
+    then reported RMSE 0.000), exit 0; so would the data root, a folder inside it or one
+    holding it."""
+    data = Path(shutil.copytree(synth_root, tmp_path / "all" / "data"))
+    out = data / where
+    args = ["predict", "--data", str(data), "--checkpoint", str(_model(tmp_path / "m.pt"))]
+    args += ["--out", str(out), "--overwrite", "--tta", "none", "--workers", "0"]
+    err = _refused(args, data, capsys)
+    assert str(data) in err and str(out) in err
+
+
+def test_predict_scene_never_writes_its_map_over_the_checkpoint(
+    synth_root: Path, tmp_path: Path, capsys
+) -> None:
+    """`--checkpoint m.pt --out m.pt --overwrite` replaced the checkpoint with a GeoTIFF."""
+    chip = next(targets_folder(synth_root, "test").glob("*_agbm.tif")).name.split("_")[0]
+    scene = features_folder(synth_root, "test") / chip
+    checkpoint = _model(tmp_path / "m.pt")
+    args = ["predict-scene", "--s1", f"{scene}_S1_{{MM}}.tif", "--s2", f"{scene}_S2_{{MM}}.tif"]
+    args += ["--checkpoint", str(checkpoint), "--out", str(checkpoint), "--overwrite"]
+    args += ["--window", "64", "--overlap", "0", "--tta", "none"]
+    err = _refused(args, checkpoint, capsys)
+    assert f"{checkpoint} is one of this command's inputs {checkpoint}" in err
+
+
+def test_a_full_disk_names_the_file_being_written(
+    labelled_map: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """`[Errno 28] No space left on device` named no file."""
+    import errno
+    import os
+
+    import pandas
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pandas.DataFrame, "to_csv", full)
+    labels, agbd_map = labelled_map
+    per_point = tmp_path / "points.csv"
+    args = ["evaluate", "--labels", str(labels), "--map", str(agbd_map), "--per-point"]
+    assert main([*args, str(per_point)]) == 2
+    assert capsys.readouterr().err == (
+        f"agbm evaluate: error: {per_point}: No space left on device while writing it: free "
+        "some space there, or write it elsewhere\n"
+    )
+    assert not any(p.name.startswith(".points.csv") for p in tmp_path.iterdir())

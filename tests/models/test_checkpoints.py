@@ -38,9 +38,15 @@ def mismatched() -> bytes:
 
 
 FAULTS: dict[str, tuple[Callable[[], bytes], str]] = {
-    "zero-byte": (lambda: b"", "unreadable, truncated or not a checkpoint"),
+    "zero-byte": (lambda: b"", "not a PyTorch checkpoint file (it is empty)"),
     "truncated": (lambda: valid_bytes()[:5000], "unreadable, truncated or not a checkpoint"),
-    "text": (lambda: b"a text file\n", "unreadable, truncated or not a checkpoint"),
+    "text": (lambda: b"a text file\n", "not a PyTorch checkpoint file (it begins b'a text file"),
+    # 7 bytes that torch took for a pickle: "holds Python objects"
+    "seven-bytes": (lambda: b"weights", "not a PyTorch checkpoint file (it begins b'weights')"),
+    "lfs-pointer": (
+        lambda: b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n",
+        "not a PyTorch checkpoint file (a Git LFS pointer: fetch the file itself",
+    ),
     "module": (lambda: torch_bytes(torch.nn.Linear(2, 2)), "holds Python objects"),
     "foreign-dict": (lambda: torch_bytes({"weights": 1}), "not an agbm checkpoint"),
     "config-not-dict": (

@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.inference.intervals import PIXEL_BINS, check_coverage
 
     check_coverage(args.coverage)  # before any prediction, and before the file is written
-    check_output_file(args.out, args.checkpoint)
+    check_output_file(args.out, [*args.checkpoint, args.data])
     calibration = calibrate(
         args.checkpoint, args.data, args.split, args.tta, args.batch_size, args.amp, args.workers
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.data.layout import SPLITS
+from agbm.data.layout import SPLITS, targets_folder
 from agbm.io import check_output_file
 
 
@@ -15,10 +15,12 @@ def _run(args: argparse.Namespace) -> int:
     used = [mode for mode, given in modes.items() if any(given)]
     if len(used) != 1 or not all(modes[used[0]]):
         raise ValueError("give either --pred DIR --truth ROOT, or --labels FILE --map MAP")
-    report = args.per_chip if used == ["dense"] else args.per_point
-    if report:
-        check_output_file(report)  # before the scoring, not after it
-    if used == ["points"]:
+    dense = used == ["dense"]
+    report = args.per_chip if dense else args.per_point
+    if report:  # before the scoring, not after it; never over what is scored
+        inputs = _dense_inputs(args) if dense else modes["points"]
+        check_output_file(report, inputs)
+    if not dense:
         return _points(args)
     from agbm.evaluation.evaluate import evaluate, format_table, write_per_chip
 
@@ -27,6 +29,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.per_chip:
         write_per_chip(args.per_chip, result)
     return 0
+
+
+def _dense_inputs(args: argparse.Namespace) -> list[Path]:
+    """What `--pred` and `--truth` score, which no report may replace: the prediction
+    files (a report beside them is fine), and the folder of the split's targets (a cache's
+    split folder, or the `{split}_agbm/` folder of a data root or a folder of targets)."""
+    from agbm.data.cache import is_cache
+
+    truth, split = args.truth, args.split
+    targets = truth / split if is_cache(truth) else targets_folder(truth, split)
+    return [targets, *sorted(args.pred.glob("*.tif"))]
 
 
 def _points(args: argparse.Namespace) -> int:

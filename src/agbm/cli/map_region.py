@@ -10,9 +10,11 @@ from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.io import refuse_overwriting_inputs
     from agbm.region import grid_of
     from agbm.region.engine import PredictOptions, describe, map_region
 
+    refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
     grid = grid_of(args.region, args.bbox, args.crs)
     options = PredictOptions(
         tuple(str(c) for c in args.checkpoint),

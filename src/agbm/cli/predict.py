@@ -10,9 +10,12 @@ import torch.distributed as dist
 from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.data.layout import SPLITS
 from agbm.inference.chips import predict
+from agbm.io import refuse_overwriting_inputs
 
 
 def _run(args: argparse.Namespace) -> int:
+    inputs = [args.data, *args.checkpoint, args.calibration]
+    refuse_overwriting_inputs([args.out, args.archive], inputs)  # --overwrite or not
     written = predict(
         args.data,
         args.checkpoint,

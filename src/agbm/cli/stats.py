@@ -12,7 +12,7 @@ from agbm.io import check_output_file
 def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.totals import write_stats, zone_stats
 
-    check_output_file(args.out, [args.map, args.zones])
+    check_output_file(args.out, [args.map, args.zones, args.calibration])
     stats = zone_stats(
         args.map, args.zones, args.id, args.calibration, args.coverage, args.carbon_fraction
     )

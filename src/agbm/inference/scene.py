@@ -366,7 +366,7 @@ def predict_files(
     existing file without `overwrite`; a killed run's partial map beside `out` is removed."""
     out = Path(out)
     with open_scene(s1, s2) as scene, output_folder(out.parent):
-        check_output_file(out, [path for path, _ in scene.files], overwrite)
+        check_output_file(out, [*(p for p, _ in scene.files), *checkpoints, calibration], overwrite)
         layers = map_layers(checkpoints, tta, calibration, coverage)
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)

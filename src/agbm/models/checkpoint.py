@@ -60,9 +60,10 @@ def read_checkpoint(
 ) -> dict:
     """A checkpoint dict holding `keys`, read with `weights_only=True` (tensors and plain
     values only), or a one-line `CheckpointError` naming the file and its fault: missing,
-    zero-byte, truncated, not a checkpoint, a whole pickled model, or a dict of another
-    program."""
+    not a file torch writes (`check_torch_file`), truncated, a whole pickled model, or a
+    dict of another program."""
     path = checkpoint_file(path)
+    check_torch_file(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -89,6 +90,30 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path
+
+
+#: How a file `torch.save` writes begins: a zip archive (its format since torch 1.6) or, in
+#: the legacy format, a pickle of protocol 2 or later.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+#: How a Git LFS pointer begins: what a clone without `git lfs` holds instead of the file.
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def check_torch_file(path: Path) -> None:
+    """Refuse, by its first bytes, a file that `torch.save` cannot have written: a
+    `CheckpointError` naming it and what it holds instead. torch's own error would call a
+    short text file a pickle of Python objects."""
+    with path.open("rb") as f:
+        head = f.read(32)
+    if head.startswith(_TORCH_MAGIC):
+        return
+    if head.startswith(_LFS_POINTER):
+        what = "a Git LFS pointer: fetch the file itself, e.g. git lfs pull"
+    else:
+        what = f"it begins {head[:16]!r}" if head else "it is empty"
+    raise CheckpointError(f"{path}: not a PyTorch checkpoint file ({what})")
 
 
 def refused_globals(path: Path, shown: int = 3) -> str:
