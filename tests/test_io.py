@@ -35,7 +35,7 @@ def test_a_file_is_hashed_once_until_it_changes(
 
 def test_an_output_may_not_be_an_input_nor_inside_one_nor_hold_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    (data / "test_agbm").mkdir(parents=True)
+    (data / "test_agbm").mkdir(parents=True)  # an input folder
     model = tmp_path / "m.pt"
     model.write_bytes(b"weights")
     (tmp_path / "link.pt").symlink_to(model)
@@ -51,6 +51,22 @@ def test_an_output_may_not_be_an_input_nor_inside_one_nor_hold_one(tmp_path: Pat
             io.refuse_overwriting_inputs([None, output], inputs)
         assert str(refused.value).startswith(f"{output} {how}: write somewhere else")
     io.refuse_overwriting_inputs([tmp_path / "pred", tmp_path / "m2.pt", None], inputs)
+    # a folder holding an input file: outputs go in by their own names, beside the model
+    io.refuse_overwriting_inputs([tmp_path / "run"], [tmp_path / "run" / "last.pt"])
+
+
+def test_only_a_data_roots_chip_folders_are_its_inputs(tmp_path: Path) -> None:
+    """`predict --out D/preds` was refused for lying inside the data root, `D/test_agbm`
+    must be: the root's chip, target and label folders are what outputs may not reach."""
+    from agbm.data.sources import data_folders
+
+    data = tmp_path / "data"
+    folders = data_folders(data)
+    assert data / "test_agbm" in folders and data / "train_labels" in folders
+    (data / "test_agbm").mkdir(parents=True)
+    io.refuse_overwriting_inputs([data / "preds", data / "calib.json"], folders)
+    with pytest.raises(OutputError, match="test_agbm is one of this command's inputs"):
+        io.refuse_overwriting_inputs([data / "test_agbm"], folders)
 
 
 def _failing(code: int):

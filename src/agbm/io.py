@@ -131,13 +131,14 @@ def _same_file(a: Path, b: Path) -> bool:
 def _overlap(output: Path, source: Path) -> str | None:
     """How writing `output` would reach the input `source`, or None if it cannot: the same
     file (by another spelling or a link too), inside the input folder, or a folder holding
-    the input."""
+    the input folder. A folder holding an input file is fine: outputs are written by their
+    own names into it (predictions beside the checkpoint), never by clearing it."""
     if _same_file(output, source):
         return "is one of this command's inputs"
     out, src = output.resolve(), source.resolve()
     if out.is_relative_to(src):
         return "is inside the input folder"
-    if src.is_relative_to(out):
+    if source.is_dir() and src.is_relative_to(out):
         return "is a folder holding the input"
     return None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from agbm.cli.options import add_inference_options
 from agbm.data.layout import SPLITS
+from agbm.data.sources import data_folders
 from agbm.io import check_output_file
 
 
@@ -16,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.inference.intervals import PIXEL_BINS, check_coverage
 
     check_coverage(args.coverage)  # before any prediction, and before the file is written
-    check_output_file(args.out, [*args.checkpoint, args.data])
+    check_output_file(args.out, [*args.checkpoint, *data_folders(args.data)])
     calibration = calibrate(
         args.checkpoint, args.data, args.split, args.tta, args.batch_size, args.amp, args.workers
     )

@@ -9,12 +9,13 @@ import torch.distributed as dist
 
 from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.data.layout import SPLITS
+from agbm.data.sources import data_folders
 from agbm.inference.chips import predict
 from agbm.io import refuse_overwriting_inputs
 
 
 def _run(args: argparse.Namespace) -> int:
-    inputs = [args.data, *args.checkpoint, args.calibration]
+    inputs = [*data_folders(args.data), *args.checkpoint, args.calibration]
     refuse_overwriting_inputs([args.out, args.archive], inputs)  # --overwrite or not
     written = predict(
         args.data,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from rasterio.transform import array_bounds
 
+from agbm.data.layout import labels_folder
 from agbm.data.sources import open_source
 from agbm.errors import DataError
 from agbm.extras import require
@@ -25,11 +26,6 @@ from agbm.io import replacing
 
 #: What a chip's labels tensor holds, column by column (`label_array`).
 LABEL_FIELDS = ("row", "col", "radius_px", "agbd", "agbd_se")
-
-
-def labels_folder(root: Path | str, split: str) -> Path:
-    """Where a data root keeps its chips' labels."""
-    return Path(root) / f"{split}_labels"
 
 
 def chip_labels_path(root: Path | str, chip_id: str, split: str) -> Path:

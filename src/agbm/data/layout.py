@@ -49,6 +49,11 @@ def targets_folder(root: Path | str, split: str) -> Path:
     return Path(root) / f"{split}_agbm"
 
 
+def labels_folder(root: Path | str, split: str) -> Path:
+    """Where a data root keeps its chips' labels (`agbm chips`)."""
+    return Path(root) / f"{split}_labels"
+
+
 def agbm_chips(folder: Path) -> list[str]:
     """The chip ids of the `{chip}_agbm.tif` files (targets or predictions) in `folder`."""
     return sorted(m["chip"] for p in folder.iterdir() if (m := _AGBM_FILE.match(p.name)))

@@ -13,8 +13,25 @@ from typing import Protocol
 import numpy as np
 
 from agbm.data.cache import CacheSource, is_cache, read_manifest
-from agbm.data.layout import SPLITS, splits_present
+from agbm.data.layout import (
+    SPLITS,
+    features_folder,
+    labels_folder,
+    splits_present,
+    targets_folder,
+)
 from agbm.data.raw import RawChip, RawSource
+
+
+def data_folders(root: Path | str) -> list[Path]:
+    """The folders of a data root (or cache) that hold its chips' images, targets and labels:
+    what no output may be, lie inside or hold (`agbm.io.refuse_overwriting_inputs`); other
+    files and folders in the root, predictions say, are the user's."""
+    root = Path(root)
+    if is_cache(root):
+        return [root / split for split in SPLITS]
+    folders = (features_folder, targets_folder, labels_folder)
+    return [folder(root, split) for split in SPLITS for folder in folders]
 
 
 class ChipSource(Protocol):
