@@ -44,7 +44,7 @@ from agbm.data.vector import write_table
 from agbm.errors import DataError
 from agbm.evaluation.points import agbm_band
 from agbm.extras import require
-from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
+from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
 from agbm.inference.scene import map_model
 
 #: IPCC's default carbon fraction of dry forest biomass.
@@ -240,7 +240,11 @@ def zone_stats(
             f"--carbon-fraction must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
             f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
         )
+    check_coverage(coverage)
     intervals = map_calibration(map_path, calibration) if calibration is not None else None
+    note = intervals.block_note(coverage, calibration) if intervals is not None else None
+    if note:  # a coverage no block can give fails here
+        tqdm.write(note, file=sys.stderr)
     pandas = require("pandas", "labels")
     zones = read_zones(zones_path, id_field)
     edges = densified(zones)
