@@ -11,9 +11,9 @@ from agbm.data.layout import SPLITS
 from agbm.io import check_output_file
 
 
-def _width(width: float, coverage: float) -> str:
-    """A half-width as the table shows it; NaN: too few residuals for `coverage`."""
-    return f"± {width:.1f}" if math.isfinite(width) else f"too few residuals for {coverage:.2%}"
+def _width(width: float) -> str:
+    """A half-width as the table shows it; NaN: too few residuals for the coverage."""
+    return f"± {width:.1f}" if math.isfinite(width) else "too few residuals"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     widths = calibration.pixel_quantiles(args.coverage)
     what = calibration.residuals  # pixels, or footprints of labels
     rows = [
-        (f"{what} predicted {name} t/ha (n {sum(n):,})", _width(w, args.coverage))
+        (f"{what} predicted {name} t/ha (n {sum(n):,})", _width(w))
         for name, n, w in zip(bin_names(), calibration.pixel, widths, strict=True)
     ]
     for side in calibration.blocks:
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
         block = f"means of {side} x {side} px blocks"
         if what == "footprints":  # labels measure no larger block: they serve every zone
             block = "footprint means, the width of every zone's mean"
-        rows.append((f"{block} (n {n:,})", _width(width, args.coverage)))
+        rows.append((f"{block} (n {n:,})", _width(width)))
     print(f"{args.coverage:.0%} intervals, t/ha, from {calibration.chips} chips:")
     print(format_rows(rows))
     print(f"wrote {args.out}")

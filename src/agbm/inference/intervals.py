@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from agbm.errors import DataError
+from agbm.errors import DataError, reason
 from agbm.io import replacing
 
 #: Edges of the Mondrian bins of predicted AGB, t/ha (the last bin is open).
@@ -186,15 +186,70 @@ def bin_of(pred: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(PIXEL_BINS, np.nan_to_num(pred), side="right") - 1, 0, None)
 
 
+def _counts(value: object, name: str) -> list[int]:
+    """A histogram of a calibration file, checked: a list of at most `len(EDGES) - 1` counts,
+    whole numbers >= 0 (`name` says which, for the error)."""
+    if not isinstance(value, list) or len(value) > len(EDGES) - 1:
+        raise ValueError(f"{name} is not a list of at most {len(EDGES) - 1:,} counts")
+    bad = [c for c in value if type(c) is not int or c < 0]  # type: bools are not counts
+    if bad:
+        raise ValueError(f"{name} holds {bad[0]!r}, not a count of residuals")
+    return value
+
+
+def _check_fields(data: dict) -> None:
+    """The format, fields and labels of a calibration file's JSON `data` (without `format`
+    when it returns), checked: a `ValueError` saying what is wrong."""
+    if (given := data.pop("format", None)) not in FORMATS:
+        raise ValueError(f"format {given!r}, not one of {', '.join(FORMATS)}")
+    names = {f.name for f in fields(Calibration)}
+    needed = {f.name for f in fields(Calibration) if f.default is MISSING}
+    if wrong := sorted(needed - data.keys()) or sorted(data.keys() - names):
+        raise ValueError(f"missing or unknown field(s): {', '.join(wrong)}")
+    checkpoints, tta, chips = data["checkpoints"], data["tta"], data["chips"]
+    if not isinstance(checkpoints, list) or not all(isinstance(c, str) for c in checkpoints):
+        raise ValueError("checkpoints is not a list of SHA-256 strings")
+    if not isinstance(tta, str):
+        raise ValueError(f"tta is {tta!r}, not a name")
+    if type(chips) is not int or chips < 0:
+        raise ValueError(f"chips is {chips!r}, not a count")
+    if (residuals := data.get("residuals", "pixels")) not in ("pixels", "footprints"):
+        raise ValueError(f"residuals is {residuals!r}, not pixels or footprints")
+
+
+def _check_histograms(pixel: object, blocks: object) -> None:
+    """A calibration file's histograms, checked: one per bin of `PIXEL_BINS` in `pixel`, and
+    in `blocks` one per side of some of `BLOCK_SIDES`; a `ValueError` saying what is wrong."""
+    if not isinstance(pixel, list) or len(pixel) != len(PIXEL_BINS):
+        held = f"{len(pixel)} bins" if isinstance(pixel, list) else repr(pixel)
+        raise ValueError(f"pixel holds {held}, not {len(PIXEL_BINS)}, one per bin of AGB")
+    for name, counts in zip(bin_names(), pixel, strict=True):
+        _counts(counts, f"the pixel bin of {name} t/ha")
+    sides = [str(s) for s in BLOCK_SIDES]
+    if not isinstance(blocks, dict) or not blocks or not set(blocks) <= set(sides):
+        raise ValueError(f"blocks is not a map from some of the sides {', '.join(sides)} px")
+    for side, counts in blocks.items():
+        _counts(counts, f"the block of {side} px")
+
+
+def _checked(data: object) -> Calibration:
+    """The calibration a file's JSON `data` holds, each field checked (a hand-edited file):
+    a `ValueError` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    data = dict(data)
+    _check_fields(data)
+    _check_histograms(data["pixel"], data["blocks"])
+    return Calibration(**data)
+
+
 def read_calibration(path: Path | str) -> Calibration:
-    """A calibration file, or a one-line `DataError` naming it."""
+    """A calibration file, checked field by field (it may have been edited by hand), or a
+    one-line `DataError` naming it and what is wrong."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-        if data.pop("format") not in FORMATS:
-            raise ValueError("another format")
-        return Calibration(**data)
+        return _checked(json.loads(path.read_text()))
     except FileNotFoundError:
         raise DataError(f"{path}: no such calibration file") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not an agbm calibration ({exc})") from None
+    except (OSError, ValueError) as exc:  # JSON's errors and the checks' (UnicodeError too)
+        raise DataError(f"{path}: not an agbm calibration ({reason(exc)})") from None
