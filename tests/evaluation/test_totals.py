@@ -228,3 +228,23 @@ def test_intervals_a_coverage_cannot_give_are_refused_or_come_from_a_smaller_blo
     # the 256 px zone takes the 4 px block's +-20 t/ha instead of the 16 px block's
     assert list(stats["interval_block_px"]) == [4, 4]
     np.testing.assert_allclose(stats["agb_t_high"], stats["agb_t"] + 20.05 * stats["mapped_ha"])
+
+
+def test_an_empty_zone_and_a_truncated_map_are_one_line_each(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty polygon gave exactextract's traceback "Failed to parse geometry", a
+    truncated map "Read failed. See previous exception for details."."""
+    out = tmp_path / "stats.csv"
+    empty = _zones(tmp_path, [box(0, 0, 100, 100), shapely.Polygon()], name="empty.gpkg")
+    assert main(["stats", "--map", str(agbm_map), "--zones", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("empty.gpkg: zone 1 is empty, a polygon without area (1 such zones; "
+                        "drop them)\n") and err.count("\n") == 1 and not out.exists()  # fmt: skip
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(agbm_map.read_bytes()[: agbm_map.stat().st_size // 2])
+    zones = _zones(tmp_path, [box(0, 0, 400, 400)])
+    assert main(["stats", "--map", str(truncated), "--zones", str(zones), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {truncated}: unreadable or truncated map (" in err
+    assert err.count("\n") == 1 and "previous exception" not in err and not out.exists()

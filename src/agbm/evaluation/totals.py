@@ -68,6 +68,13 @@ def read_zones(path: Path | str, id_field: str | None) -> Any:
     if id_field is not None and id_field not in zones.columns:
         fields = ", ".join(c for c in zones.columns if c != "geometry")
         raise DataError(f"{path}: no field {id_field!r} for --id (it has: {fields})")
+    empty = zones.geometry.is_empty  # False where missing (None): not valid, below
+    if empty.any():
+        first = int(np.flatnonzero(empty.to_numpy())[0])
+        raise DataError(
+            f"{path}: zone {first} is empty, a polygon without area ({int(empty.sum())} such "
+            "zones; drop them)"
+        )
     bad = ~zones.geometry.is_valid | ~zones.geom_type.isin(["Polygon", "MultiPolygon"])
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
