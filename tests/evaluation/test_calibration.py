@@ -4,6 +4,7 @@ calibrated on a second, and scored on a third (docs/uncertainty.md has the figur
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from agbm.inference.intervals import (
     read_calibration,
 )
 from agbm.io import file_sha256
-from tests.helpers import assert_covers
+from tests.helpers import assert_covers, write_calibration
 
 CHIPS, SIZE = 128, 32
 
@@ -220,3 +221,50 @@ def test_a_coverage_outside_0_to_1_is_refused_before_predicting(
     refused = f"--coverage must be between 0 and 1 (e.g. 0.9), not {float(coverage)}"
     assert capsys.readouterr().err == f"agbm calibrate: error: {refused}\n"
     assert not out.exists()
+
+
+def _edit(record: dict, what: str) -> None:
+    """One hand edit of a calibration file's JSON `record`."""
+    if what == "format":
+        record["format"] = "agbm-calibration-9"
+    elif what == "bins":
+        record["pixel"] = record["pixel"][:3]
+    elif what == "negative":
+        record["pixel"][2] = [5, -3]
+    elif what == "strings":
+        record["pixel"][1] = ["12", "x"]
+    elif what == "blocks":
+        record["blocks"] = {"1": [1], "3": [1]}
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ("format", "format 'agbm-calibration-9', not one of agbm-calibration-1, agbm-calib"),
+        ("bins", "pixel holds 3 bins, not 7, one per bin of AGB"),
+        ("negative", "the pixel bin of 50-100 t/ha holds -3, not a count of residuals"),
+        ("strings", "the pixel bin of 25-50 t/ha holds '12', not a count of residuals"),
+        ("blocks", "blocks is not a map from some of the sides 1, 4, 16, 64, 256 px"),
+    ],
+)
+def test_a_hand_edited_calibration_is_refused_in_one_line_naming_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, message: str
+) -> None:
+    """Bins holding strings gave `predict` a traceback; 3 of 7 bins, negative counts and
+    another format were taken."""
+    checkpoint = tmp_path / "m.pt"
+    checkpoint.write_bytes(b"")  # refused before it is read
+    calib = write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
+    record = json.loads(calib.read_text())
+    _edit(record, edit)
+    calib.write_text(json.dumps(record))
+    refused = f"calib.json: not an agbm calibration ({message}"
+    with pytest.raises(DataError, match=re.escape(refused)):
+        read_calibration(calib)
+    generate(tmp_path / "data", 1, 2, 0, SIZE)
+    out = tmp_path / "pred"
+    assert main(["predict", "--data", str(tmp_path / "data"), "--checkpoint", str(checkpoint),
+                 "--tta", "none", "--calibration", str(calib), "--out", str(out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith("agbm predict: error: ") and err.count("\n") == 1
+    assert refused in err and not out.exists()

@@ -141,3 +141,18 @@ def test_labels_of_another_place_are_refused_not_scored_nan(
     assert main(["evaluate", "--labels", str(labels), "--map", str(tile)]) == 2
     err = capsys.readouterr().err
     assert f"{tile}: none of the 2 labels of {labels} falls on the map's data" in err
+
+
+def test_a_truncated_map_is_named_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "Read failed. See previous exception for details."."""
+    whole = _map(tmp_path / "agbm.tif", np.ones((64, 64), np.float32))
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    labels = tmp_path / "labels.gpkg"
+    write_labels(_labels([(X0 + 15, Y0 - 25), (X0 + 335, Y0 - 335)], [2, 2], [10, 12]), labels)
+    assert main(["evaluate", "--labels", str(labels), "--map", str(truncated)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {truncated}: unreadable or truncated map (" in err
+    assert err.count("\n") == 1 and "previous exception" not in err

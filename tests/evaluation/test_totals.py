@@ -76,16 +76,19 @@ def test_totals_equal_hand_computations(agbm_map: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(shapes["agb_t"], np.r_[100.0 + 200.0, 300.0] * HA, rtol=1e-6)
 
 
-def _calibration(path: Path, blocks: dict[int, float], checkpoint: str = "x") -> Path:
+def _calibration(
+    path: Path, blocks: dict[int, float], checkpoint: str = "x", n: dict[int, int] | None = None
+) -> Path:
     """A calibration of model `checkpoint` (SHA-256) whose block residuals all equal the given
-    value per side: its quantile is that value (rounded up to the histogram's step)."""
+    value per side, `n[side]` of them (1000 by default): its quantile is that value (rounded
+    up to the histogram's step)."""
 
-    def counts(value: float) -> list[int]:
+    def counts(side: int, value: float) -> list[int]:
         histogram = np.zeros(len(EDGES) - 1, int)
-        histogram[int(value / STEP)] = 1000
+        histogram[int(value / STEP)] = (n or {}).get(side, 1000)
         return histogram.tolist()
 
-    sides = {str(s): counts(v) for s, v in blocks.items()}
+    sides = {str(s): counts(s, v) for s, v in blocks.items()}
     return Calibration([checkpoint], "none", [[]] * 7, sides, 10).write(path)
 
 
@@ -203,3 +206,45 @@ def test_a_carbon_fraction_outside_0_to_1_is_refused(
     assert "error: --carbon-fraction must be in (0, 1] (carbon per unit of dry biomass" in err
     assert err.endswith(f"not {float(fraction)}\n") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_intervals_a_coverage_cannot_give_are_refused_or_come_from_a_smaller_block(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--coverage 0.9999, or a block with too few residuals, gave agb_t_high inf silently."""
+    zones = _zones(tmp_path, [box(0, 0, 40, 40), box(0, 0, 160, 160)])  # 16 and 256 px
+    calibration = _calibration(tmp_path / "calib.json", {1: 40.0, 4: 20.0, 16: 10.0}, n={16: 5})
+    out = tmp_path / "stats.csv"
+    args = ["stats", "--map", str(agbm_map), "--zones", str(zones), "--out", str(out),
+            "--calibration", str(calibration)]  # fmt: skip
+    assert main([*args, "--coverage", "0.9999"]) == 2  # 1000 residuals a block; it needs 9,999
+    refused = ("calib.json: --coverage 0.9999 needs at least 9,999 residuals per block size, "
+               "and its block sizes hold at most 1,000")  # fmt: skip
+    assert refused in capsys.readouterr().err and not out.exists()
+    stats = zone_stats(agbm_map, zones, calibration=calibration, coverage=0.9)
+    said = ("too few residuals for --coverage 0.9 (it needs 9) in the block sizes 16 px (5): "
+            "zones of their size take the nearest smaller block that has them (wider)")  # fmt: skip
+    assert said in capsys.readouterr().err
+    # the 256 px zone takes the 4 px block's +-20 t/ha instead of the 16 px block's
+    assert list(stats["interval_block_px"]) == [4, 4]
+    np.testing.assert_allclose(stats["agb_t_high"], stats["agb_t"] + 20.05 * stats["mapped_ha"])
+
+
+def test_an_empty_zone_and_a_truncated_map_are_one_line_each(
+    agbm_map: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty polygon gave exactextract's traceback "Failed to parse geometry", a
+    truncated map "Read failed. See previous exception for details."."""
+    out = tmp_path / "stats.csv"
+    empty = _zones(tmp_path, [box(0, 0, 100, 100), shapely.Polygon()], name="empty.gpkg")
+    assert main(["stats", "--map", str(agbm_map), "--zones", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("empty.gpkg: zone 1 is empty, a polygon without area (1 such zones; "
+                        "drop them)\n") and err.count("\n") == 1 and not out.exists()  # fmt: skip
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(agbm_map.read_bytes()[: agbm_map.stat().st_size // 2])
+    zones = _zones(tmp_path, [box(0, 0, 400, 400)])
+    assert main(["stats", "--map", str(truncated), "--zones", str(zones), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {truncated}: unreadable or truncated map (" in err
+    assert err.count("\n") == 1 and "previous exception" not in err and not out.exists()

@@ -17,6 +17,7 @@ from agbm.data import list_chips, open_source
 from agbm.errors import CheckpointError, DataError
 from agbm.inference import pack, predict, predict_batch, write_prediction
 from agbm.models import TemporalUNet, save_model
+from tests.helpers import write_calibration
 
 
 class Skewed(torch.nn.Module):
@@ -180,3 +181,36 @@ def test_an_archive_path_that_is_a_directory_fails_before_predicting(
     assert main([*args, "--checkpoint", str(checkpoint), "--archive", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
     assert not list((tmp_path / "pred").glob("*.tif"))
+
+
+def _band(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def test_bounds_a_coverage_cannot_give_are_refused_or_left_out(
+    trained, tmp_path: Path, capsys
+) -> None:
+    """--coverage 0.9999 wrote every _high.tif as +inf, and a bin with too few residuals its
+    pixels', without a word."""
+    data, checkpoint = trained
+    calib = write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
+    out = tmp_path / "pred"
+    base = ["predict", "--data", str(data), "--checkpoint", str(checkpoint), "--tta", "none",
+            "--workers", "0", "--amp", "off", "--calibration", str(calib),
+            "--out", str(out)]  # fmt: skip
+    assert main([*base, "--coverage", "0.9999"]) == 2  # 100 residuals a bin; it needs 9,999
+    refused = ("calib.json: --coverage 0.9999 needs at least 9,999 residuals per bin, and its "
+               "bins hold at most 100: lower --coverage, or calibrate on more chips\n")  # fmt: skip
+    assert capsys.readouterr().err.endswith(refused) and not out.exists()
+    record = json.loads(calib.read_text())
+    record["pixel"][0] = [5]  # 5 residuals below 0.05 t/ha in the 0-25 t/ha bin: 0.9 needs 9
+    calib.write_text(json.dumps(record))
+    assert main(base) == 0
+    said = ("too few residuals for --coverage 0.9 (it needs 9) in the bins 0-25 t/ha (5): "
+            "pixels predicted there get no bounds (NaN)")  # fmt: skip
+    assert said in capsys.readouterr().err
+    for chip in list_chips(data, "test"):
+        agbm, high = _band(out / f"{chip}_agbm.tif"), _band(out / f"{chip}_high.tif")
+        assert not np.isinf(high).any()
+        np.testing.assert_array_equal(np.isnan(high), agbm < 25)

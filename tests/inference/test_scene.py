@@ -464,6 +464,21 @@ def test_a_scene_map_carries_its_calibrated_bounds_as_bands_2_and_3(
     assert "calib.json: calibrated for checkpoints" in capsys.readouterr().err
 
 
+def test_a_coverage_the_calibration_cannot_give_is_refused_before_the_map(
+    small: SceneFiles, tmp_path: Path, capsys
+) -> None:
+    """--coverage 0.9999 wrote the upper bound as +inf everywhere, without a word."""
+    save_model(tmp_path / "m.pt", TemporalUNet("resnet18", decoder_channels=(16,) * 5))
+    calib = write_calibration(tmp_path / "m.pt", "none", [10.0] * 7, tmp_path / "calib.json")
+    out = tmp_path / "map.tif"
+    assert main(["predict-scene", "--s1", small.stacks[0], "--s2", small.stacks[1], "--tta",
+                 "none", "--checkpoint", str(tmp_path / "m.pt"), "--calibration", str(calib),
+                 "--coverage", "0.9999", "--out", str(out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "calib.json: --coverage 0.9999 needs at least 9,999 residuals per bin" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 def test_a_predictor_without_the_spread_the_map_needs_is_refused(small: SceneFiles) -> None:
     """Blending would broadcast a one-layer prediction into the spread: band 4 would be the
     AGBM again, silently."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from agbm.cli.options import add_inference_options
@@ -11,10 +12,15 @@ from agbm.data.sources import data_folders
 from agbm.io import check_output_file
 
 
+def _width(width: float) -> str:
+    """A half-width as the table shows it; NaN: too few residuals for the coverage."""
+    return f"± {width:.1f}" if math.isfinite(width) else "too few residuals"
+
+
 def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.calibration import calibrate
     from agbm.evaluation.evaluate import format_rows
-    from agbm.inference.intervals import PIXEL_BINS, check_coverage
+    from agbm.inference.intervals import bin_names, check_coverage
 
     check_coverage(args.coverage)  # before any prediction, and before the file is written
     check_output_file(args.out, [*args.checkpoint, *data_folders(args.data)])
@@ -23,19 +29,18 @@ def _run(args: argparse.Namespace) -> int:
     )
     calibration.write(args.out)
     widths = calibration.pixel_quantiles(args.coverage)
-    edges = [*PIXEL_BINS, float("inf")]
     what = calibration.residuals  # pixels, or footprints of labels
     rows = [
-        (f"{what} predicted {lo:g}-{hi:g} t/ha (n {sum(n):,})", f"± {w:.1f}")
-        for lo, hi, n, w in zip(edges, edges[1:], calibration.pixel, widths, strict=False)
+        (f"{what} predicted {name} t/ha (n {sum(n):,})", _width(w))
+        for name, n, w in zip(bin_names(), calibration.pixel, widths, strict=True)
     ]
     for side in calibration.blocks:
-        width, _ = calibration.block_halfwidth(int(side) ** 2, args.coverage)
+        width = calibration.block_quantile(side, args.coverage)
         n = sum(calibration.blocks[side])
         block = f"means of {side} x {side} px blocks"
         if what == "footprints":  # labels measure no larger block: they serve every zone
             block = "footprint means, the width of every zone's mean"
-        rows.append((f"{block} (n {n:,})", f"± {width:.1f}"))
+        rows.append((f"{block} (n {n:,})", _width(width)))
     print(f"{args.coverage:.0%} intervals, t/ha, from {calibration.chips} chips:")
     print(format_rows(rows))
     print(f"wrote {args.out}")

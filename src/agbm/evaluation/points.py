@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.errors import RasterioError
 
 from agbm.compose.grid import utm_epsg
 from agbm.data.geotiff import open_map
 from agbm.data.labels import read_labels
-from agbm.errors import DataError
+from agbm.errors import DataError, reason
 from agbm.extras import require
 from agbm.io import replacing
 
@@ -74,8 +75,19 @@ def footprint_means(map_path: Path | str, labels: Any) -> np.ndarray:
 
 def agbm_band(src: Any) -> Any:
     """The AGBM band (band 1) of an open map as exactextract's raster: a map with bounds or
-    the spread has more bands, which exactextract would otherwise sum each."""
-    return require("exactextract", "labels").raster.RasterioRasterSource(src, band_idx=1)
+    the spread has more bands, which exactextract would otherwise sum each. A read that
+    fails (a truncated file) is a one-line `DataError` naming the map."""
+    exactextract = require("exactextract", "labels")
+
+    class Band(exactextract.raster.RasterioRasterSource):
+        def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
+            try:
+                return super().read_window(x0, y0, nx, ny)
+            except RasterioError as exc:
+                fault = f"{src.name}: unreadable or truncated map ({reason(exc)})"
+                raise DataError(fault) from None
+
+    return Band(src, band_idx=1)
 
 
 def score(agbd: np.ndarray, predicted: np.ndarray) -> PointScores:

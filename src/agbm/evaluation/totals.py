@@ -44,7 +44,7 @@ from agbm.data.vector import write_table
 from agbm.errors import DataError
 from agbm.evaluation.points import agbm_band
 from agbm.extras import require
-from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
+from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
 from agbm.inference.scene import map_model
 
 #: IPCC's default carbon fraction of dry forest biomass.
@@ -68,6 +68,13 @@ def read_zones(path: Path | str, id_field: str | None) -> Any:
     if id_field is not None and id_field not in zones.columns:
         fields = ", ".join(c for c in zones.columns if c != "geometry")
         raise DataError(f"{path}: no field {id_field!r} for --id (it has: {fields})")
+    empty = zones.geometry.is_empty  # False where missing (None): not valid, below
+    if empty.any():
+        first = int(np.flatnonzero(empty.to_numpy())[0])
+        raise DataError(
+            f"{path}: zone {first} is empty, a polygon without area ({int(empty.sum())} such "
+            "zones; drop them)"
+        )
     bad = ~zones.geometry.is_valid | ~zones.geom_type.isin(["Polygon", "MultiPolygon"])
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
@@ -240,7 +247,11 @@ def zone_stats(
             f"--carbon-fraction must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
             f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
         )
+    check_coverage(coverage)
     intervals = map_calibration(map_path, calibration) if calibration is not None else None
+    note = intervals.block_note(coverage, calibration) if intervals is not None else None
+    if note:  # a coverage no block can give fails here
+        tqdm.write(note, file=sys.stderr)
     pandas = require("pandas", "labels")
     zones = read_zones(zones_path, id_field)
     edges = densified(zones)

@@ -112,6 +112,8 @@ def predict(
     layers = map_layers(checkpoints, tta, calibration, coverage)
     data, out = Path(data), Path(out)
     runtime = init_runtime()
+    if runtime.main:
+        layers.warn()
     source = open_source(data, split)
     chips = source.chip_ids()[runtime.rank :: runtime.world]
     todo = [

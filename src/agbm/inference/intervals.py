@@ -7,7 +7,10 @@ a side (1 pixel = 0.01 ha to 256 = 655 ha, the chips' sub-windows). The conforma
 at coverage c of n residuals is the ceil((n + 1) c)-th smallest: if calibration and new
 pixels are exchangeable, a new residual is below it with probability at least c. The
 residuals are counted in histograms of `STEP` t/ha and each quantile is taken at the upper
-edge of its histogram bin, so the intervals are conservative by at most `STEP`.
+edge of its histogram bin, so the intervals are conservative by at most `STEP`. Fewer than
+c / (1 - c) residuals (`residuals_needed`: 9 at 0.9, 9,999 at 0.9999) give no quantile: a
+coverage no bin (or block) can give is refused before any work, and a bin that cannot
+leaves its pixels without bounds (NaN), which is said (`Calibration.pixel_note`).
 
 A calibration belongs to its checkpoints (SHA-256) and TTA: another model's map is refused.
 """
@@ -17,12 +20,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from agbm.errors import DataError
+from agbm.errors import DataError, reason
 from agbm.io import replacing
 
 #: Edges of the Mondrian bins of predicted AGB, t/ha (the last bin is open).
@@ -44,16 +47,55 @@ def check_coverage(coverage: float) -> None:
         raise ValueError(f"--coverage must be between 0 and 1 (e.g. 0.9), not {coverage}")
 
 
+def residuals_needed(coverage: float) -> int:
+    """The fewest residuals with a conformal quantile at `coverage`: the least n with
+    ceil((n + 1) coverage) <= n, i.e. n >= coverage / (1 - coverage) (9 at 0.9, 9,999 at
+    0.9999)."""
+    check_coverage(coverage)
+    n = max(1, math.ceil(coverage / (1 - coverage)) - 1)  # the bound, less float rounding
+    while math.ceil((n + 1) * coverage) > n:
+        n += 1
+    return n
+
+
 def conformal_quantile(counts: np.ndarray, coverage: float) -> float:
     """The conformal quantile at `coverage` of the residuals counted in `counts` (over
-    `EDGES`): the upper edge of the bin of the ceil((n + 1) coverage)-th smallest; inf when
-    there are too few residuals for that coverage."""
-    check_coverage(coverage)
+    `EDGES`): the upper edge of the bin of the ceil((n + 1) coverage)-th smallest; NaN, no
+    interval, when there are fewer than `residuals_needed(coverage)`."""
     n = int(counts.sum())
+    if n < residuals_needed(coverage):
+        return math.nan
     rank = math.ceil((n + 1) * coverage)
-    if n == 0 or rank > n:
-        return math.inf
     return float(EDGES[1:][np.searchsorted(np.cumsum(counts), rank)])
+
+
+def bin_names() -> list[str]:
+    """The names of the bins of `PIXEL_BINS`, t/ha: "0-25", ..., "300+"."""
+    edges = [f"{edge:g}" for edge in PIXEL_BINS]
+    return [f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
+
+
+def _note(
+    counts: dict[str, int], coverage: float, path: Path | str, what: str, then: str
+) -> str | None:
+    """The warning line naming which of `counts` (residuals per `what`, bin or block size, of
+    the calibration file `path`) hold too few for `coverage`, and what `then` follows; None
+    when none does; a one-line `DataError` when all do: that coverage cannot be given."""
+    need = residuals_needed(coverage)
+    short = {name: n for name, n in counts.items() if n < need}
+    if len(short) == len(counts):
+        raise DataError(
+            f"{path}: --coverage {coverage:g} needs at least {need:,} residuals per {what}, "
+            f"and its {what}s hold at most {max(counts.values(), default=0):,}: lower "
+            "--coverage, or calibrate on more chips"
+        )
+    if not short:
+        return None
+    listed = ", ".join(f"{name} ({n:,})" for name, n in short.items())
+    return (
+        f"warning: {path}: too few residuals for --coverage {coverage:g} (it needs {need:,}) "
+        f"in the {what}s {listed}: {then}"
+    )
 
 
 @dataclass
@@ -71,26 +113,56 @@ class Calibration:
     residuals: str = "pixels"
 
     def pixel_quantiles(self, coverage: float) -> np.ndarray:
-        """The half-width per bin of `PIXEL_BINS` at `coverage`, t/ha."""
+        """The half-width per bin of `PIXEL_BINS` at `coverage`, t/ha (NaN: too few)."""
         return np.array([conformal_quantile(np.asarray(c), coverage) for c in self.pixel])
 
+    def pixel_note(self, coverage: float, path: Path | str) -> str | None:
+        """What a map's bounds at `coverage` cannot give: a warning line naming the bins of
+        the calibration file `path` with too few residuals, whose pixels get no bounds (None
+        when there is none); a one-line `DataError` when no bin has enough."""
+        names = (f"{name} t/ha" for name in bin_names())
+        counts = dict(zip(names, (int(np.sum(c)) for c in self.pixel), strict=True))
+        return _note(counts, coverage, path, "bin", "pixels predicted there get no bounds (NaN)")
+
     def bounds(self, pred: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) of a map `pred` (t/ha, NaN = no data) at `coverage`, low clamped at 0."""
+        """(low, high) of a map `pred` (t/ha, NaN = no data) at `coverage`, low clamped at 0;
+        NaN in the bins with too few residuals for it (`pixel_note`)."""
         width = self.pixel_quantiles(coverage)[bin_of(pred)]
         width = np.where(np.isfinite(pred), width, np.nan)
         return np.maximum(pred - width, 0.0).astype(np.float32), (pred + width).astype(np.float32)
+
+    def _enough(self, coverage: float) -> list[int]:
+        """The sides of the blocks with enough residuals for `coverage`, ascending."""
+        need = residuals_needed(coverage)
+        return sorted(int(s) for s, c in self.blocks.items() if np.sum(c) >= need)
+
+    def block_note(self, coverage: float, path: Path | str) -> str | None:
+        """What totals' intervals at `coverage` cannot give: a warning line naming the
+        blocks of the calibration file `path` with too few residuals (None when there is
+        none); a one-line `DataError` when no block has enough."""
+        counts = {f"{s} px": int(np.sum(c)) for s, c in self.blocks.items()}
+        then = "zones of their size take the nearest smaller block that has them (wider)"
+        return _note(counts, coverage, path, "block size", then)
+
+    def block_quantile(self, side: int | str, coverage: float) -> float:
+        """The half-width, t/ha, of the means of blocks of `side` px at `coverage`."""
+        return conformal_quantile(np.asarray(self.blocks[str(side)]), coverage)
 
     def block_halfwidth(self, pixels: float, coverage: float) -> tuple[float, int]:
         """(half-width in t/ha of the mean over `pixels` mapped pixels (of `PIXEL_HA`) at
         `coverage`, the side of the block it comes from): the calibrated block nearest in
         area (log scale); an area beyond the largest block takes the largest block's, which
         is conservative as long as errors of means shrink with area, the more so the larger
-        the zone."""
+        the zone. A block with too few residuals for `coverage` gives way to the nearest
+        smaller one that has them (conservative alike); NaN when none has."""
         sides = [int(s) for s in self.blocks]
         side = min(sides, key=lambda s: abs(math.log(s * s) - math.log(max(pixels, 1.0))))
         if pixels > max(sides) ** 2:
             side = max(sides)
-        return conformal_quantile(np.asarray(self.blocks[str(side)]), coverage), side
+        smaller = [s for s in self._enough(coverage) if s <= side]
+        if not smaller:
+            return math.nan, side
+        return self.block_quantile(smaller[-1], coverage), smaller[-1]
 
     def check(self, checkpoints: Sequence[str], tta: str, path: Path | str, of: str = "") -> None:
         """Refuse a map of other checkpoints (SHA-256) or another TTA, naming the calibration
@@ -114,15 +186,70 @@ def bin_of(pred: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(PIXEL_BINS, np.nan_to_num(pred), side="right") - 1, 0, None)
 
 
+def _counts(value: object, name: str) -> list[int]:
+    """A histogram of a calibration file, checked: a list of at most `len(EDGES) - 1` counts,
+    whole numbers >= 0 (`name` says which, for the error)."""
+    if not isinstance(value, list) or len(value) > len(EDGES) - 1:
+        raise ValueError(f"{name} is not a list of at most {len(EDGES) - 1:,} counts")
+    bad = [c for c in value if type(c) is not int or c < 0]  # type: bools are not counts
+    if bad:
+        raise ValueError(f"{name} holds {bad[0]!r}, not a count of residuals")
+    return value
+
+
+def _check_fields(data: dict) -> None:
+    """The format, fields and labels of a calibration file's JSON `data` (without `format`
+    when it returns), checked: a `ValueError` saying what is wrong."""
+    if (given := data.pop("format", None)) not in FORMATS:
+        raise ValueError(f"format {given!r}, not one of {', '.join(FORMATS)}")
+    names = {f.name for f in fields(Calibration)}
+    needed = {f.name for f in fields(Calibration) if f.default is MISSING}
+    if wrong := sorted(needed - data.keys()) or sorted(data.keys() - names):
+        raise ValueError(f"missing or unknown field(s): {', '.join(wrong)}")
+    checkpoints, tta, chips = data["checkpoints"], data["tta"], data["chips"]
+    if not isinstance(checkpoints, list) or not all(isinstance(c, str) for c in checkpoints):
+        raise ValueError("checkpoints is not a list of SHA-256 strings")
+    if not isinstance(tta, str):
+        raise ValueError(f"tta is {tta!r}, not a name")
+    if type(chips) is not int or chips < 0:
+        raise ValueError(f"chips is {chips!r}, not a count")
+    if (residuals := data.get("residuals", "pixels")) not in ("pixels", "footprints"):
+        raise ValueError(f"residuals is {residuals!r}, not pixels or footprints")
+
+
+def _check_histograms(pixel: object, blocks: object) -> None:
+    """A calibration file's histograms, checked: one per bin of `PIXEL_BINS` in `pixel`, and
+    in `blocks` one per side of some of `BLOCK_SIDES`; a `ValueError` saying what is wrong."""
+    if not isinstance(pixel, list) or len(pixel) != len(PIXEL_BINS):
+        held = f"{len(pixel)} bins" if isinstance(pixel, list) else repr(pixel)
+        raise ValueError(f"pixel holds {held}, not {len(PIXEL_BINS)}, one per bin of AGB")
+    for name, counts in zip(bin_names(), pixel, strict=True):
+        _counts(counts, f"the pixel bin of {name} t/ha")
+    sides = [str(s) for s in BLOCK_SIDES]
+    if not isinstance(blocks, dict) or not blocks or not set(blocks) <= set(sides):
+        raise ValueError(f"blocks is not a map from some of the sides {', '.join(sides)} px")
+    for side, counts in blocks.items():
+        _counts(counts, f"the block of {side} px")
+
+
+def _checked(data: object) -> Calibration:
+    """The calibration a file's JSON `data` holds, each field checked (a hand-edited file):
+    a `ValueError` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    data = dict(data)
+    _check_fields(data)
+    _check_histograms(data["pixel"], data["blocks"])
+    return Calibration(**data)
+
+
 def read_calibration(path: Path | str) -> Calibration:
-    """A calibration file, or a one-line `DataError` naming it."""
+    """A calibration file, checked field by field (it may have been edited by hand), or a
+    one-line `DataError` naming it and what is wrong."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-        if data.pop("format") not in FORMATS:
-            raise ValueError("another format")
-        return Calibration(**data)
+        return _checked(json.loads(path.read_text()))
     except FileNotFoundError:
         raise DataError(f"{path}: no such calibration file") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not an agbm calibration ({exc})") from None
+    except (OSError, ValueError) as exc:  # JSON's errors and the checks' (UnicodeError too)
+        raise DataError(f"{path}: not an agbm calibration ({reason(exc)})") from None

@@ -25,6 +25,7 @@ tags name the model (`CHECKPOINTS_TAG`, `TTA_TAG`) and what each band is.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,11 +131,18 @@ Bounds = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class MapLayers:
     """What a map holds besides its AGBM (band 1): the calibrated `bounds` (bands 2-3) when
     there are, then the members' `spread` when asked (the last band), and the `tags` that
-    say what made it (beside `MAP_TAGS`, which every map has: `map_tags`)."""
+    say what made it (beside `MAP_TAGS`, which every map has: `map_tags`), and the `note`
+    for the user of what the bounds cannot give (`Calibration.pixel_note`), if any."""
 
     bounds: Bounds | None = None
     spread: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
+    note: str | None = None
+
+    def warn(self) -> None:
+        """Show the `note`, once per command, before the work."""
+        if self.note:
+            tqdm.write(self.note, file=sys.stderr)
 
     def map_tags(self) -> dict[str, str]:
         """Every tag the map carries."""
@@ -177,6 +185,7 @@ def map_layers(
     intervals = read_calibration(calibration)
     intervals.check(shas, tta, calibration)
     check_coverage(coverage)
+    note = intervals.pixel_note(coverage, calibration)  # a coverage no bin can give fails
 
     def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return intervals.bounds(agbm, coverage)
@@ -185,13 +194,15 @@ def map_layers(
         f"bands 2-3: calibrated {coverage:.0%} bounds, t/ha (agbm calibrate "
         f"{file_sha256(calibration)[:12]}); low clamped at 0"
     )
+    if note:
+        tags["AGBM_BOUNDS"] += f"; {note.removeprefix('warning: ')}"
     spread = members(len(checkpoints), tta) > 1
     if spread:
         tags["AGBM_SPREAD"] = (
             "band 4: standard deviation between the models' and TTA passes' predictions, "
             "t/ha: their disagreement, not a calibrated interval"
         )
-    return MapLayers(bounds, spread, tags)
+    return MapLayers(bounds, spread, tags, note)
 
 
 def map_model(path: Path | str) -> tuple[list[str], str] | None:
@@ -368,6 +379,7 @@ def predict_files(
     with open_scene(s1, s2) as scene, output_folder(out.parent):
         check_output_file(out, [*(p for p, _ in scene.files), *checkpoints, calibration], overwrite)
         layers = map_layers(checkpoints, tta, calibration, coverage)
+        layers.warn()
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
         predictor, conventions = load_predictor(checkpoints, tta, amp, layers.spread)
