@@ -229,3 +229,34 @@ def test_a_full_disk_names_the_file_being_written(
         "some space there, or write it elsewhere\n"
     )
     assert not any(p.name.startswith(".points.csv") for p in tmp_path.iterdir())
+
+
+def test_train_never_deletes_or_replaces_the_checkpoint_it_starts_from(
+    trained: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    """`train --out run --init run/best.pt --overwrite` deleted best.pt before reading it."""
+    data, checkpoint = trained
+    run = Path(shutil.copytree(checkpoint.parent, tmp_path / "run"))
+    args = ["train", "--data", str(data), "--out", str(run), "--init", str(run / "last.pt")]
+    err = _refused([*args, "--overwrite", "--backbone", "resnet18", "--epochs", "1"], run, capsys)
+    assert f"{run / 'last.pt'} is one of this command's inputs" in err
+
+
+@pytest.mark.parametrize("where", [".", "train_features", "train_agbm/cache"])
+def test_prepare_never_writes_its_cache_into_the_chips_it_reads(
+    synth_root: Path, tmp_path: Path, where: str, capsys
+) -> None:
+    data = Path(shutil.copytree(synth_root, tmp_path / "data"))
+    _refused(["prepare", "--data", str(data), "--out", str(data / where)], data, capsys)
+
+
+def test_synth_never_writes_over_a_data_set(synth_root: Path, tmp_path: Path, capsys) -> None:
+    """`agbm synth --out ROOT` of a real data root mixed synthetic chips into it and replaced
+    its metadata CSVs."""
+    data = Path(shutil.copytree(synth_root, tmp_path / "data"))
+    before = {f: f.read_bytes() for f in data.rglob("*") if f.is_file()}
+    assert main(["synth", "--out", str(data), "--chips", "1", "--size", "32"]) == 2
+    assert f"{data} holds a data set already (train, test): give a new folder" in (
+        capsys.readouterr().err
+    )
+    assert {f: f.read_bytes() for f in data.rglob("*") if f.is_file()} == before

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from agbm.data.cache import prepare
 from agbm.data.layout import SPLITS
-from agbm.data.sources import splits_to_read
+from agbm.data.sources import data_folders, splits_to_read
+from agbm.io import refuse_overwriting_inputs
 
 
 def _run(args: argparse.Namespace) -> int:
+    refuse_overwriting_inputs([args.out], data_folders(args.data))  # not into the chips read
     for split in splits_to_read(args.data, args.split):
         start = time.perf_counter()
         done = prepare(args.data, args.out, split, args.workers, progress=True)

@@ -6,10 +6,17 @@ import argparse
 import time
 from pathlib import Path
 
+from agbm.data.layout import splits_present
 from agbm.data.synth import generate
+from agbm.errors import OutputError
 
 
 def _run(args: argparse.Namespace) -> int:
+    held = splits_present(args.out)
+    if held:  # its chips and metadata CSVs would mix with (or replace) the data's own
+        raise OutputError(
+            f"{args.out} holds a data set already ({', '.join(held)}): give a new folder"
+        )
     start = time.perf_counter()
     splits = generate(args.out, args.chips, args.test_chips, args.seed, args.size, progress=True)
     print(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from agbm.data.normalise import model_input
 from agbm.errors import DivergedError
-from agbm.io import hold_folder, output_folder, save_atomic
+from agbm.io import hold_folder, output_folder, refuse_overwriting_inputs, save_atomic
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint
 from agbm.runtime import Runtime, autocast, autocast_dtype, init_runtime
@@ -40,6 +40,7 @@ from agbm.training.sparse import footprint_errors, footprint_loss, label_reach
 from agbm.training.state import (
     BEST_KEYS,
     RESUME_KEYS,
+    RUN_FILES,
     check_same_run,
     claim_run_dir,
     rng_state,
@@ -343,6 +344,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     # Rank 0 owns the run directory: writable before any work, gone again if nothing came of it.
     with contextlib.ExitStack() as held:
         if runtime.main:
+            refuse_overwriting_inputs(  # a run writes (and --overwrite deletes) these
+                [out / name for name in RUN_FILES], [config.init, config.labels]
+            )
             held.enter_context(output_folder(out))
             held.enter_context(hold_folder(out, "agbm train"))  # one run per folder at a time
             claim_run_dir(out, resume, overwrite)
