@@ -11,15 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import distributed
+import geopandas
 import numpy as np
 import psutil
 import pystac
 import pystac.validation
 import pytest
 import rasterio
+import shapely
 
 from agbm.cli import main
 from agbm.inference.scene import SPREAD_BAND
@@ -34,6 +37,7 @@ from tests.helpers import write_calibration
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
     root = tmp_path_factory.mktemp("region")
     s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
+    s1.append(S1Item(dt.date(2021, 10, 2), "ascending", 0.1, 0.01))  # in 2022's year only
     stac = build(root / "stac", s1, [S2Item(dt.date(2021, 7, 20), 3000, 4, gradient=True)])
     save_model(root / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
     west, south, _, north = AREA
@@ -120,9 +124,9 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
     assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out
     mapped = read_map(out, "EPSG:3067")
     assert np.isfinite(mapped).any() and np.isnan(mapped).any()  # data in the catalog's 640 m
-    other_year = ["2020" if a == "2021" else a for a in args]
+    other_year = ["2022" if a == "2021" else a for a in args]
     assert main([*other_year, "--out", str(out)]) == 2
-    assert "was made with other settings (year: 2021 -> 2020" in capsys.readouterr().err
+    assert "was made with other settings (year: 2021 -> 2022" in capsys.readouterr().err
 
 
 def test_a_region_runs_on_a_cluster_already_there(
@@ -253,3 +257,38 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     assert len(list((tmp_path / "out" / "tiles").glob("*.tif"))) == 2
     mapped = read_map(tmp_path / "out")
     assert np.isfinite(mapped).any()
+
+
+def _empty_region(folder: Path) -> list[str]:
+    path = folder / "empty.geojson"
+    geopandas.GeoDataFrame(geometry=[shapely.Polygon()], crs="EPSG:4326").to_file(path)
+    return ["--region", str(path)]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda _, bbox: ["--bbox", bbox[0], bbox[1], bbox[0], bbox[3]], "has no width"),
+        (lambda _, bbox: ["--bbox", bbox[0], bbox[1], str(float(bbox[0]) + 1e-4), bbox[3]],
+         "is 42 x 2 pixels of 10 m, under one window (32 pixels, 320 m)"),
+        (lambda _, bbox: ["--bbox", "-180", "-80", "180", "80"], "give a --crs whose area"),
+        (lambda tmp, _: _empty_region(tmp), "empty.geojson: holds no polygon with an area"),
+        (lambda _, bbox: ["--bbox", *bbox, "--year", "3000"],
+         "no Sentinel-1 or Sentinel-2 acquisition over [27.0022, 61.3294, 27.0522, 61.333] in "
+         "--year 3000 (2999-09-01 to 3000-08-31) in"),
+    ],
+)  # fmt: skip
+def test_degenerate_regions_are_refused_in_one_line_before_the_folder_is_claimed(
+    setup: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: Callable[[Path, list[str]], list[str]],
+    message: str,
+) -> None:
+    stac, checkpoint, bbox = setup
+    args = ["map-region", *where(tmp_path, bbox), "--catalog", str(stac)]
+    args += ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]
+    assert main([*args, *([] if "--year" in args else ["--year", "2021"])]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert message in line
+    assert not (tmp_path / "out").exists()

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
+from agbm.compose.stacks import check_imagery
 from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.chip_labels import (
     check_all_placed,
@@ -131,6 +132,7 @@ def make_chips(
     labels = read_labels(labels_path)
     grid = labels_grid(labels, crs)
     chips = chips_with_labels(grid, labels, labels_path)
+    check_imagery(catalog, s2_catalog, grid.lonlat_bounds(), year)
     record = {
         "year": year, **grid.fields(),
         "catalogs": [str(catalog), str(s2_catalog or catalog)],

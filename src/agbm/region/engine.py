@@ -32,11 +32,12 @@ from typing import Any
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
+from agbm.compose.stacks import check_imagery
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import TileError, reason
 from agbm.extras import require
 from agbm.inference.scene import MapLayers, load_predictor, map_layers
-from agbm.inference.tiling import plan_tiling
+from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
 from agbm.io import (
     claim_record,
     file_sha256,
@@ -45,7 +46,7 @@ from agbm.io import (
     remove_stale_temporaries,
     write_record,
 )
-from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
+from agbm.region.grid import PIXEL_M, TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
 from agbm.region.tiles import (
     compose_tile,
@@ -206,6 +207,20 @@ def run_record(
     }
 
 
+def check_grid(grid: RegionGrid) -> None:
+    """A one-line `ValueError` for a grid under one window along a side: narrower than the
+    smallest window a model reads (`WINDOW_MULTIPLE` pixels), whose windows would hold
+    mostly padding (a sliver of a polygon, a box of a few metres)."""
+    height, width = grid.shape
+    if min(height, width) < WINDOW_MULTIPLE:
+        side = f"{WINDOW_MULTIPLE * PIXEL_M:.0f} m"
+        raise ValueError(
+            f"the region's grid is {height} x {width} pixels of {PIXEL_M:.0f} m, under one "
+            f"window ({WINDOW_MULTIPLE} pixels, {side}) along a side: give a region at least "
+            f"{side} across"
+        )
+
+
 def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]]:
     """The workers of this machine's cluster, as `distributed.SpecCluster` specs: one
     single-threaded worker per core (torch and GDAL keep to one thread in each, as Dask
@@ -305,8 +320,10 @@ def map_region(
     before it reaches a worker that may run in another working folder."""
     folder, options = Path(os.path.abspath(folder)), options.absolute()
     catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
+    check_grid(grid)
     tiles = grid.tiles(tile_size)
     layers = options.layers()  # a wrong calibration fails here, before any task
+    check_imagery(catalog, s2_catalog, grid.lonlat_bounds(), year)
     catalogs = [catalog, s2_catalog or catalog]
     record = run_record(grid, year, catalogs, options, tile_size, layers.bands())
     result = RegionResult(folder)
