@@ -68,6 +68,26 @@ def test_chips_are_made_where_the_labels_are_in_the_layout_with_their_labels(
     assert "was made with other settings" in capsys.readouterr().err
 
 
+def test_a_garbage_scheduler_file_is_one_line_naming_it(
+    chips: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, labels = chips
+    garbage = tmp_path / "scheduler.json"
+    garbage.write_text("garbage")
+    args = [
+        "chips",
+        "--labels",
+        str(labels),
+        "--year",
+        "2021",
+        "--catalog",
+        str(out.parent / "stac"),
+    ]
+    assert main([*args, "--scheduler", str(garbage), "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"--scheduler {garbage}: not a Dask scheduler file (Expecting value" in line
+
+
 def test_training_learns_from_the_chips_labels(chips: tuple[Path, Path], tmp_path: Path) -> None:
     out, _ = chips
     config = TrainConfig(

@@ -22,12 +22,15 @@ import pystac
 import pystac.validation
 import pytest
 import rasterio
+import rasterio.errors
 import shapely
 
 from agbm.cli import main
+from agbm.errors import ConfigError, DataError, TileError
 from agbm.inference.scene import SPREAD_BAND
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
+from agbm.region import engine, grid_of
 from agbm.region.engine import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
@@ -292,3 +295,53 @@ def test_degenerate_regions_are_refused_in_one_line_before_the_folder_is_claimed
     (line,) = capsys.readouterr().err.splitlines()
     assert message in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_tile_reaches_the_client_as_its_id_and_its_cause_s_whole_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a worker sends a task's error (`error_message`) and the client reads it: a cause
+    chained from a rasterio error that cannot be unpickled made it a `TileError('...` repr,
+    then cut at 200 characters."""
+    missing = tmp_path / ("a-long-folder-name-" * 10) / "S1_0_vv.tif"
+    cause = f"month 10 July: reading its scenes failed ({missing}: No such file); run again"
+
+    def compose_tile(*args: object) -> None:
+        try:
+            rasterio.open(missing)
+        except rasterio.errors.RasterioIOError:
+            raise DataError(cause) from None  # as compose does: its context stays
+
+    monkeypatch.setattr(engine, "compose_tile", compose_tile)
+    grid = grid_of(bbox=[27.0, 61.3, 27.1, 61.4])
+    tile = grid.tiles(256)[0]
+    with pytest.raises(TileError) as failed:
+        engine.compose_task(tmp_path, grid, tile, 2021, "catalog.json", None)
+    sent = distributed.core.error_message(failed.value)["exception"].data
+    _, received, _ = distributed.core.clean_exception(sent)
+    assert type(received) is TileError
+    assert engine.cause_line(received) == f"composing tile {tile.id}: {cause}"  # > 200 chars
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "a folder, not a scheduler file or address (tcp://HOST:PORT)"),
+        ("garbage", "not a Dask scheduler file (Expecting value: line 1 column 1 (char 0))"),
+        ("[1, 2]", 'not a Dask scheduler file (it has no "address")'),
+    ],
+)
+def test_a_scheduler_file_that_is_none_is_one_line_naming_it(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "scheduler.json"
+    path.mkdir() if content is None else path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(f"--scheduler {path}: {message}")):
+        engine.connect(str(path))
+
+
+def test_a_scheduler_that_is_no_address_is_one_line_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "scheduler.json")
+    with pytest.raises(ConfigError, match=f"--scheduler {missing}: neither a scheduler file "
+                       "nor an address tcp://HOST:PORT \\(missing port number"):  # fmt: skip
+        engine.connect(missing)

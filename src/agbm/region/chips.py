@@ -34,10 +34,17 @@ from agbm.data.chip_labels import (
 from agbm.data.geotiff import read_raster, write_geotiff
 from agbm.data.labels import read_labels
 from agbm.data.layout import features_folder, features_path
-from agbm.errors import DataError, reason
+from agbm.errors import DataError
 from agbm.extras import require
 from agbm.io import claim_record, file_sha256, hold_folder, output_folder
-from agbm.region.engine import client_for, compose_task, placement, summary, worker_resources
+from agbm.region.engine import (
+    cause_line,
+    client_for,
+    compose_task,
+    placement,
+    summary,
+    worker_resources,
+)
 from agbm.region.grid import RegionGrid, Tile, region_grid
 from agbm.region.tiles import inputs_folder, tile_transform
 
@@ -181,7 +188,7 @@ def _compose_chips(
                 write_chip_labels(folder, "train", {cid: frame})  # last: the chip is done
                 result.made.append(cid)
             except Exception as exc:  # its own cause, after Dask's retries
-                result.failed[cid] = reason(exc)
+                result.failed[cid] = cause_line(exc)
             bar.update()
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import resource
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from tqdm import tqdm
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.compose.stacks import check_imagery
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
-from agbm.errors import TileError, reason
+from agbm.errors import AgbmError, ConfigError, TileError, reason
 from agbm.extras import require
 from agbm.inference.scene import MapLayers, load_predictor, map_layers
 from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
@@ -123,6 +124,27 @@ def task_record(start: float) -> dict[str, Any]:
     }
 
 
+def cause_line(exc: BaseException) -> str:
+    """Why a tile failed, on one line: an agbm error's own message whole (one line naming
+    the file at fault), a library's cut by `reason`."""
+    return " ".join(str(exc).split()) if isinstance(exc, AgbmError) else reason(exc)
+
+
+def tile_work(what: str, tile: Tile, work: Callable[[], Any]) -> None:
+    """Run `work`, a task's work on `tile`; any failure is a `TileError` "`what` tile ID:
+    cause" (Dask retries it, then the neighbours quote it), raised with no cause or context
+    chained: Dask sends a task's exception to the client pickled with its chain, and one
+    link that cannot be unpickled there (a rasterio error) turns the whole into a repr cut
+    at 200 characters."""
+    try:
+        work()
+    except Exception as exc:  # any cause
+        cause = cause_line(exc)
+    else:
+        return
+    raise TileError(f"{what} tile {tile.id}: {cause}")
+
+
 def compose_task(
     folder: Path,
     grid: RegionGrid,
@@ -133,10 +155,9 @@ def compose_task(
 ) -> dict[str, Any]:
     """Compose one tile's core; a failure names the tile (its neighbours report it)."""
     start = time.perf_counter()
-    try:
-        compose_tile(folder, grid, tile, year, catalog, s2_catalog)
-    except Exception as exc:  # any cause: Dask retries it, then the neighbours quote it
-        raise TileError(f"composing tile {tile.id}: {reason(exc)}") from exc
+    tile_work(
+        "composing", tile, lambda: compose_tile(folder, grid, tile, year, catalog, s2_catalog)
+    )
     return task_record(start)
 
 
@@ -161,13 +182,17 @@ def _predict_task(
     their compose tasks as `composed`, so this runs once all are done."""
     del composed  # only the order matters: they are on disk now
     start = time.perf_counter()
-    write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
-    predictor, conventions, layers = _predictor(options)
-    tiling = plan_tiling(*grid.shape, options.window, options.overlap)
-    predict_tile(
-        folder, grid, tile, predictor, tiling, conventions, options.batch_size, f"near-{tile.id}",
-        layers,
-    )  # fmt: skip
+
+    def work() -> None:
+        write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
+        predictor, conventions, layers = _predictor(options)
+        tiling = plan_tiling(*grid.shape, options.window, options.overlap)
+        predict_tile(
+            folder, grid, tile, predictor, tiling, conventions, options.batch_size,
+            f"near-{tile.id}", layers,
+        )  # fmt: skip
+
+    tile_work("predicting", tile, work)
     return task_record(start)
 
 
@@ -256,20 +281,56 @@ def local_cluster() -> Any:
     return distributed.SpecCluster(specs, scheduler, silence_logs=logging.ERROR)
 
 
+def scheduler_address(scheduler: str) -> str:
+    """The address `--scheduler` names: an address as it is, or the one in a scheduler file
+    (`dask scheduler --scheduler-file`'s JSON); a folder, or a file that is not one, is a
+    one-line `ConfigError` naming it."""
+    path = Path(scheduler)
+    if path.is_dir():
+        raise ConfigError(
+            f"--scheduler {scheduler}: a folder, not a scheduler file or address (tcp://HOST:PORT)"
+        )
+    if not path.is_file():
+        return scheduler
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # unreadable, not text, not JSON
+        raise ConfigError(f"--scheduler {scheduler}: not a Dask scheduler file ({exc})") from None
+    address = record.get("address") if isinstance(record, dict) else None
+    if not isinstance(address, str):
+        raise ConfigError(
+            f'--scheduler {scheduler}: not a Dask scheduler file (it has no "address")'
+        )
+    return address
+
+
+def connect(scheduler: str) -> Any:
+    """A Dask client of the running cluster `--scheduler` names (`scheduler_address`); an
+    address that is none, or no scheduler answering, is a one-line `ConfigError`."""
+    distributed = require("distributed", "region")
+    address = scheduler_address(scheduler)
+    try:
+        return distributed.Client(address)
+    except ValueError as exc:  # "missing port number in address", an unknown protocol
+        raise ConfigError(
+            f"--scheduler {scheduler}: neither a scheduler file nor an address "
+            f"tcp://HOST:PORT ({reason(exc)})"
+        ) from None
+    except OSError as exc:  # refused, timed out
+        raise ConfigError(f"--scheduler {scheduler}: no scheduler answers at {address} "
+                          f"({reason(exc)})") from None  # fmt: skip
+
+
 @contextlib.contextmanager
 def client_for(scheduler: str | None) -> Iterator[Any]:
-    """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path),
-    or of `local_cluster()`, which goes with the client."""
+    """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path:
+    `connect`), or of `local_cluster()`, which goes with the client."""
     distributed = require("distributed", "region")
     if scheduler is None:
         with local_cluster() as cluster, distributed.Client(cluster) as client:
             yield client
         return
-    if Path(scheduler).is_file():
-        with distributed.Client(scheduler_file=scheduler) as client:
-            yield client
-        return
-    with distributed.Client(scheduler) as client:
+    with connect(scheduler) as client:
         yield client
 
 
@@ -387,7 +448,7 @@ def _run_tiles(
                 result.tasks.setdefault(tile_id, {})["predict"] = future.result()
                 result.mapped.append(tile_id)
             except Exception as exc:  # the tile's own cause, after Dask's retries
-                result.failed[tile_id] = reason(exc)
+                result.failed[tile_id] = cause_line(exc)
             bar.update()
     for tile_id, future in composed.items():
         if future.status == "finished":
