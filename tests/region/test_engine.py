@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import distributed
@@ -184,10 +185,11 @@ def _process(pid: int) -> psutil.Process | None:
 
 
 def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """kill -9 of the run and every Dask worker once a tile is composed; the rerun maps what
-    was lost and leaves no temporary file behind."""
+    was lost and leaves no temporary file behind, on this machine's cluster, with not a line
+    of Dask's log (its workers' included: `capfd` reads the process's stderr)."""
     stac, checkpoint, bbox = setup
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
@@ -209,8 +211,11 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
     psutil.wait_procs([p for p in map(_process, everything) if p is not None], timeout=30)
     done = len(list(out.glob("tiles/*.tif")))
     assert done < 2
+    capfd.readouterr()
     assert main(args) == 0
-    assert f"mapped {2 - done} tile(s), {done} already done, 0 failed" in capsys.readouterr().out
+    printed = capfd.readouterr()
+    assert f"mapped {2 - done} tile(s), {done} already done, 0 failed" in printed.out
+    assert not [line for line in printed.err.splitlines() if "distributed." in line]
     leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
     assert leftovers == []
     assert np.isfinite(read_map(out)).any()
@@ -345,3 +350,39 @@ def test_a_scheduler_that_is_no_address_is_one_line_naming_it(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=f"--scheduler {missing}: neither a scheduler file "
                        "nor an address tcp://HOST:PORT \\(missing port number"):  # fmt: skip
         engine.connect(missing)
+
+
+def test_the_workers_of_this_machine_s_cluster_leave_ctrl_c_to_the_run() -> None:
+    """A terminal's Ctrl-C reaches every process of the run: each worker ignores it (its
+    preload, `dask_setup`) and keeps Dask's log to itself, so that it prints no traceback."""
+    options = next(iter(worker_specs(cores=2, gpus=0, memory=2**30).values()))["options"]
+    assert options["preload"] == ["agbm.region.engine"]
+    assert options["silence_logs"] == logging.CRITICAL
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        engine.dask_setup(None)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_closes_this_machine_s_cluster_without_a_word_from_dask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dask logs nothing while the cluster closes after Ctrl-C, and as before afterwards."""
+    logger = logging.getLogger("distributed")
+    levels = []
+
+    @contextlib.contextmanager
+    def closing(*args: object) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            levels.append(logger.level)  # as the cluster and its client close
+
+    monkeypatch.setattr(engine, "local_cluster", closing)
+    monkeypatch.setattr(distributed, "Client", closing)
+    before = logger.level
+    with pytest.raises(KeyboardInterrupt), engine.client_for(None):
+        raise KeyboardInterrupt
+    assert levels == [logging.CRITICAL] * 2 and logger.level == before

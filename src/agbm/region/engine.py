@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -252,7 +253,9 @@ def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]
     sets; a GDAL block cache of `GDAL_CACHE_MB` each), of which one per GPU predicts on it
     (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the others compose (resource `COMPOSE`, no
     GPU); with no GPU every worker does either. `memory` (bytes) is shared evenly: each
-    worker's limit."""
+    worker's limit. Each worker keeps Dask's log to itself (its INFO lines at start, a
+    "Compute Failed" per try of a failed task, its warnings at Ctrl-C: the run reports each
+    failed tile once, with its cause) and runs `dask_setup`."""
     nanny = require("distributed", "region").Nanny
     count = max(1, cores - gpus) + gpus
     limit = memory // count
@@ -261,12 +264,22 @@ def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]
         env = {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}
         env |= {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
         options = {"nthreads": 1, "memory_limit": limit, "resources": resources, "env": env}
+        options |= {"silence_logs": logging.CRITICAL, "preload": [__name__]}
         return {"cls": nanny, "options": options}
 
     if not gpus:
         return {f"cpu-{n}": spec(None, None) for n in range(count)}
     specs = {f"compose-{n}": spec({COMPOSE: 1}, "") for n in range(count - gpus)}
     return specs | {f"gpu-{n}": spec({GPU: 1}, str(n)) for n in range(gpus)}
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of `local_cluster` as it starts (its
+    `preload` is this module): the worker ignores Ctrl-C, which a terminal sends to every
+    process of the run, so that the run alone stops and closes the cluster, instead of each
+    worker printing its own KeyboardInterrupt traceback."""
+    del worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def local_cluster() -> Any:
@@ -279,6 +292,25 @@ def local_cluster() -> Any:
     specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
     scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
     return distributed.SpecCluster(specs, scheduler, silence_logs=logging.ERROR)
+
+
+@contextlib.contextmanager
+def local_client() -> Iterator[Any]:
+    """A client of `local_cluster()`, which goes with it. Ctrl-C closes both without a word
+    from Dask (its warnings on workers stopped while busy): the command's one line on what
+    is kept says it all."""
+    distributed = require("distributed", "region")
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    try:
+        with local_cluster() as cluster, distributed.Client(cluster) as client:
+            try:
+                yield client
+            except KeyboardInterrupt:
+                logger.setLevel(logging.CRITICAL)  # while the cluster closes
+                raise
+    finally:
+        logger.setLevel(level)
 
 
 def scheduler_address(scheduler: str) -> str:
@@ -324,10 +356,9 @@ def connect(scheduler: str) -> Any:
 @contextlib.contextmanager
 def client_for(scheduler: str | None) -> Iterator[Any]:
     """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path:
-    `connect`), or of `local_cluster()`, which goes with the client."""
-    distributed = require("distributed", "region")
+    `connect`), or of `local_cluster()`, which goes with the client (`local_client`)."""
     if scheduler is None:
-        with local_cluster() as cluster, distributed.Client(cluster) as client:
+        with local_client() as client:
             yield client
         return
     with connect(scheduler) as client:
