@@ -357,6 +357,17 @@ def test_map_runs_from_a_place_to_a_geotiff_with_bounds_and_a_png(
     assert (inputs / "compose.json").is_file()
 
 
+def test_map_reads_its_checkpoint_before_composing(
+    catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "model.pt").write_text("garbage")
+    out = tmp_path / "maps" / "agbm.tif"
+    argv = ["map", "--bbox", *map(str, AREA), "--year", "2021", "--catalog", str(catalog)]
+    assert main([*argv, "--checkpoint", str(tmp_path / "model.pt"), "--out", str(out)]) == 2
+    assert f"{tmp_path / 'model.pt'}: " in capsys.readouterr().err
+    assert not (tmp_path / "maps" / "agbm_inputs").exists()  # nothing composed
+
+
 def test_the_core_install_loads_no_catalog_library() -> None:
     """The CLI (with compose and map in it) starts without the compose extra's libraries:
     they are imported when a catalog is opened."""

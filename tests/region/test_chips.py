@@ -86,6 +86,7 @@ def test_a_garbage_scheduler_file_is_one_line_naming_it(
     assert main([*args, "--scheduler", str(garbage), "--out", str(tmp_path / "out")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert f"--scheduler {garbage}: not a Dask scheduler file (Expecting value" in line
+    assert not (tmp_path / "out").exists()  # checked before the folder is claimed
 
 
 def test_training_learns_from_the_chips_labels(chips: tuple[Path, Path], tmp_path: Path) -> None:

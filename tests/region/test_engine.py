@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dask
 import distributed
 import geopandas
 import numpy as np
@@ -386,3 +389,49 @@ def test_ctrl_c_closes_this_machine_s_cluster_without_a_word_from_dask(
     with pytest.raises(KeyboardInterrupt), engine.client_for(None):
         raise KeyboardInterrupt
     assert levels == [logging.CRITICAL] * 2 and logger.level == before
+
+
+def _unreachable(folder: Path) -> str:
+    """A scheduler file naming a port no one listens on."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    path = folder / "scheduler.json"
+    path.write_text(json.dumps({"address": f"tcp://127.0.0.1:{port}"}))
+    return str(path)
+
+
+def _text_file(folder: Path) -> str:
+    (folder / "m.pt").write_text("garbage")
+    return str(folder / "m.pt")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--year", lambda _: "2010", "--year 2010: a year names its months September 2009"),
+        ("--window", lambda _: "100", "--window must be a positive multiple of 32, not 100"),
+        ("--checkpoint", _text_file, "m.pt: "),  # its fault: the checkpoint reader's
+        ("--scheduler", _unreachable, "no scheduler answers at tcp://127.0.0.1:"),
+    ],
+)
+def test_every_value_is_checked_before_the_folder_is_claimed(
+    setup: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: Callable[[Path], str],
+    message: str,
+) -> None:
+    """Once refused, a run left a claimed folder that refused the corrected command ("year:
+    2010 -> 2021"); an unreachable scheduler left its run.json; a checkpoint that is none
+    failed every tile, after all the composing."""
+    stac, checkpoint, bbox = setup
+    settings = {"--year": "2021", "--window": "64", "--checkpoint": str(checkpoint)}
+    settings[flag] = value(tmp_path)
+    args = ["map-region", "--bbox", *bbox, "--catalog", str(stac), "--out", str(tmp_path / "o")]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main([*args, *itertools.chain(*settings.items()), "--overlap", "16"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert message in line
+    assert not (tmp_path / "o").exists()

@@ -146,14 +146,14 @@ def make_chips(
         "labels": file_sha256(labels_path),
     }  # fmt: skip
     result = ChipsResult(folder)
-    with output_folder(folder), hold_folder(folder, "agbm chips"):
+    # The cluster is reached before the folder is claimed: one that is not leaves no folder.
+    with client_for(scheduler) as client, output_folder(folder), hold_folder(folder, "agbm chips"):
         claim_record(folder / RECORD, record, "give another folder, or delete this one")
         done = {c for c in chips if chip_labels_path(folder, c, "train").is_file()}
         todo = {c: v for c, v in chips.items() if c not in done}
         result.done = sorted(done)
         features_folder(folder, "train").mkdir(parents=True, exist_ok=True)
-        with client_for(scheduler) as client:
-            _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
+        _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
     return result
 
 

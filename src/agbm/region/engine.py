@@ -31,15 +31,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.compose.stacks import check_imagery
+from agbm.data.calendar import check_year
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import AgbmError, ConfigError, TileError, reason
 from agbm.extras import require
 from agbm.inference.scene import MapLayers, load_predictor, map_layers
 from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
+from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import (
     claim_record,
     file_sha256,
@@ -285,8 +288,6 @@ def dask_setup(worker: Any) -> None:
 def local_cluster() -> Any:
     """A cluster of this machine (`worker_specs` of its cores, GPUs and memory): what
     `distributed.LocalCluster` is, with the compose and predict workers told apart."""
-    import torch
-
     distributed = require("distributed", "region")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
@@ -412,27 +413,50 @@ def map_region(
     before it reaches a worker that may run in another working folder."""
     folder, options = Path(os.path.abspath(folder)), options.absolute()
     catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
+    check_year(year)
     check_grid(grid)
     tiles = grid.tiles(tile_size)
-    layers = options.layers()  # a wrong calibration fails here, before any task
+    layers = check_settings(grid, options, retries, predict_on)
     check_imagery(catalog, s2_catalog, grid.lonlat_bounds(), year)
     catalogs = [catalog, s2_catalog or catalog]
     record = run_record(grid, year, catalogs, options, tile_size, layers.bands())
     result = RegionResult(folder)
     start = time.perf_counter()
-    with output_folder(folder), hold_folder(folder, "agbm map-region"):
+    # The cluster is reached before the folder is claimed: one that is not leaves no folder.
+    with (
+        client_for(scheduler) as client,
+        output_folder(folder),
+        hold_folder(folder, "agbm map-region"),
+    ):
         claim_record(folder / RUN_RECORD, record, "give another folder, or delete this one")
         clean_leftovers(folder)
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
-        with client_for(scheduler) as client:
-            tqdm.write(f"Dask dashboard: {client.dashboard_link}")
-            _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
-                       options, retries, predict_on)  # fmt: skip
+        tqdm.write(f"Dask dashboard: {client.dashboard_link}")
+        _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
+                   options, retries, predict_on)  # fmt: skip
         _write_outputs(folder, grid, tiles, year, record, layers)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
         clean_leftovers(folder)  # of workers that died in this run too
     return result
+
+
+def check_settings(
+    grid: RegionGrid, options: PredictOptions, retries: int, predict_on: str
+) -> MapLayers:
+    """Every setting a task would otherwise fail on, checked here, before any folder or
+    task: the windows, the batch size, the retries, `--predict-on`, the calibration, and
+    the checkpoints, each loaded once on this machine's CPU (a file that is not one, or
+    models that cannot be averaged). Returns the tiles' layers (`PredictOptions.layers`)."""
+    plan_tiling(*grid.shape, options.window, options.overlap)
+    if options.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {options.batch_size}")
+    if retries < 0:
+        raise ValueError(f"--retries must be 0 or more, not {retries}")
+    placement([], predict_on)
+    layers = options.layers()
+    shared_conventions(load_for_inference(options.checkpoints, torch.device("cpu")))
+    return layers
 
 
 def _run_tiles(
