@@ -256,7 +256,8 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The cluster's workers run in the folder the session started in; this run's relative
-    --out, --catalog, --checkpoint and --calibration name files of another folder."""
+    --out, --catalog, --checkpoint and --calibration name files of another folder. The
+    same files named by absolute paths are the same run."""
     stac, checkpoint, bbox = setup
     write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
     monkeypatch.chdir(tmp_path)
@@ -268,6 +269,10 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     assert len(list((tmp_path / "out" / "tiles").glob("*.tif"))) == 2
     mapped = read_map(tmp_path / "out")
     assert np.isfinite(mapped).any()
+    paths = ("--catalog", "--checkpoint", "--calibration")
+    args = [str(Path(a).absolute()) if args[i - 1] in paths else a for i, a in enumerate(args)]
+    assert main([*args, "--scheduler", scheduler, "--out", str(tmp_path / "out")]) == 0
+    assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out  # the same run
 
 
 def _empty_region(folder: Path) -> list[str]:
