@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from agbm.compose import compose
 from agbm.compose.catalog import PLANETARY_COMPUTER
 from agbm.inference.scene import SceneMap, map_layers, predict_files
+from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import check_output_file
 from agbm.viz.quicklook import quicklook
 
@@ -53,9 +56,11 @@ def map_place(
     """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`,
     with its calibrated bounds as bands 2 and 3 (and with several members their spread as
     band 4) when `calibration` is given (`map_layers`); an existing map
-    `out` is replaced only with `overwrite` (checked before composing)."""
+    `out` is replaced only with `overwrite`. The output, the calibration and the checkpoints
+    (each loaded once on the CPU) are checked before composing, not after."""
     out = check_output_file(out, [like, *checkpoints, calibration], overwrite)
-    map_layers(checkpoints, tta, calibration, coverage)  # a bad calibration fails before composing
+    map_layers(checkpoints, tta, calibration, coverage)
+    shared_conventions(load_for_inference(checkpoints, torch.device("cpu")))
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
     done = predict_files(

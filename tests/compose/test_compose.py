@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from agbm import extras as extras_module
 from agbm.cli import main
 from agbm.compose import compose
 from agbm.compose import stacks as compose_module
-from agbm.compose.catalog import open_catalog, search
+from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url, open_catalog, search
 from agbm.compose.grid import grid_for_bbox
 from agbm.data.bands import S1_NODATA
 from agbm.data.calendar import year_months
@@ -227,6 +228,18 @@ def test_the_catalog_is_opened_searched_and_loaded_by_the_libraries_an_api_uses(
     assert calls["load"] and all(kw["geobox"].crs == CRS for kw in calls["load"])
 
 
+def test_a_static_catalog_is_named_alike_however_it_is_given(
+    catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What workers open and records compare: a run is the same run whichever way."""
+    monkeypatch.chdir(catalog.parent.parent)
+    relative = os.path.relpath(catalog)
+    given = [catalog, relative, f"./{relative}", f"file://{catalog}", catalog.parent]
+    given.append(f"{catalog.parent}/../{catalog.parent.name}/catalog.json")
+    assert {catalog_url(g) for g in given} == {str(catalog)}
+    assert catalog_url(PLANETARY_COMPUTER) == PLANETARY_COMPUTER
+
+
 def test_an_api_is_asked_with_the_same_filters(
     catalog: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -355,6 +368,17 @@ def test_map_runs_from_a_place_to_a_geotiff_with_bounds_and_a_png(
     assert not np.allclose(spread, values)
     assert out.with_suffix(".png").read_bytes()[:8] == PNG
     assert (inputs / "compose.json").is_file()
+
+
+def test_map_reads_its_checkpoint_before_composing(
+    catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "model.pt").write_text("garbage")
+    out = tmp_path / "maps" / "agbm.tif"
+    argv = ["map", "--bbox", *map(str, AREA), "--year", "2021", "--catalog", str(catalog)]
+    assert main([*argv, "--checkpoint", str(tmp_path / "model.pt"), "--out", str(out)]) == 2
+    assert f"{tmp_path / 'model.pt'}: " in capsys.readouterr().err
+    assert not (tmp_path / "maps" / "agbm_inputs").exists()  # nothing composed
 
 
 def test_the_core_install_loads_no_catalog_library() -> None:

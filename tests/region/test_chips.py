@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def chips(tmp_path_factory: pytest.TempPathFactory, scheduler: str) -> tuple[Pat
 
 
 def test_chips_are_made_where_the_labels_are_in_the_layout_with_their_labels(
-    chips: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    chips: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out, labels = chips
     tables = sorted((out / "train_labels").glob("*_labels.csv"))
@@ -61,9 +62,31 @@ def test_chips_are_made_where_the_labels_are_in_the_layout_with_their_labels(
         np.testing.assert_allclose(lat, frame["lat"], atol=1e-7)
         assert (frame["radius_px"] == 1.25).all()
         assert not (out / "train_features" / f"{chip}_S2_00.tif").exists()  # no September data
-    args = ["chips", "--labels", str(labels), "--year", "2021", "--catalog", "unused"]
+    other = shutil.copytree(out.parent / "stac", tmp_path / "stac")
+    args = ["chips", "--labels", str(labels), "--year", "2021", "--catalog", str(other)]
     assert main([*args, "--out", str(out)]) == 2  # another catalog: refused
     assert "was made with other settings" in capsys.readouterr().err
+
+
+def test_a_garbage_scheduler_file_is_one_line_naming_it(
+    chips: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, labels = chips
+    garbage = tmp_path / "scheduler.json"
+    garbage.write_text("garbage")
+    args = [
+        "chips",
+        "--labels",
+        str(labels),
+        "--year",
+        "2021",
+        "--catalog",
+        str(out.parent / "stac"),
+    ]
+    assert main([*args, "--scheduler", str(garbage), "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"--scheduler {garbage}: not a Dask scheduler file (Expecting value" in line
+    assert not (tmp_path / "out").exists()  # checked before the folder is claimed
 
 
 def test_training_learns_from_the_chips_labels(chips: tuple[Path, Path], tmp_path: Path) -> None:

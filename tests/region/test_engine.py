@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dask
 import distributed
+import geopandas
 import numpy as np
 import psutil
 import pystac
 import pystac.validation
 import pytest
 import rasterio
+import rasterio.errors
+import shapely
 
 from agbm.cli import main
+from agbm.errors import ConfigError, DataError, TileError
 from agbm.inference.scene import SPREAD_BAND
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
+from agbm.region import engine, grid_of
 from agbm.region.engine import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
@@ -34,6 +44,7 @@ from tests.helpers import write_calibration
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
     root = tmp_path_factory.mktemp("region")
     s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
+    s1.append(S1Item(dt.date(2021, 10, 2), "ascending", 0.1, 0.01))  # in 2022's year only
     stac = build(root / "stac", s1, [S2Item(dt.date(2021, 7, 20), 3000, 4, gradient=True)])
     save_model(root / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
     west, south, _, north = AREA
@@ -120,9 +131,9 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
     assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out
     mapped = read_map(out, "EPSG:3067")
     assert np.isfinite(mapped).any() and np.isnan(mapped).any()  # data in the catalog's 640 m
-    other_year = ["2020" if a == "2021" else a for a in args]
+    other_year = ["2022" if a == "2021" else a for a in args]
     assert main([*other_year, "--out", str(out)]) == 2
-    assert "was made with other settings (year: 2021 -> 2020" in capsys.readouterr().err
+    assert "was made with other settings (year: 2021 -> 2022" in capsys.readouterr().err
 
 
 def test_a_region_runs_on_a_cluster_already_there(
@@ -177,10 +188,11 @@ def _process(pid: int) -> psutil.Process | None:
 
 
 def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    setup: tuple[Path, Path, list[str]], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """kill -9 of the run and every Dask worker once a tile is composed; the rerun maps what
-    was lost and leaves no temporary file behind."""
+    was lost and leaves no temporary file behind, on this machine's cluster, with not a line
+    of Dask's log (its workers' included: `capfd` reads the process's stderr)."""
     stac, checkpoint, bbox = setup
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
@@ -202,8 +214,11 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
     psutil.wait_procs([p for p in map(_process, everything) if p is not None], timeout=30)
     done = len(list(out.glob("tiles/*.tif")))
     assert done < 2
+    capfd.readouterr()
     assert main(args) == 0
-    assert f"mapped {2 - done} tile(s), {done} already done, 0 failed" in capsys.readouterr().out
+    printed = capfd.readouterr()
+    assert f"mapped {2 - done} tile(s), {done} already done, 0 failed" in printed.out
+    assert not [line for line in printed.err.splitlines() if "distributed." in line]
     leftovers = [p for p in out.rglob("*") if re.match(r"^\..+\.tmp\d+$", p.name)]
     assert leftovers == []
     assert np.isfinite(read_map(out)).any()
@@ -241,7 +256,8 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The cluster's workers run in the folder the session started in; this run's relative
-    --out, --catalog, --checkpoint and --calibration name files of another folder."""
+    --out, --catalog, --checkpoint and --calibration name files of another folder. The
+    same files named by absolute paths are the same run."""
     stac, checkpoint, bbox = setup
     write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
     monkeypatch.chdir(tmp_path)
@@ -253,3 +269,174 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     assert len(list((tmp_path / "out" / "tiles").glob("*.tif"))) == 2
     mapped = read_map(tmp_path / "out")
     assert np.isfinite(mapped).any()
+    paths = ("--catalog", "--checkpoint", "--calibration")
+    args = [str(Path(a).absolute()) if args[i - 1] in paths else a for i, a in enumerate(args)]
+    assert main([*args, "--scheduler", scheduler, "--out", str(tmp_path / "out")]) == 0
+    assert "mapped 0 tile(s), 2 already done" in capsys.readouterr().out  # the same run
+
+
+def _empty_region(folder: Path) -> list[str]:
+    path = folder / "empty.geojson"
+    geopandas.GeoDataFrame(geometry=[shapely.Polygon()], crs="EPSG:4326").to_file(path)
+    return ["--region", str(path)]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda _, bbox: ["--bbox", bbox[0], bbox[1], bbox[0], bbox[3]], "has no width"),
+        (lambda _, bbox: ["--bbox", bbox[0], bbox[1], str(float(bbox[0]) + 1e-4), bbox[3]],
+         "is 42 x 2 pixels of 10 m, under one window (32 pixels, 320 m)"),
+        (lambda _, bbox: ["--bbox", "-180", "-80", "180", "80"], "give a --crs whose area"),
+        (lambda tmp, _: _empty_region(tmp), "empty.geojson: holds no polygon with an area"),
+        (lambda _, bbox: ["--bbox", *bbox, "--year", "3000"],
+         "no Sentinel-1 or Sentinel-2 acquisition over [27.0022, 61.3294, 27.0522, 61.333] in "
+         "--year 3000 (2999-09-01 to 3000-08-31) in"),
+    ],
+)  # fmt: skip
+def test_degenerate_regions_are_refused_in_one_line_before_the_folder_is_claimed(
+    setup: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: Callable[[Path, list[str]], list[str]],
+    message: str,
+) -> None:
+    stac, checkpoint, bbox = setup
+    args = ["map-region", *where(tmp_path, bbox), "--catalog", str(stac)]
+    args += ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]
+    assert main([*args, *([] if "--year" in args else ["--year", "2021"])]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_tile_reaches_the_client_as_its_id_and_its_cause_s_whole_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a worker sends a task's error (`error_message`) and the client reads it: a cause
+    chained from a rasterio error that cannot be unpickled made it a `TileError('...` repr,
+    then cut at 200 characters."""
+    missing = tmp_path / ("a-long-folder-name-" * 10) / "S1_0_vv.tif"
+    cause = f"month 10 July: reading its scenes failed ({missing}: No such file); run again"
+
+    def compose_tile(*args: object) -> None:
+        try:
+            rasterio.open(missing)
+        except rasterio.errors.RasterioIOError:
+            raise DataError(cause) from None  # as compose does: its context stays
+
+    monkeypatch.setattr(engine, "compose_tile", compose_tile)
+    grid = grid_of(bbox=[27.0, 61.3, 27.1, 61.4])
+    tile = grid.tiles(256)[0]
+    with pytest.raises(TileError) as failed:
+        engine.compose_task(tmp_path, grid, tile, 2021, "catalog.json", None)
+    sent = distributed.core.error_message(failed.value)["exception"].data
+    _, received, _ = distributed.core.clean_exception(sent)
+    assert type(received) is TileError
+    assert engine.cause_line(received) == f"composing tile {tile.id}: {cause}"  # > 200 chars
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "a folder, not a scheduler file or address (tcp://HOST:PORT)"),
+        ("garbage", "not a Dask scheduler file (Expecting value: line 1 column 1 (char 0))"),
+        ("[1, 2]", 'not a Dask scheduler file (it has no "address")'),
+    ],
+)
+def test_a_scheduler_file_that_is_none_is_one_line_naming_it(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "scheduler.json"
+    path.mkdir() if content is None else path.write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(f"--scheduler {path}: {message}")):
+        engine.connect(str(path))
+
+
+def test_a_scheduler_that_is_no_address_is_one_line_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "scheduler.json")
+    with pytest.raises(ConfigError, match=f"--scheduler {missing}: neither a scheduler file "
+                       "nor an address tcp://HOST:PORT \\(missing port number"):  # fmt: skip
+        engine.connect(missing)
+
+
+def test_the_workers_of_this_machine_s_cluster_leave_ctrl_c_to_the_run() -> None:
+    """A terminal's Ctrl-C reaches every process of the run: each worker ignores it (its
+    preload, `dask_setup`) and keeps Dask's log to itself, so that it prints no traceback."""
+    options = next(iter(worker_specs(cores=2, gpus=0, memory=2**30).values()))["options"]
+    assert options["preload"] == ["agbm.region.engine"]
+    assert options["silence_logs"] == logging.CRITICAL
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        engine.dask_setup(None)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_closes_this_machine_s_cluster_without_a_word_from_dask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dask logs nothing while the cluster closes after Ctrl-C, and as before afterwards."""
+    logger = logging.getLogger("distributed")
+    levels = []
+
+    @contextlib.contextmanager
+    def closing(*args: object) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            levels.append(logger.level)  # as the cluster and its client close
+
+    monkeypatch.setattr(engine, "local_cluster", closing)
+    monkeypatch.setattr(distributed, "Client", closing)
+    before = logger.level
+    with pytest.raises(KeyboardInterrupt), engine.client_for(None):
+        raise KeyboardInterrupt
+    assert levels == [logging.CRITICAL] * 2 and logger.level == before
+
+
+def _unreachable(folder: Path) -> str:
+    """A scheduler file naming a port no one listens on."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    path = folder / "scheduler.json"
+    path.write_text(json.dumps({"address": f"tcp://127.0.0.1:{port}"}))
+    return str(path)
+
+
+def _text_file(folder: Path) -> str:
+    (folder / "m.pt").write_text("garbage")
+    return str(folder / "m.pt")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--year", lambda _: "2010", "--year 2010: a year names its months September 2009"),
+        ("--window", lambda _: "100", "--window must be a positive multiple of 32, not 100"),
+        ("--checkpoint", _text_file, "m.pt: "),  # its fault: the checkpoint reader's
+        ("--scheduler", _unreachable, "no scheduler answers at tcp://127.0.0.1:"),
+    ],
+)
+def test_every_value_is_checked_before_the_folder_is_claimed(
+    setup: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: Callable[[Path], str],
+    message: str,
+) -> None:
+    """Once refused, a run left a claimed folder that refused the corrected command ("year:
+    2010 -> 2021"); an unreachable scheduler left its run.json; a checkpoint that is none
+    failed every tile, after all the composing."""
+    stac, checkpoint, bbox = setup
+    settings = {"--year": "2021", "--window": "64", "--checkpoint": str(checkpoint)}
+    settings[flag] = value(tmp_path)
+    args = ["map-region", "--bbox", *bbox, "--catalog", str(stac), "--out", str(tmp_path / "o")]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main([*args, *itertools.chain(*settings.items()), "--overlap", "16"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert message in line
+    assert not (tmp_path / "o").exists()

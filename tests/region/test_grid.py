@@ -71,3 +71,34 @@ def test_a_region_file_that_is_not_an_area_is_one_line(tmp_path: Path) -> None:
         region_grid(OUTER, "EPSG:3067", "EPSG:4326")
     with pytest.raises(ValueError, match="W S E N"):
         bbox_area([1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    "polygon", [shapely.Polygon(), shapely.Polygon([(25, 60), (25.1, 60), (25.2, 60)])]
+)
+def test_a_region_of_empty_or_zero_area_polygons_is_one_line(
+    polygon: shapely.Polygon, tmp_path: Path
+) -> None:
+    path = tmp_path / "area.geojson"
+    geopandas.GeoDataFrame(geometry=[polygon], crs="EPSG:4326").to_file(path)
+    with pytest.raises(DataError, match=f"{path}: holds no polygon with an area"):
+        read_area(path)
+
+
+@pytest.mark.parametrize("bbox", [[-180, -80, 180, 80], [-180, 0, 180, 80], [-170, 0, 170, 80]])
+def test_a_region_beyond_its_utm_zone_s_area_of_use_asks_for_a_crs(bbox: list[float]) -> None:
+    """Round the globe in one UTM zone, a grid is 1 pixel wide and 1.8 million high."""
+    with pytest.raises(ValueError, match=r"beyond its centre's UTM zone, EPSG:32601's area of "
+                       r"use \(lon -180.00..-174.00, lat 0.00..84.00\): give a --crs"):  # fmt: skip
+        region_grid(bbox_area(bbox), "EPSG:4326")
+
+
+def test_a_region_beyond_the_area_of_use_of_the_crs_given_names_it() -> None:
+    brazil = bbox_area([-50, -10, -49, -9])
+    with pytest.raises(ValueError, match=r"--crs EPSG:3067: the region \(lon -50.00..-49.00"):
+        region_grid(brazil, "EPSG:4326", "EPSG:3067")
+    assert region_grid(brazil, "EPSG:4326", "EPSG:6933").crs == "EPSG:6933"  # the world's
+    finland = bbox_area([20, 59, 32, 70])  # two UTM zones: within a zone's width of its own
+    assert region_grid(finland, "EPSG:4326").crs == "EPSG:32635"
+    fiji = bbox_area([179.5, -17.0, -179.5, -16.5])  # an area of use across the antimeridian
+    assert region_grid(fiji, "EPSG:4326", "EPSG:3832").crs == "EPSG:3832"

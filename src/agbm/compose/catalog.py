@@ -10,6 +10,7 @@ be queried. The Planetary Computer's asset URLs are signed (planetary-computer) 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import warnings
 from collections.abc import Callable
@@ -87,24 +88,29 @@ def search(
     bbox: tuple[float, float, float, float],
     start: dt.datetime,
     end: dt.datetime,
+    limit: int | None = None,
 ) -> list[Any]:
     """The items of `collection` over `bbox` (lon/lat) acquired in [start, end), oldest
-    first. An API filters them; a static catalog is walked and filtered the same way."""
+    first; only the first `limit` found when given (whether there are any: one item asked
+    of an API, a walk that stops at the first match). An API filters them; a static
+    catalog is walked and filtered the same way."""
     try:
         if is_api(catalog):
             # STAC intervals include both ends: stop just before the next month starts
             last = end - dt.timedelta(microseconds=1)
             found = catalog.client.search(
-                collections=[collection], bbox=list(bbox), datetime=[start, last]
-            ).items()
+                collections=[collection], bbox=list(bbox), datetime=[start, last],
+                **({} if limit is None else {"max_items": limit}),
+            ).items()  # fmt: skip
         else:
             with warnings.catch_warnings():  # pystac-client: "falling back to pystac"
                 warnings.simplefilter("ignore")
-                found = [
+                matches = (
                     i
                     for i in catalog.client.get_collection(collection).get_items()
                     if overlaps(tuple(i.bbox), bbox) and start <= i.datetime < end
-                ]
+                )
+                found = list(itertools.islice(matches, limit))
         return sorted(found, key=lambda item: (item.datetime, item.id))
     except AgbmError:
         raise

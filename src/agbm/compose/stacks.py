@@ -133,13 +133,33 @@ def search_year(
         for span in year_months(year)
     ]
     if require_data and not any(month[s] for month in found for s in month):
-        start, end = year_span(year)
-        raise DataError(
-            f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} "
-            f"from {start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d} in "
-            f"{catalogs['S1'].url}"
-        )
+        raise no_imagery(bounds, year, catalogs["S1"].url)
     return found
+
+
+def no_imagery(bounds: Sequence[float], year: int, url: str) -> DataError:
+    """The error of a year with no acquisition at all over `bounds` (lon/lat) in `url`."""
+    start, end = year_span(year)
+    return DataError(
+        f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} in "
+        f"--year {year} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d}) in {url}"
+    )
+
+
+def check_imagery(
+    catalog: str | Path, s2_catalog: str | Path | None, bounds: Sequence[float], year: int
+) -> None:
+    """A one-line `DataError` unless the catalogs (Sentinel-2 from `s2_catalog` when given)
+    hold an acquisition over `bounds` (lon/lat) in `year`: a region's tiles compose without
+    requiring any (a tile over the sea has none), so a year with no imagery at all is
+    refused here, before any tile, at the cost of one item asked per mission."""
+    check_year(year)
+    opened = open_catalog(catalog)
+    catalogs = {"S1": opened, "S2": open_catalog(s2_catalog) if s2_catalog else opened}
+    collections = {"S1": S1_COLLECTION, "S2": S2_COLLECTION}
+    box = tuple(bounds)
+    if not any(search(catalogs[s], collections[s], box, *year_span(year), 1) for s in catalogs):
+        raise no_imagery(bounds, year, opened.url)
 
 
 def run_record(

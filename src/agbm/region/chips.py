@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
+from agbm.compose.stacks import check_imagery
 from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.chip_labels import (
     check_all_placed,
@@ -33,10 +34,17 @@ from agbm.data.chip_labels import (
 from agbm.data.geotiff import read_raster, write_geotiff
 from agbm.data.labels import read_labels
 from agbm.data.layout import features_folder, features_path
-from agbm.errors import DataError, reason
+from agbm.errors import DataError
 from agbm.extras import require
 from agbm.io import claim_record, file_sha256, hold_folder, output_folder
-from agbm.region.engine import client_for, compose_task, placement, summary, worker_resources
+from agbm.region.engine import (
+    cause_line,
+    client_for,
+    compose_task,
+    placement,
+    summary,
+    worker_resources,
+)
 from agbm.region.grid import RegionGrid, Tile, region_grid
 from agbm.region.tiles import inputs_folder, tile_transform
 
@@ -131,20 +139,21 @@ def make_chips(
     labels = read_labels(labels_path)
     grid = labels_grid(labels, crs)
     chips = chips_with_labels(grid, labels, labels_path)
+    check_imagery(catalog, s2_catalog, grid.lonlat_bounds(), year)
     record = {
         "year": year, **grid.fields(),
         "catalogs": [str(catalog), str(s2_catalog or catalog)],
         "labels": file_sha256(labels_path),
     }  # fmt: skip
     result = ChipsResult(folder)
-    with output_folder(folder), hold_folder(folder, "agbm chips"):
+    # The cluster is reached before the folder is claimed: one that is not leaves no folder.
+    with client_for(scheduler) as client, output_folder(folder), hold_folder(folder, "agbm chips"):
         claim_record(folder / RECORD, record, "give another folder, or delete this one")
         done = {c for c in chips if chip_labels_path(folder, c, "train").is_file()}
         todo = {c: v for c, v in chips.items() if c not in done}
         result.done = sorted(done)
         features_folder(folder, "train").mkdir(parents=True, exist_ok=True)
-        with client_for(scheduler) as client:
-            _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
+        _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
     return result
 
 
@@ -179,7 +188,7 @@ def _compose_chips(
                 write_chip_labels(folder, "train", {cid: frame})  # last: the chip is done
                 result.made.append(cid)
             except Exception as exc:  # its own cause, after Dask's retries
-                result.failed[cid] = reason(exc)
+                result.failed[cid] = cause_line(exc)
             bar.update()
 
 

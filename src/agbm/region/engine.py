@@ -20,23 +20,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import resource
+import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
+from agbm.compose.stacks import check_imagery
+from agbm.data.calendar import check_year
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
-from agbm.errors import TileError, reason
+from agbm.errors import AgbmError, ConfigError, TileError, reason
 from agbm.extras import require
 from agbm.inference.scene import MapLayers, load_predictor, map_layers
-from agbm.inference.tiling import plan_tiling
+from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
+from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import (
     claim_record,
     file_sha256,
@@ -45,7 +51,7 @@ from agbm.io import (
     remove_stale_temporaries,
     write_record,
 )
-from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
+from agbm.region.grid import PIXEL_M, TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
 from agbm.region.tiles import (
     compose_tile,
@@ -122,6 +128,27 @@ def task_record(start: float) -> dict[str, Any]:
     }
 
 
+def cause_line(exc: BaseException) -> str:
+    """Why a tile failed, on one line: an agbm error's own message whole (one line naming
+    the file at fault), a library's cut by `reason`."""
+    return " ".join(str(exc).split()) if isinstance(exc, AgbmError) else reason(exc)
+
+
+def tile_work(what: str, tile: Tile, work: Callable[[], Any]) -> None:
+    """Run `work`, a task's work on `tile`; any failure is a `TileError` "`what` tile ID:
+    cause" (Dask retries it, then the neighbours quote it), raised with no cause or context
+    chained: Dask sends a task's exception to the client pickled with its chain, and one
+    link that cannot be unpickled there (a rasterio error) turns the whole into a repr cut
+    at 200 characters."""
+    try:
+        work()
+    except Exception as exc:  # any cause
+        cause = cause_line(exc)
+    else:
+        return
+    raise TileError(f"{what} tile {tile.id}: {cause}")
+
+
 def compose_task(
     folder: Path,
     grid: RegionGrid,
@@ -132,10 +159,9 @@ def compose_task(
 ) -> dict[str, Any]:
     """Compose one tile's core; a failure names the tile (its neighbours report it)."""
     start = time.perf_counter()
-    try:
-        compose_tile(folder, grid, tile, year, catalog, s2_catalog)
-    except Exception as exc:  # any cause: Dask retries it, then the neighbours quote it
-        raise TileError(f"composing tile {tile.id}: {reason(exc)}") from exc
+    tile_work(
+        "composing", tile, lambda: compose_tile(folder, grid, tile, year, catalog, s2_catalog)
+    )
     return task_record(start)
 
 
@@ -160,13 +186,17 @@ def _predict_task(
     their compose tasks as `composed`, so this runs once all are done."""
     del composed  # only the order matters: they are on disk now
     start = time.perf_counter()
-    write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
-    predictor, conventions, layers = _predictor(options)
-    tiling = plan_tiling(*grid.shape, options.window, options.overlap)
-    predict_tile(
-        folder, grid, tile, predictor, tiling, conventions, options.batch_size, f"near-{tile.id}",
-        layers,
-    )  # fmt: skip
+
+    def work() -> None:
+        write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
+        predictor, conventions, layers = _predictor(options)
+        tiling = plan_tiling(*grid.shape, options.window, options.overlap)
+        predict_tile(
+            folder, grid, tile, predictor, tiling, conventions, options.batch_size,
+            f"near-{tile.id}", layers,
+        )  # fmt: skip
+
+    tile_work("predicting", tile, work)
     return task_record(start)
 
 
@@ -206,13 +236,29 @@ def run_record(
     }
 
 
+def check_grid(grid: RegionGrid) -> None:
+    """A one-line `ValueError` for a grid under one window along a side: narrower than the
+    smallest window a model reads (`WINDOW_MULTIPLE` pixels), whose windows would hold
+    mostly padding (a sliver of a polygon, a box of a few metres)."""
+    height, width = grid.shape
+    if min(height, width) < WINDOW_MULTIPLE:
+        side = f"{WINDOW_MULTIPLE * PIXEL_M:.0f} m"
+        raise ValueError(
+            f"the region's grid is {height} x {width} pixels of {PIXEL_M:.0f} m, under one "
+            f"window ({WINDOW_MULTIPLE} pixels, {side}) along a side: give a region at least "
+            f"{side} across"
+        )
+
+
 def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]]:
     """The workers of this machine's cluster, as `distributed.SpecCluster` specs: one
     single-threaded worker per core (torch and GDAL keep to one thread in each, as Dask
     sets; a GDAL block cache of `GDAL_CACHE_MB` each), of which one per GPU predicts on it
     (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the others compose (resource `COMPOSE`, no
     GPU); with no GPU every worker does either. `memory` (bytes) is shared evenly: each
-    worker's limit."""
+    worker's limit. Each worker keeps Dask's log to itself (its INFO lines at start, a
+    "Compute Failed" per try of a failed task, its warnings at Ctrl-C: the run reports each
+    failed tile once, with its cause) and runs `dask_setup`."""
     nanny = require("distributed", "region").Nanny
     count = max(1, cores - gpus) + gpus
     limit = memory // count
@@ -221,6 +267,7 @@ def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]
         env = {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}
         env |= {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
         options = {"nthreads": 1, "memory_limit": limit, "resources": resources, "env": env}
+        options |= {"silence_logs": logging.CRITICAL, "preload": [__name__]}
         return {"cls": nanny, "options": options}
 
     if not gpus:
@@ -229,11 +276,18 @@ def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]
     return specs | {f"gpu-{n}": spec({GPU: 1}, str(n)) for n in range(gpus)}
 
 
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of `local_cluster` as it starts (its
+    `preload` is this module): the worker ignores Ctrl-C, which a terminal sends to every
+    process of the run, so that the run alone stops and closes the cluster, instead of each
+    worker printing its own KeyboardInterrupt traceback."""
+    del worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def local_cluster() -> Any:
     """A cluster of this machine (`worker_specs` of its cores, GPUs and memory): what
     `distributed.LocalCluster` is, with the compose and predict workers told apart."""
-    import torch
-
     distributed = require("distributed", "region")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
@@ -242,19 +296,73 @@ def local_cluster() -> Any:
 
 
 @contextlib.contextmanager
-def client_for(scheduler: str | None) -> Iterator[Any]:
-    """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path),
-    or of `local_cluster()`, which goes with the client."""
+def local_client() -> Iterator[Any]:
+    """A client of `local_cluster()`, which goes with it. Ctrl-C closes both without a word
+    from Dask (its warnings on workers stopped while busy): the command's one line on what
+    is kept says it all."""
     distributed = require("distributed", "region")
-    if scheduler is None:
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    try:
         with local_cluster() as cluster, distributed.Client(cluster) as client:
+            try:
+                yield client
+            except KeyboardInterrupt:
+                logger.setLevel(logging.CRITICAL)  # while the cluster closes
+                raise
+    finally:
+        logger.setLevel(level)
+
+
+def scheduler_address(scheduler: str) -> str:
+    """The address `--scheduler` names: an address as it is, or the one in a scheduler file
+    (`dask scheduler --scheduler-file`'s JSON); a folder, or a file that is not one, is a
+    one-line `ConfigError` naming it."""
+    path = Path(scheduler)
+    if path.is_dir():
+        raise ConfigError(
+            f"--scheduler {scheduler}: a folder, not a scheduler file or address (tcp://HOST:PORT)"
+        )
+    if not path.is_file():
+        return scheduler
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # unreadable, not text, not JSON
+        raise ConfigError(f"--scheduler {scheduler}: not a Dask scheduler file ({exc})") from None
+    address = record.get("address") if isinstance(record, dict) else None
+    if not isinstance(address, str):
+        raise ConfigError(
+            f'--scheduler {scheduler}: not a Dask scheduler file (it has no "address")'
+        )
+    return address
+
+
+def connect(scheduler: str) -> Any:
+    """A Dask client of the running cluster `--scheduler` names (`scheduler_address`); an
+    address that is none, or no scheduler answering, is a one-line `ConfigError`."""
+    distributed = require("distributed", "region")
+    address = scheduler_address(scheduler)
+    try:
+        return distributed.Client(address)
+    except ValueError as exc:  # "missing port number in address", an unknown protocol
+        raise ConfigError(
+            f"--scheduler {scheduler}: neither a scheduler file nor an address "
+            f"tcp://HOST:PORT ({reason(exc)})"
+        ) from None
+    except OSError as exc:  # refused, timed out
+        raise ConfigError(f"--scheduler {scheduler}: no scheduler answers at {address} "
+                          f"({reason(exc)})") from None  # fmt: skip
+
+
+@contextlib.contextmanager
+def client_for(scheduler: str | None) -> Iterator[Any]:
+    """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path:
+    `connect`), or of `local_cluster()`, which goes with the client (`local_client`)."""
+    if scheduler is None:
+        with local_client() as client:
             yield client
         return
-    if Path(scheduler).is_file():
-        with distributed.Client(scheduler_file=scheduler) as client:
-            yield client
-        return
-    with distributed.Client(scheduler) as client:
+    with connect(scheduler) as client:
         yield client
 
 
@@ -305,25 +413,50 @@ def map_region(
     before it reaches a worker that may run in another working folder."""
     folder, options = Path(os.path.abspath(folder)), options.absolute()
     catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
+    check_year(year)
+    check_grid(grid)
     tiles = grid.tiles(tile_size)
-    layers = options.layers()  # a wrong calibration fails here, before any task
+    layers = check_settings(grid, options, retries, predict_on)
+    check_imagery(catalog, s2_catalog, grid.lonlat_bounds(), year)
     catalogs = [catalog, s2_catalog or catalog]
     record = run_record(grid, year, catalogs, options, tile_size, layers.bands())
     result = RegionResult(folder)
     start = time.perf_counter()
-    with output_folder(folder), hold_folder(folder, "agbm map-region"):
+    # The cluster is reached before the folder is claimed: one that is not leaves no folder.
+    with (
+        client_for(scheduler) as client,
+        output_folder(folder),
+        hold_folder(folder, "agbm map-region"),
+    ):
         claim_record(folder / RUN_RECORD, record, "give another folder, or delete this one")
         clean_leftovers(folder)
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
-        with client_for(scheduler) as client:
-            tqdm.write(f"Dask dashboard: {client.dashboard_link}")
-            _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
-                       options, retries, predict_on)  # fmt: skip
+        tqdm.write(f"Dask dashboard: {client.dashboard_link}")
+        _run_tiles(client, result, folder, grid, tiles, todo, year, catalog, s2_catalog,
+                   options, retries, predict_on)  # fmt: skip
         _write_outputs(folder, grid, tiles, year, record, layers)
         write_record(folder / REPORT, _report(result, grid, tiles, start))
         clean_leftovers(folder)  # of workers that died in this run too
     return result
+
+
+def check_settings(
+    grid: RegionGrid, options: PredictOptions, retries: int, predict_on: str
+) -> MapLayers:
+    """Every setting a task would otherwise fail on, checked here, before any folder or
+    task: the windows, the batch size, the retries, `--predict-on`, the calibration, and
+    the checkpoints, each loaded once on this machine's CPU (a file that is not one, or
+    models that cannot be averaged). Returns the tiles' layers (`PredictOptions.layers`)."""
+    plan_tiling(*grid.shape, options.window, options.overlap)
+    if options.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {options.batch_size}")
+    if retries < 0:
+        raise ValueError(f"--retries must be 0 or more, not {retries}")
+    placement([], predict_on)
+    layers = options.layers()
+    shared_conventions(load_for_inference(options.checkpoints, torch.device("cpu")))
+    return layers
 
 
 def _run_tiles(
@@ -370,7 +503,7 @@ def _run_tiles(
                 result.tasks.setdefault(tile_id, {})["predict"] = future.result()
                 result.mapped.append(tile_id)
             except Exception as exc:  # the tile's own cause, after Dask's retries
-                result.failed[tile_id] = reason(exc)
+                result.failed[tile_id] = cause_line(exc)
             bar.update()
     for tile_id, future in composed.items():
         if future.status == "finished":

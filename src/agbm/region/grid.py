@@ -29,6 +29,9 @@ PIXEL_M = 10.0
 #: The default tile side in pixels (10.24 km): a tile's composed inputs are ~480 MB
 #: (12 months x 15 bands), its map 4 MB.
 TILE_SIZE = 1024
+#: How far (degrees) a region may reach beyond its CRS's area of use: one UTM zone's width,
+#: where a UTM grid's scale is still within about 1 % of true at the equator.
+AREA_OF_USE_MARGIN = 6.0
 #: The blocks over which a region chooses each month's S2 acquisition (2.56 km, the
 #: challenge's chip; docs/compose.md); tiles are whole multiples of it.
 S2_BLOCK = 256
@@ -61,6 +64,11 @@ class RegionGrid:
     def fields(self) -> dict[str, Any]:
         """The grid as a record's JSON fields: its CRS, transform and shape."""
         return {"crs": self.crs, "transform": list(self.transform)[:6], "shape": list(self.shape)}
+
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """The area's box in lon/lat (W S E N; -180..180 for an area across the
+        antimeridian): what a catalog is asked for the region's imagery."""
+        return tuple(reproject(self.area, self.crs, "EPSG:4326").bounds)  # type: ignore[return-value]
 
     def tiles(self, tile_size: int = TILE_SIZE) -> list[Tile]:
         """The tiles of `tile_size` pixels that touch the area, in raster order."""
@@ -128,12 +136,16 @@ def read_area(path: Path | str) -> tuple[Any, str]:
         frame = geopandas.read_file(path, engine="pyogrio")
     except Exception as exc:  # pyogrio's DataSourceError and others: not a vector file
         raise DataError(f"{path}: not a readable vector file ({exc})") from None
-    polygons = frame[frame.geometry.notna() & frame.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if polygons.empty:
-        raise DataError(f"{path}: holds no polygon (the region must be an area)")
+    geometry = frame.geometry
+    polygons = geometry[frame.geom_type.isin(["Polygon", "MultiPolygon"]) & ~geometry.is_empty]
+    area = polygons.make_valid().union_all() if not polygons.empty else None
+    if area is None or not area.area > 0:  # empty polygons, or rings that enclose nothing
+        raise DataError(
+            f"{path}: holds no polygon with an area (of {len(frame)} geometries, "
+            f"{len(polygons)} non-empty polygons; the region must be an area)"
+        )
     if frame.crs is None:
         raise DataError(f"{path}: has no CRS (say which in the file, e.g. a .prj or GeoJSON)")
-    area = polygons.geometry.make_valid().union_all()
     return area, frame.crs.to_string()
 
 
@@ -155,10 +167,55 @@ def _centre_lonlat(area: Any, crs: str) -> tuple[float, float]:
     return (centre.x + 180) % 360 - 180, centre.y
 
 
+def _outline_lonlat(area: Any, crs: str) -> np.ndarray:
+    """`[n, 2]` lon/lat of points along the area's outline: its vertices, and points at
+    most 1/64 of its extent apart along every edge, densified in the area's own CRS (the
+    edges it means) and then moved to lon/lat, so that an area's pieces on both sides of
+    the antimeridian stay where they are."""
+    shapely = require("shapely", "region")
+    pyproj = require("pyproj", "region")
+    x0, y0, x1, y1 = area.bounds
+    outline = shapely.get_coordinates(shapely.segmentize(area, max(x1 - x0, y1 - y0) / 64))
+    to_lonlat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return np.column_stack(to_lonlat.transform(outline[:, 0], outline[:, 1]))
+
+
+def _box_text(west: float, south: float, east: float, north: float) -> str:
+    """A lon/lat box as a message gives it."""
+    return f"lon {west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}"
+
+
+def check_area_of_use(area: Any, area_crs: str, crs: Any, named: bool) -> None:
+    """A one-line `ValueError` unless `area` (a geometry in `area_crs`) lies within the area
+    of use of `crs` (a pyproj CRS; `named`: given as `--crs`, not chosen) widened by
+    `AREA_OF_USE_MARGIN` degrees: beyond it a grid's pixels are no longer 10 m (a box round
+    the globe in one UTM zone is 1 pixel wide and 1.8 million high). Longitudes are
+    compared round the globe, so that an area of use or a region may cross the antimeridian."""
+    use = crs.area_of_use
+    if use is None:  # a CRS defined by hand: nothing to compare with
+        return
+    lon, lat = _outline_lonlat(area, area_crs).T
+    west, south, east, north = use.bounds
+    span, m = (east - west) % 360 or 360, AREA_OF_USE_MARGIN
+    within_lon = (span + 2 * m >= 360) | ((lon - (west - m)) % 360 <= span + 2 * m)
+    within = within_lon & (south - m <= lat) & (lat <= north + m)  # NaN: off the CRS, outside
+    if within.all():
+        return
+    region = f"the region ({_box_text(lon.min(), lat.min(), lon.max(), lat.max())})"
+    where = f"{crs.to_string()}'s area of use ({_box_text(*use.bounds)})"
+    if named:
+        raise ValueError(f"--crs {crs.to_string()}: {region} reaches beyond {where}")
+    raise ValueError(
+        f"{region} reaches beyond its centre's UTM zone, {where}: give a --crs whose area of "
+        "use holds it (a national grid, or an equal-area one such as EPSG:6933 for the world)"
+    )
+
+
 def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
     """The 10 m grid of `area` (a geometry in `area_crs`) in `crs`, or in the UTM zone of
     its centre: bounds widened to whole multiples of 10 m."""
     pyproj = require("pyproj", "region")
+    named = crs is not None
     if crs is None:
         crs = f"EPSG:{utm_epsg(*_centre_lonlat(area, area_crs))}"
     try:
@@ -167,6 +224,7 @@ def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
         raise ValueError(f"--crs {crs}: not a CRS pyproj knows ({exc})") from None
     if not target.is_projected:
         raise ValueError(f"--crs {crs} is not projected: 10 m pixels need metres")
+    check_area_of_use(area, area_crs, target, named)
     projected = reproject(area, area_crs, target)
     if projected.is_empty or not math.isfinite(projected.area):
         raise ValueError(f"the region does not project onto {crs}")
