@@ -12,7 +12,7 @@ import rasterio
 
 from agbm.cli import main
 from agbm.data import FEATURES_METADATA_NAMES, MONTH_NAMES, list_chips, read_target
-from agbm.data.layout import AGBM_METADATA_NAME
+from agbm.data.layout import AGBM_METADATA_NAME, target_path
 from agbm.data.synth import generate
 
 
@@ -128,3 +128,42 @@ def test_synth_into_a_folder_that_cannot_be_made_is_one_line(tmp_path: Path, cap
     assert main(["synth", "--out", str(blocker / "data"), "--chips", "1", "--size", "32"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("agbm synth: error: ") and "cannot write there" in err
+
+
+def test_the_next_year_is_the_same_chips_grown_cut_and_seen_again(
+    synth_root: Path, tmp_path: Path, capsys
+) -> None:
+    """`synth --next-year-of`: the same chips on the same grids, stands a few t/ha higher,
+    some chips clear-cut (truth 0 where it was forest), new imagery; deterministic."""
+    from agbm.data.synth import next_year
+
+    later = tmp_path / "2022"
+    assert (
+        main(["synth", "--next-year-of", str(synth_root), "--out", str(later), "--seed", "3"]) == 0
+    )
+    assert "one year after" in capsys.readouterr().out
+    again = next_year(synth_root, tmp_path / "again", 3)
+    growth, cut = [], 0
+    for split in ("train", "test"):
+        assert list_chips(later, split) == list_chips(synth_root, split) == sorted(again[split])
+        for chip in list_chips(later, split):
+            path = target_path(later, chip, split)
+            assert path.read_bytes() == target_path(tmp_path / "again", chip, split).read_bytes()
+            with rasterio.open(path) as b, rasterio.open(target_path(synth_root, chip, split)) as a:
+                assert (b.transform, b.crs) == (a.transform, a.crs)
+                change, before = b.read(1) - a.read(1), a.read(1)
+            forest = (before > 50) & (before < 400)
+            cut += (change[forest] < -50).mean() > 0.01  # a clear-cut or thinning this year
+            growth.append(np.median(change[forest]))
+    assert 1.0 < np.median(growth) < 5.0  # stands grow by a few t/ha a year
+    assert 1 <= cut < len(growth)  # some chips, not all, lost their forest in places
+    chip = list_chips(later)[0]
+    s2 = sorted((later / "train_features").glob(f"{chip}_S2_*.tif"))[0]
+    assert s2.read_bytes() != (synth_root / "train_features" / s2.name).read_bytes()
+
+
+def test_the_next_year_of_a_root_that_is_not_synthetic_is_refused(tmp_path: Path, capsys) -> None:
+    (tmp_path / "real" / "train_features").mkdir(parents=True)
+    args = ["synth", "--next-year-of", str(tmp_path / "real"), "--out", str(tmp_path / "b")]
+    assert main(args) == 2
+    assert "synth.json: not the record of an agbm synth root" in capsys.readouterr().err

@@ -18,7 +18,9 @@ The same seed gives the same bytes: every chip draws from its own seeded generat
 from __future__ import annotations
 
 import csv
+import json
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from tqdm import tqdm
 from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
 from agbm.data.geotiff import write_geotiff
 from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
+from agbm.errors import DataError
 from agbm.io import replacing, writable_folder
 
 #: ETRS89 / TM35FIN, the national grid of Finland where the real chips lie; 10 m pixels.
@@ -78,6 +81,13 @@ S2_CLOUD = np.array([7000, 7000, 7100, 7100, 7000, 7000, 6900, 6900, 5000, 4200]
 
 OUTLIER_FRACTION = 5e-4
 
+
+#: A year's stand growth: stand height gained per chip (about 1.5-4 t/ha of AGB a year).
+GROWTH = (0.01, 0.03)
+#: The share of chips that get a new clear-cut in a year, and a thinning (cover x 0.6).
+CLEAR_CUT, THINNING = 0.25, 0.15
+#: The record of what a synthetic root is (`agbm synth`), which `next_year` replays.
+RECORD = "synth.json"
 
 #: Keeps the random streams of train and test chips apart.
 SPLIT_CODES = {"train": 0, "test": 1}
@@ -146,6 +156,11 @@ def target_from_inputs(ndvi: np.ndarray, vh: np.ndarray, rng: np.random.Generato
     The product of saturating terms and the spatial smoothing keep a per-pixel linear model
     well short of what a convolutional, temporal model can learn.
     """
+    return with_outliers(smooth_target(ndvi, vh), *draw_outliers(rng, ndvi.shape))
+
+
+def smooth_target(ndvi: np.ndarray, vh: np.ndarray) -> np.ndarray:
+    """The target before its outliers: what the inputs say, smoothed (`target_from_inputs`)."""
     greenness = np.clip((ndvi - 0.2) / 0.6, 0.0, 1.0) ** 1.3
     volume = np.clip((vh + 23.0) / 9.0, 0.0, 1.0) ** 1.2
     agbm = 340.0 * greenness * volume
@@ -153,9 +168,21 @@ def target_from_inputs(ndvi: np.ndarray, vh: np.ndarray, rng: np.random.Generato
     ky = np.fft.fftfreq(agbm.shape[0])[:, None]
     kx = np.fft.rfftfreq(agbm.shape[1])[None, :]
     agbm = np.fft.irfft2(spectrum * np.exp(-2.0 * (np.pi * 1.5) ** 2 * (kx**2 + ky**2)), agbm.shape)
-    agbm = np.where(agbm > 1.0, agbm, 0.0)
-    outliers = rng.random(agbm.shape) < OUTLIER_FRACTION
-    agbm[outliers] = rng.uniform(450.0, 3000.0, size=int(outliers.sum()))
+    return np.where(agbm > 1.0, agbm, 0.0)
+
+
+def draw_outliers(
+    rng: np.random.Generator, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the LiDAR-like outliers are (a mask) and their values, t/ha."""
+    outliers = rng.random(shape) < OUTLIER_FRACTION
+    return outliers, rng.uniform(450.0, 3000.0, size=int(outliers.sum()))
+
+
+def with_outliers(agbm: np.ndarray, where: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`agbm` as float32 with the outliers put in."""
+    agbm = agbm.copy()
+    agbm[where] = values
     return agbm.astype(np.float32)
 
 
@@ -221,22 +248,59 @@ def _write(path: Path, array: np.ndarray, transform, nodata: float | None = None
     write_geotiff(path, array, CRS, transform, nodata, tiled=False)
 
 
-def write_chip(
-    root: Path, chip_id: str, split: str, size: int, rng: np.random.Generator
-) -> list[str]:
-    """Write one chip's feature files and target; returns the feature file names written."""
+@dataclass
+class ChipScene:
+    """What a synthetic chip shows, before any sensor sees it: canopy cover and stand height
+    on its 10 m grid, and the outliers of its target (kept from year to year)."""
+
+    cover: np.ndarray
+    height: np.ndarray
+    transform: Affine
+    outliers: tuple[np.ndarray, np.ndarray]
+
+    def target(self) -> np.ndarray:
+        """The chip's AGBM (t/ha): a function of its clean growing-season inputs."""
+        ndvi, vh = [], []
+        for month in GROWING_SEASON:
+            s2 = clean_s2(self.cover, month)
+            ndvi.append((s2[6] - s2[2]) / (s2[6] + s2[2]))
+            vh.append(clean_vh_vv(self.cover, self.height, month)[0])
+        return with_outliers(
+            smooth_target(np.mean(ndvi, axis=0), np.mean(vh, axis=0)), *self.outliers
+        )
+
+
+def draw_scene(rng: np.random.Generator, size: int) -> ChipScene:
+    """A chip's scene, drawn from the start of its generator's stream, whose rest draws
+    its imagery (`write_scene`)."""
     cover, height = forest_scene(rng, size)
     x0 = float(rng.integers(20_000, 70_000)) * PIXEL_M
     y0 = float(rng.integers(665_000, 770_000)) * PIXEL_M
     transform = Affine(PIXEL_M, 0.0, x0, 0.0, -PIXEL_M, y0)  # north-up, 10 m
-    ndvi, vh = [], []
-    for month in GROWING_SEASON:
-        s2 = clean_s2(cover, month)
-        ndvi.append((s2[6] - s2[2]) / (s2[6] + s2[2]))
-        vh.append(clean_vh_vv(cover, height, month)[0])
-    target = target_from_inputs(np.mean(ndvi, axis=0), np.mean(vh, axis=0), rng)
-    _write(target_path(root, chip_id, split), target[None], transform)
-    noise = NoiseBank(rng, size)
+    return ChipScene(cover, height, transform, draw_outliers(rng, cover.shape))
+
+
+def next_scene(scene: ChipScene, rng: np.random.Generator) -> ChipScene:
+    """The scene a year later: every stand grows; a chip may get a clear-cut (cover 0 in a
+    blob, its target 0) or a thinning (cover x 0.6 in a blob). The outliers stay."""
+    size = scene.cover.shape[0]
+    height = np.minimum(scene.height + rng.uniform(*GROWTH), 1.0).astype(np.float32)
+    cover = scene.cover.copy()
+    if rng.random() < CLEAR_CUT:
+        cover[smooth_field(rng, size, 10) > 1.0] = 0.0
+    if rng.random() < THINNING:
+        cover[smooth_field(rng, size, 12) > 0.8] *= 0.6
+    return ChipScene(cover, height, scene.transform, scene.outliers)
+
+
+def write_scene(
+    root: Path, chip_id: str, split: str, scene: ChipScene, rng: np.random.Generator
+) -> list[str]:
+    """Write a scene's target and a year of imagery of it (noise, clouds and gaps drawn from
+    `rng`); returns the feature file names written."""
+    cover, height, transform = scene.cover, scene.height, scene.transform
+    _write(target_path(root, chip_id, split), scene.target()[None], transform)
+    noise = NoiseBank(rng, cover.shape[0])
     written = []
     s1_missing = [rng.random() < S1_MISSING for _ in range(MONTHS)]
     s2_missing = [rng.random() < S2_MISSING[m] for m in range(MONTHS)]
@@ -328,9 +392,58 @@ def generate(
         raise ValueError("need at least one training chip and a non-negative test count")
     if size < 32 or size % 32:
         raise ValueError(f"size must be a positive multiple of 32, got {size}")
-    root = Path(out)
+    record = {"chips": chips, "test_chips": test_chips, "size": size, "years": [seed]}
+    return _write_year(Path(out), record, progress)
+
+
+def next_year(
+    root: Path | str, out: Path | str, seed: int, progress: bool = False
+) -> dict[str, list[str]]:
+    """Write to `out` the chips of the synthetic root `root` one year later: the same chips
+    on the same grids, whose stands grew and some of which were cut or thinned
+    (`next_scene`, drawn from `seed`), seen again through that year's own clouds, gaps and
+    noise; with their targets, so that the two roots are a pair of years with known change.
+    Deterministic; `root` may itself be a later year (the years are replayed in order).
+
+    root: a root written by `generate` or `next_year` (its `synth.json` says how).
+    out: the new root. seed: the new year's random seed.
+    """
+    record = read_record(root)
+    return _write_year(Path(out), {**record, "years": [*record["years"], seed]}, progress)
+
+
+def read_record(root: Path | str) -> dict:
+    """What the synthetic root `root` is (`RECORD`), or a one-line `DataError` naming it."""
+    path = Path(root) / RECORD
+    try:
+        record = json.loads(path.read_text())
+        keys = ("chips", "test_chips", "size", "years")
+        return {key: record[key] for key in keys}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(
+            f"{path}: not the record of an agbm synth root ({error}): the next year is made "
+            "only of synthetic chips"
+        ) from None
+
+
+def _scene_of_year(
+    years: list[int], code: int, index: int, size: int
+) -> tuple[ChipScene, np.random.Generator]:
+    """A chip's scene in the last of `years` (seeds, the first its data set's), and the
+    generator of that year's imagery, replaying each year's changes in order."""
+    rng = np.random.default_rng([years[0], code, index])
+    scene = draw_scene(rng, size)
+    for seed in years[1:]:
+        rng = np.random.default_rng([seed, code, index])
+        scene = next_scene(scene, rng)
+    return scene, rng
+
+
+def _write_year(root: Path, record: dict, progress: bool) -> dict[str, list[str]]:
+    """Write the data set `record` says (`generate`'s, or a later year of it) to `root`."""
     writable_folder(root)  # a folder that cannot be written fails here, in one line
-    ids = chip_ids(np.random.default_rng(seed), chips + test_chips)
+    chips, years = record["chips"], record["years"]
+    ids = chip_ids(np.random.default_rng(years[0]), chips + record["test_chips"])
     splits = {"train": ids[:chips], "test": ids[chips:]}
     written: dict[str, dict[str, list[str]]] = {}
     jobs = [(split, i, chip) for split, group in splits.items() for i, chip in enumerate(group)]
@@ -339,7 +452,9 @@ def generate(
         (root / f"{split}_agbm").mkdir(parents=True, exist_ok=True)
         written[split] = {}
     for split, index, chip in tqdm(jobs, desc="synth", unit="chip", disable=not progress):
-        rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
-        written[split][chip] = write_chip(root, chip, split, size, rng)
+        scene, rng = _scene_of_year(years, SPLIT_CODES[split], index, record["size"])
+        written[split][chip] = write_scene(root, chip, split, scene, rng)
     write_metadata(root, written)
+    with replacing(root / RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
     return splits
