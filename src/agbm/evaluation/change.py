@@ -1,0 +1,227 @@
+"""How much changed between two years' maps of one model, with intervals valid by
+construction (`agbm change`).
+
+The errors of two maps made by one model over one place are correlated, in a way no one can
+know without paired reference data. The union bound needs no such knowledge: if each year's
+interval covers its truth with probability at least 1 - (1 - c)/2 (`year_coverage`), both
+cover theirs with probability at least c, and then the true change B - A lies in
+[low_B - high_A, high_B - low_A], whatever the correlation. The price is width: the
+interval is conservative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+
+from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map, reason, write_geotiff
+from agbm.data.layout import agbm_chips, prediction_path
+from agbm.errors import DataError
+from agbm.inference.intervals import PIXEL_HA, Calibration
+from agbm.inference.scene import map_model
+from agbm.io import replacing, writable_folder
+
+#: The change map's bands (a map without a calibration has the first only).
+CHANGE_BANDS = (
+    "AGB change, B - A (t/ha)",
+    "lower bound of the change (t/ha)",
+    "upper bound of the change (t/ha)",
+    "significant change: -1 loss, 0 none, +1 gain",
+)
+#: The files of a chip's change, by layer (prediction folders).
+CHANGE_LAYERS = ("change", "low", "high", "significant")
+#: Rows of a map read and written at once: memory stays one strip, whatever the map's size.
+STRIP = 512
+
+
+def year_coverage(coverage: float) -> float:
+    """The coverage each year's interval needs for their union bound to give `coverage`."""
+    return 1 - (1 - coverage) / 2
+
+
+@dataclass(frozen=True)
+class ChangeIntervals:
+    """How a change and its interval are made from two years' AGB (t/ha).
+
+    calibration: the stock calibration of the maps' model (`agbm calibrate`), or None for
+        the change alone (no bounds, no significance).
+    coverage: the change intervals' coverage (each year's is `year_coverage` of it).
+    """
+
+    calibration: Calibration | None
+    coverage: float = 0.9
+
+    @property
+    def bands(self) -> int:
+        return len(CHANGE_BANDS) if self.calibration is not None else 1
+
+    def layers(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """`[bands, h, w]` float32: the change, and with a calibration its bounds and its
+        significance (-1 where the whole interval is below 0, +1 where above; NaN where
+        either year has no data or no bounds)."""
+        change = after - before
+        if self.calibration is None:
+            return change[None].astype(np.float32)
+        year = year_coverage(self.coverage)
+        low_a, high_a = self.calibration.bounds(before, year)
+        low_b, high_b = self.calibration.bounds(after, year)
+        low, high = low_b - high_a, high_b - low_a
+        significant = np.where(high < 0, -1.0, np.where(low > 0, 1.0, 0.0))
+        significant[~(np.isfinite(low) & np.isfinite(high))] = np.nan
+        return np.stack([change, low, high, significant]).astype(np.float32)
+
+    def minimum_detectable(self) -> dict[int, float]:
+        """The smallest change a block's mean must show to be significant, t/ha, by block
+        side in px: the half-width of its change interval at zero change, the two years'
+        block half-widths added (NaN where the calibration has too few residuals)."""
+        if self.calibration is None:
+            return {}
+        year = year_coverage(self.coverage)
+        sides = sorted(int(s) for s in self.calibration.blocks)
+        return {s: 2 * self.calibration.block_quantile(s, year) for s in sides}
+
+
+def check_pair(before: Path, after: Path) -> None:
+    """Refuse, in one line that says which, two maps on different grids or of different
+    models (their checkpoints' and TTA tags): a change of model is no change of forest."""
+    with open_map(before) as a, open_map(after) as b:
+        differ = [
+            what
+            for what, x, y in (
+                ("CRS", a.crs, b.crs),
+                ("transform", a.transform, b.transform),
+                ("size", a.shape, b.shape),
+            )
+            if x != y
+        ]
+    if differ:
+        raise DataError(
+            f"{after} is not on the grid of {before} (its {', '.join(differ)} differ): map "
+            "both years on one grid"
+        )
+    models = map_model(before), map_model(after)
+    if None not in models and models[0] != models[1]:
+        (a_sha, a_tta), (b_sha, b_tta) = models
+        raise DataError(
+            f"{before} and {after} were made by different models ({[s[:12] for s in a_sha]} "
+            f"TTA {a_tta}; {[s[:12] for s in b_sha]} TTA {b_tta}): a change needs one model"
+        )
+
+
+def _strips(src: DatasetReader) -> Iterator[Window]:
+    for row in range(0, src.height, STRIP):
+        yield Window(0, row, src.width, min(STRIP, src.height - row))
+
+
+def _agbm(path: Path, src: DatasetReader, window: Window) -> np.ndarray:
+    """Band 1 of a map in a window, float64, its no-data value as NaN."""
+    try:
+        values = src.read(1, window=window).astype(np.float64)
+    except RasterioError as exc:
+        raise DataError(f"{path}: unreadable or truncated map ({reason(exc)})") from None
+    if src.nodata is not None and not math.isnan(src.nodata):
+        values[values == src.nodata] = np.nan
+    return values
+
+
+def map_change(
+    before: Path | str,
+    after: Path | str,
+    out: Path | str,
+    *,
+    intervals: ChangeIntervals,
+    years: Sequence[int] | None = None,
+) -> None:
+    """Write the change map `out` (GeoTIFF, `CHANGE_BANDS`) of two maps on one grid: files,
+    region VRTs or region folders (their agbm.vrt), strip by strip.
+
+    before, after: the maps of years A and B. intervals: how bounds are made.
+    years: (A, B) for the map's tags, when known.
+    """
+    before, after = map_path(before), map_path(after)
+    check_pair(before, after)
+    with open_map(before) as a, open_map(after) as b:
+        profile = geotiff_profile(a.shape, intervals.bands, np.float32, a.crs, a.transform, np.nan)
+        tags = change_tags(before, after, intervals, years)
+        with geotiff_writer(Path(out), profile, CHANGE_BANDS[: intervals.bands], tags) as dst:
+            for window in _strips(a):
+                layers = intervals.layers(_agbm(before, a, window), _agbm(after, b, window))
+                dst.write(layers, window=window)
+
+
+def map_path(path: Path | str) -> Path:
+    """A map given as a file, or a region folder (its agbm.vrt)."""
+    path = Path(path)
+    return path / "agbm.vrt" if path.is_dir() and (path / "agbm.vrt").is_file() else path
+
+
+def change_tags(
+    before: Path, after: Path, intervals: ChangeIntervals, years: Sequence[int] | None
+) -> dict[str, str]:
+    """What a change map says of itself: from what, which years, which interval rule."""
+    tags = {"AGBM_CHANGE": f"{after} minus {before}, t/ha"}
+    if years is not None:
+        tags["AGBM_YEARS"] = f"{years[0]} {years[1]}"
+    if intervals.calibration is not None:
+        tags["AGBM_BOUNDS"] = (
+            f"bands 2-3: {intervals.coverage:.0%} bounds of the change by the union bound "
+            f"(each year's calibrated bounds at {year_coverage(intervals.coverage):.1%})"
+        )
+    return tags
+
+
+def folder_change(
+    before: Path | str, after: Path | str, out: Path | str, *, intervals: ChangeIntervals
+) -> list[str]:
+    """Write `{chip}_change.tif` (and with a calibration `_low`, `_high`, `_significant`)
+    to `out` for every chip two `agbm predict` folders share; returns those chips."""
+    before, after, out = Path(before), Path(after), Path(out)
+    chips = sorted(set(agbm_chips(before)) & set(agbm_chips(after)))
+    if not chips:
+        raise DataError(f"{before} and {after} share no chip ({{chip}}_agbm.tif)")
+    writable_folder(out)
+    for chip in chips:
+        a, b = prediction_path(before, chip), prediction_path(after, chip)
+        check_pair(a, b)
+        with open_map(a) as src_a, open_map(b) as src_b:
+            whole = Window(0, 0, src_a.width, src_a.height)
+            layers = intervals.layers(_agbm(a, src_a, whole), _agbm(b, src_b, whole))
+            crs, transform = src_a.crs, src_a.transform
+        for name, layer in zip(CHANGE_LAYERS, layers, strict=False):
+            write_geotiff(prediction_path(out, chip, name), layer[None], crs, transform, np.nan)
+    return chips
+
+
+def detectable_rows(intervals: ChangeIntervals) -> list[tuple[str, str]]:
+    """The minimum detectable change per block, as `agbm change` prints it."""
+    return [
+        (f"block of {side} px ({side * side * PIXEL_HA:,.2f} ha)", f"± {mdc:.1f}")
+        for side, mdc in intervals.minimum_detectable().items()
+    ]
+
+
+def write_record(
+    path: Path, before: Path, after: Path, intervals: ChangeIntervals, years: Sequence[int] | None
+) -> None:
+    """CHANGE.json: what was compared, the interval rule and the minimum detectable change."""
+    record = {
+        "from": str(before),
+        "to": str(after),
+        "years": list(years) if years is not None else None,
+        "coverage": intervals.coverage if intervals.calibration is not None else None,
+        "rule": "union bound: each year's calibrated interval at 1 - (1 - coverage) / 2",
+        "minimum_detectable_change_t_ha": {
+            f"{side} px ({side * side * PIXEL_HA:g} ha)": round(mdc, 3)
+            for side, mdc in intervals.minimum_detectable().items()
+        },
+    }
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")

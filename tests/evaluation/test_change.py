@@ -1,0 +1,120 @@
+"""`agbm change`: two years' maps of one model, their change, and its union-bound interval,
+checked against a hand computation (docs/change.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from agbm.cli import main
+from agbm.data.geotiff import write_geotiff
+from agbm.inference.scene import CHECKPOINTS_TAG, TTA_TAG
+from agbm.io import file_sha256
+from tests.helpers import write_calibration
+
+#: Year A and year B, t/ha; NaN: no data in A.
+A = np.array([[0.0, 30.0, 10.0], [120.0, np.nan, 100.0]], np.float32)
+B = np.array([[10.0, 28.0, 200.0], [20.0, 130.0, 100.0]], np.float32)
+#: The calibration's half-width per bin of predicted AGB (write_calibration's widths + its
+#: histogram step): bins 0-25, 25-50, 50-100, 100-150, 150-200, 200-300, 300+ t/ha.
+WIDTHS = [5, 10, 20, 30, 40, 50, 60]
+HALF = {0: 5.05, 1: 10.05, 3: 30.05, 5: 50.05}
+T = Affine(10, 0, 500000, 0, -10, 6900000)
+
+
+def _map(path: Path, values: np.ndarray, model: Path, transform: Affine = T) -> Path:
+    tags = {CHECKPOINTS_TAG: file_sha256(model), TTA_TAG: "none"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_geotiff(path, values[None], "EPSG:3067", transform, np.nan, ["AGBM (t/ha)"], tags)
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> dict[str, Path]:
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    calib = write_calibration(model, "none", WIDTHS, tmp_path / "calib.json")
+    a, b = _map(tmp_path / "a.tif", A, model), _map(tmp_path / "b.tif", B, model)
+    return {"model": model, "calib": calib, "a": a, "b": b}
+
+
+def _bounds(a: float, wa: float, b: float, wb: float) -> tuple[float, float]:
+    """[low_B - high_A, high_B - low_A], lows clamped at 0 as the stock bounds are."""
+    return max(b - wb, 0) - (a + wa), (b + wb) - max(a - wa, 0)
+
+
+def test_the_change_and_its_union_bound_interval_are_the_hand_computed_ones(
+    pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "change.tif"
+    args = ["change", "--from", str(pair["a"]), "--to", str(pair["b"]), "--out", str(out),
+            "--calibration", str(pair["calib"]), "--years", "2020", "2021"]  # fmt: skip
+    assert main(args) == 0
+    with rasterio.open(out) as src:
+        change, low, high, significant = src.read()
+        assert src.descriptions[3] == "significant change: -1 loss, 0 none, +1 gain"
+        assert src.tags()["AGBM_YEARS"] == "2020 2021"
+    np.testing.assert_array_equal(change, B - A)
+    h = HALF  # each year's bounds at 95 % (a 90 % change interval): bins' half-widths
+    expected = [
+        [_bounds(0, h[0], 10, h[0]), _bounds(30, h[1], 28, h[1]), _bounds(10, h[0], 200, h[5])],
+        [_bounds(120, h[3], 20, h[0]), (np.nan, np.nan), _bounds(100, h[3], 100, h[3])],
+    ]
+    np.testing.assert_allclose(low, [[e[0] for e in row] for row in expected], atol=1e-4)
+    np.testing.assert_allclose(high, [[e[1] for e in row] for row in expected], atol=1e-4)
+    np.testing.assert_array_equal(significant, [[0, 0, 1], [-1, np.nan, 0]])  # gain, loss
+    printed = capsys.readouterr().out
+    assert "block of 1 px (0.01 ha)" in printed and "± 10.1" in printed  # 2 x 5.05
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["minimum_detectable_change_t_ha"] == {"1 px (0.01 ha)": 10.1}
+    assert record["years"] == [2020, 2021] and record["coverage"] == 0.9
+
+
+def test_maps_on_other_grids_or_of_other_models_are_refused_saying_which(
+    pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shifted = _map(tmp_path / "shifted.tif", B, pair["model"], T @ Affine.translation(1, 0))
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other weights")
+    another = _map(tmp_path / "another.tif", B, other)
+    for b, message in ((shifted, "(its transform differ)"), (another, "different models")):
+        args = ["change", "--from", str(pair["a"]), "--to", str(b)]
+        assert main([*args, "--out", str(tmp_path / "c.tif")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_two_predict_folders_give_each_shared_chips_change(
+    pair: dict[str, Path], tmp_path: Path
+) -> None:
+    before, after = tmp_path / "pred2020", tmp_path / "pred2021"
+    for chip in ("aaaa0000", "bbbb1111"):
+        _map(before / f"{chip}_agbm.tif", A, pair["model"])
+        _map(after / f"{chip}_agbm.tif", B, pair["model"])
+    _map(after / "cccc2222_agbm.tif", B, pair["model"])  # only in one year: left out
+    out = tmp_path / "change"
+    args = ["change", "--from", str(before), "--to", str(after), "--out", str(out)]
+    assert main([*args, "--calibration", str(pair["calib"])]) == 0
+    names = sorted(p.name for p in out.glob("*.tif"))
+    assert len(names) == 8 and "aaaa0000_significant.tif" in names and "cccc" not in str(names)
+    with rasterio.open(out / "bbbb1111_significant.tif") as src:
+        np.testing.assert_array_equal(src.read(1), [[0, 0, 1], [-1, np.nan, 0]])
+    assert (out / "CHANGE.json").is_file()
+
+
+def test_without_a_calibration_the_change_map_has_the_change_only(
+    pair: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "change.tif"
+    assert (
+        main(["change", "--from", str(pair["a"]), "--to", str(pair["b"]), "--out", str(out)]) == 0
+    )
+    with rasterio.open(out) as src:
+        assert src.count == 1
+        np.testing.assert_array_equal(src.read(1), B - A)
