@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from pyproj import CRS, Transformer
 
-from agbm.data.chip_labels import place_labels
-from agbm.data.labels import labels_frame
+from agbm.labels.chips import place_labels
+from agbm.labels.frame import labels_frame
 from agbm.region.chips import chips_with_labels, labels_grid
 from agbm.region.tiles import tile_transform
 

@@ -1,8 +1,8 @@
 """The package's floors: imports run one way only, with no circle, and inference stays light.
 
 The layer rule (README, "Architecture") is an import-linter "layers" contract in
-pyproject.toml: errors < io, metrics, safe_pickle < data < models, compose < runtime <
-training, inference < evaluation, viz < demo, mapping < cli; a module may import from its
+pyproject.toml: errors < io, metrics, safe_pickle < data < models, compose < runtime, labels
+< training, inference < evaluation, viz < demo, mapping < cli; a module may import from its
 own folder or a lower floor, never upward, nor sideways between two folders of one floor.
 import-linter reads every static import, those inside functions too. What a static graph
 cannot see, or a layers contract cannot say, is checked here: imports through importlib,
@@ -206,7 +206,17 @@ def test_every_exception_class_is_defined_in_errors() -> None:
     assert all(issubclass(e, AgbmError) for e in errors if issubclass(e, Exception))
 
 
-@pytest.mark.parametrize("module", ["agbm.inference", "agbm.models.winner", "agbm.data"])
+#: Modules a light command imports: none may bring training code or matplotlib with it.
+LIGHT = [
+    "agbm.inference",
+    "agbm.models.winner",
+    "agbm.data",
+    "agbm.labels.collect",
+    "agbm.labels.chips",
+]
+
+
+@pytest.mark.parametrize("module", LIGHT)
 def test_inference_loads_no_training_code_and_no_matplotlib(module: str) -> None:
     code = (
         f"import sys, {module}; "

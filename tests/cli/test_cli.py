@@ -122,7 +122,7 @@ def labelled_map(tmp_path: Path) -> tuple[Path, Path]:
     from pyproj import Transformer
 
     from agbm.data.geotiff import write_geotiff
-    from agbm.data.labels import labels_frame, write_labels
+    from agbm.labels.frame import labels_frame, write_labels
 
     x0, y0 = 500000.0, 6800040.0
     agbd_map = tmp_path / "map.tif"

@@ -14,8 +14,8 @@ from pyproj import Transformer
 
 from agbm.cli import main
 from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
-from agbm.data.labels import labels_frame, write_labels
 from agbm.evaluation.points import footprint_means, score
+from agbm.labels.frame import labels_frame, write_labels
 
 UTM = "EPSG:32635"
 X0, Y0 = 500000.0, 6800040.0  # the map's top-left corner

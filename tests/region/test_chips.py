@@ -13,7 +13,7 @@ import rasterio
 from pyproj import Transformer
 
 from agbm.cli import main
-from agbm.data.labels import labels_frame, write_labels
+from agbm.labels.frame import labels_frame, write_labels
 from agbm.training import TrainConfig, train
 from agbm.training.history import read_metrics
 from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
@@ -107,7 +107,7 @@ def test_many_labels_are_placed_on_the_lattice_as_on_each_chips_own_grid() -> No
     spatial index) gives the same chips, positions and order."""
     from pyproj import CRS as ProjCRS
 
-    from agbm.data.chip_labels import place_labels
+    from agbm.labels.chips import place_labels
     from agbm.region.chips import CHIP, chips_with_labels, labels_grid
     from agbm.region.tiles import tile_transform
 

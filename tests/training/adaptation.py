@@ -18,11 +18,11 @@ import numpy as np
 import rasterio
 from pyproj import Transformer
 
-from agbm.data.labels import labels_frame, write_labels
 from agbm.data.layout import list_chips, target_path
 from agbm.data.synth import generate
 from agbm.evaluation import evaluate
 from agbm.inference.chips import predict
+from agbm.labels.frame import labels_frame, write_labels
 from agbm.training import TrainConfig, train
 from tests.helpers import cached
 

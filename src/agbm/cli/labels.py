@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.data.gedi import MIN_SENSITIVITY
-from agbm.data.labels import LABELS_CRS, PLOT_RADIUS_M
 from agbm.errors import DataError
 from agbm.io import check_output_file
+from agbm.labels.frame import LABELS_CRS, PLOT_RADIUS_M
+from agbm.labels.gedi import MIN_SENSITIVITY
 
 
 def _area(args: argparse.Namespace) -> object | None:
@@ -22,10 +22,10 @@ def _area(args: argparse.Namespace) -> object | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from agbm.data import gedi
-    from agbm.data.label_sources import collect, read_all_plots
-    from agbm.data.labels import write_labels
-    from agbm.data.plots import PlotTable, check_crs, parse_columns
+    from agbm.labels import gedi
+    from agbm.labels.collect import collect, read_all_plots
+    from agbm.labels.frame import write_labels
+    from agbm.labels.plots import PlotTable, check_crs, parse_columns
 
     inputs = [*(args.gedi or []), *(args.plots or [])]
     check_output_file(args.out, inputs, args.overwrite)

@@ -26,7 +26,7 @@ class ChipDataset(Dataset):
     False skips reading targets (prediction); None reads them when the split has them.
     `raw` True gives the months as stored instead of `image` (`s1`, `s2`, `acquired`; see
     `RawChip`), for `model_input` to normalise on the device. `labels`, if given, maps chip
-    ids to their sparse labels (`agbm.data.chip_labels.label_array`): each sample then has
+    ids to their sparse labels (`agbm.labels.chips.label_array`): each sample then has
     `labels` `[K, 5]`, padded with NaN rows to the most any chip has, so that they batch.
     """
 

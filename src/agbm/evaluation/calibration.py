@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agbm.data.chip_labels import read_chip_labels
 from agbm.data.raw import chip_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
@@ -28,6 +27,7 @@ from agbm.evaluation.evaluate import scored_chips
 from agbm.inference.chips import predict
 from agbm.inference.intervals import BLOCK_SIDES, EDGES, PIXEL_BINS, TOP, Calibration, bin_of
 from agbm.io import file_sha256
+from agbm.labels.chips import read_chip_labels
 from agbm.training.sparse import footprint_means
 
 

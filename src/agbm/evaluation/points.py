@@ -22,10 +22,10 @@ from rasterio.errors import RasterioError
 
 from agbm.compose.grid import utm_epsg
 from agbm.data.geotiff import open_map
-from agbm.data.labels import read_labels
 from agbm.errors import DataError, reason
 from agbm.extras import require
 from agbm.io import replacing
+from agbm.labels.frame import read_labels
 
 #: Vertices per quarter circle of a footprint disc: its area is within 1e-4 of pi r^2.
 QUAD_SEGMENTS = 32

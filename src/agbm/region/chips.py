@@ -24,19 +24,19 @@ from tqdm import tqdm
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.compose.stacks import check_imagery
 from agbm.data.bands import MONTHS, SENSORS
-from agbm.data.chip_labels import (
+from agbm.data.geotiff import read_raster, write_geotiff
+from agbm.data.layout import features_folder, features_path
+from agbm.errors import DataError
+from agbm.extras import require
+from agbm.io import claim_record, file_sha256, hold_folder, output_folder
+from agbm.labels.chips import (
     check_all_placed,
     chip_labels_path,
     pixel_positions,
     split_frame,
     write_chip_labels,
 )
-from agbm.data.geotiff import read_raster, write_geotiff
-from agbm.data.labels import read_labels
-from agbm.data.layout import features_folder, features_path
-from agbm.errors import DataError
-from agbm.extras import require
-from agbm.io import claim_record, file_sha256, hold_folder, output_folder
+from agbm.labels.frame import read_labels
 from agbm.region.engine import (
     cause_line,
     client_for,

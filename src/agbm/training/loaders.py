@@ -9,16 +9,16 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from agbm.data.chip_labels import (
+from agbm.data.dataset import ChipDataset
+from agbm.data.sources import open_source
+from agbm.labels.chips import (
     chip_grids,
     has_chip_labels,
     label_array,
     place_labels,
     read_chip_labels,
 )
-from agbm.data.dataset import ChipDataset
-from agbm.data.labels import read_labels
-from agbm.data.sources import open_source
+from agbm.labels.frame import read_labels
 from agbm.runtime import Runtime
 from agbm.training.config import TrainConfig
 from agbm.training.split import fold_split

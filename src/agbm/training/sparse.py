@@ -8,7 +8,7 @@ way). Labels may be weighted by 1 / `agbd_se`^2 (`--label-weights se`): precise 
 count more. GEDI's geolocation is good to ~10 m, a pixel: with `--shift-loss` each
 footprint takes the best of the nine one-pixel shifts of its disc (Pauls et al. 2024).
 
-Labels come as float `[B, K, 5]` tensors (`agbm.data.chip_labels.LABEL_FIELDS`: row, col,
+Labels come as float `[B, K, 5]` tensors (`agbm.labels.chips.LABEL_FIELDS`: row, col,
 radius in pixels, agbd, agbd_se), padded with NaN rows to the batch's K.
 """
 

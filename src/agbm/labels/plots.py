@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from agbm.data.labels import (
+from agbm.errors import DataError
+from agbm.extras import require
+from agbm.labels.frame import (
     LABEL_RULES,
     LABELS_CRS,
     PLOT_RADIUS_M,
@@ -36,8 +38,6 @@ from agbm.data.labels import (
     geopandas,
     labels_frame,
 )
-from agbm.errors import DataError
-from agbm.extras import require
 
 #: What each field of a plots table holds (`--columns FIELD=NAME`).
 PLOT_FIELDS = {

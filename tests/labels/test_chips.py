@@ -8,11 +8,11 @@ import pytest
 from pyproj import Transformer
 
 from agbm.data.cache import prepare
-from agbm.data.chip_labels import chip_grids, place_labels
-from agbm.data.labels import labels_frame, write_labels
 from agbm.data.layout import list_chips
 from agbm.data.synth import generate
 from agbm.errors import DataError
+from agbm.labels.chips import chip_grids, place_labels
+from agbm.labels.frame import labels_frame, write_labels
 from agbm.training import TrainConfig
 from agbm.training.loaders import chip_labels
 

@@ -11,11 +11,11 @@ import pytest
 import shapely
 
 from agbm.cli import main
-from agbm.data import gedi
-from agbm.data.labels import read_labels
-from agbm.data.plots import read_plots
 from agbm.errors import DataError
-from tests.data.l4a import DEGRADED, FOOTPRINTS, KEPT, VERSIONS, write_l4a
+from agbm.labels import gedi
+from agbm.labels.frame import read_labels
+from agbm.labels.plots import read_plots
+from tests.labels.l4a import DEGRADED, FOOTPRINTS, KEPT, VERSIONS, write_l4a
 
 REGION = [26.9, 61.2, 27.5, 61.5]  # W S E N: all but the footprint at 29.5 E
 
@@ -220,7 +220,7 @@ def test_an_inventory_table_is_read_by_its_own_column_names_and_grid(
 
 
 def test_arcgis_style_and_xlsx_plot_tables_are_read(tmp_path: Path) -> None:
-    from agbm.data.plots import PlotTable
+    from agbm.labels.plots import PlotTable
 
     arcgis = pd.DataFrame({
         "OBJECTID": [1, 2], "POINT_X": [27.05, 27.15], "POINT_Y": [61.3, 61.31],
@@ -304,7 +304,7 @@ def test_a_plot_with_a_value_no_plot_can_have_is_refused_naming_its_row_and_colu
 
 
 def test_a_labels_file_with_no_label_or_a_bad_value_is_refused(tmp_path: Path) -> None:
-    from agbm.data.labels import labels_frame, write_labels
+    from agbm.labels.frame import labels_frame, write_labels
 
     def labels(name: str, **values: float) -> Path:
         good = {"lon": 27.0, "lat": 61.0, "agbd": 100.0, "agbd_se": 5.0, "radius_m": 12.5}

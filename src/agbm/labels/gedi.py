@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from agbm.data.calendar import year_span
-from agbm.data.labels import Filtered, labels_frame
 from agbm.errors import DataError
 from agbm.extras import require
+from agbm.labels.frame import Filtered, labels_frame
 
 #: The datasets read from each beam.
 FIELDS = (

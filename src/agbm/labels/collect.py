@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agbm.data.gedi import GediFilters, read_l4a
-from agbm.data.labels import LABELS_CRS, Filtered, describe_removed, geopandas, within
-from agbm.data.plots import PlotTable, read_plots
 from agbm.extras import require
+from agbm.labels.frame import LABELS_CRS, Filtered, describe_removed, geopandas, within
+from agbm.labels.gedi import GediFilters, read_l4a
+from agbm.labels.plots import PlotTable, read_plots
 
 
 def merged(found: Sequence[Filtered]) -> Filtered:

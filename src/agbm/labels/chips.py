@@ -101,7 +101,7 @@ def check_all_placed(labels: Any, taken: np.ndarray, source: Path | str) -> None
 def place_labels(
     labels: Any, grids: Mapping[str, tuple[Any, Any, tuple[int, int]]], source: Path | str
 ) -> dict[str, Any]:
-    """Each chip's labels (`placed_frame`) from a labels frame (`agbm.data.labels`) and the
+    """Each chip's labels (`placed_frame`) from a labels frame (`agbm.labels.frame`) and the
     chips' `grids` (`chip_grids`); a label on two chips goes to the first; a label outside
     every chip is an error (`check_all_placed`). The labels are projected once per CRS and
     each chip asks a spatial index of them for its own (a country's GEDI footprints on
