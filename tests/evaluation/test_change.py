@@ -118,3 +118,49 @@ def test_without_a_calibration_the_change_map_has_the_change_only(
     with rasterio.open(out) as src:
         assert src.count == 1
         np.testing.assert_array_equal(src.read(1), B - A)
+
+
+def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4 x 4 pixels of 0.01 ha in an equal-area grid: 100 t/ha in year A; in year B a 2 x 2
+    clear-cut (0) and 104 elsewhere."""
+    import geopandas
+    import pandas as pd
+    from shapely.geometry import box
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    calib = write_calibration(model, "none", WIDTHS, tmp_path / "calib.json")
+    laea = Affine(10, 0, 4_000_000, 0, -10, 3_000_040)
+    before = np.full((4, 4), 100.0, np.float32)
+    after = np.full((4, 4), 104.0, np.float32)
+    after[:2, :2] = 0.0
+    maps = []
+    for name, values in (("a", before), ("b", after)):
+        tags = {CHECKPOINTS_TAG: file_sha256(model), TTA_TAG: "none"}
+        path = tmp_path / f"{name}.tif"
+        write_geotiff(path, values[None], "EPSG:3035", laea, np.nan, ["AGBM (t/ha)"], tags)
+        maps.append(path)
+    zones = tmp_path / "zones.gpkg"
+    zone = box(4_000_000, 3_000_000, 4_000_040, 3_000_040)
+    geopandas.GeoDataFrame({"name": ["stand"]}, geometry=[zone], crs="EPSG:3035").to_file(zones)
+    out = tmp_path / "change.csv"
+    args = ["stats", "--change", "--from", str(maps[0]), "--to", str(maps[1]), "--zones",
+            str(zones), "--id", "name", "--out", str(out), "--calibration", str(calib),
+            "--years", "2020", "2022"]  # fmt: skip
+    assert main(args) == 0
+    row = pd.read_csv(out).iloc[0]
+    delta = 12 * 0.01 * 104 - 16 * 0.01 * 100  # -3.52 t
+    emissions = -delta * 0.47 * 44 / 12  # a loss: a positive emission
+    half = 5.05 * 0.16  # each year's block half-width (5.05 t/ha at 95 %) x 0.16 ha
+    expected = {
+        "agb_t_from": 16.0, "agb_t_to": 12.48, "delta_agb_t": delta,
+        "delta_agb_t_low": delta - 2 * half, "delta_agb_t_high": delta + 2 * half,
+        "emissions_co2e_t": emissions, "emissions_co2e_t_per_year": emissions / 2,
+        "emissions_co2e_t_high": -(delta - 2 * half) * 0.47 * 44 / 12,
+        "loss_ha": 0.04, "gain_ha": 0.0,
+    }  # fmt: skip
+    for column, value in expected.items():
+        assert row[column] == pytest.approx(value, rel=1e-3, abs=1e-6), column
+    assert "emissions 6 t CO2e" in capsys.readouterr().out

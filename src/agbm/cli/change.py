@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agbm.cli.options import add_calibration_options
 from agbm.io import check_output_file, refuse_overwriting_inputs
 
 if TYPE_CHECKING:
@@ -76,44 +77,32 @@ DESCRIPTION = (
 )
 
 
+def add_pair_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """`--from A --to B` and `--years`: the two years' maps that `change` and `stats
+    --change` compare."""
+    parser.add_argument(
+        "--from", dest="before", required=required, type=Path, metavar="A",
+        help="year A's map (GeoTIFF, VRT, region folder) or predict folder",
+    )  # fmt: skip
+    parser.add_argument(
+        "--to", dest="after", required=required, type=Path, metavar="B",
+        help="year B's, of the same model and grid",
+    )  # fmt: skip
+    parser.add_argument(
+        "--years", nargs=2, type=int, metavar=("A", "B"),
+        help="the two maps' years (tags; emissions per year)",
+    )  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm change`."""
+    add_pair_options(parser)
     parser.add_argument(
-        "--from",
-        dest="before",
-        required=True,
-        type=Path,
-        metavar="A",
-        help="year A's map (GeoTIFF, VRT, region folder) or predict folder",
-    )
-    parser.add_argument(
-        "--to",
-        dest="after",
-        required=True,
-        type=Path,
-        metavar="B",
-        help="year B's, of the same model and grid",
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
+        "--out", required=True, type=Path,
         help="the change map (.tif), or a folder for two predict folders",
-    )
-    parser.add_argument(
-        "--calibration",
-        type=Path,
-        help="CALIB.json (agbm calibrate) of the maps' model: the bounds",
-    )
-    parser.add_argument(
-        "--coverage", type=float, default=0.9, help="the change intervals' coverage (default 0.9)"
-    )
-    parser.add_argument(
-        "--years",
-        nargs=2,
-        type=int,
-        metavar=("A", "B"),
-        help="the two maps' years, for the change map's tags",
+    )  # fmt: skip
+    add_calibration_options(
+        parser, "CALIB.json (agbm calibrate) of the maps' model: the change's bounds"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out map")
     parser.set_defaults(func=_run)

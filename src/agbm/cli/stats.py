@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.cli.change import add_pair_options
 from agbm.cli.options import add_calibration_options
 from agbm.io import check_output_file
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.change:
+        return _change(args)
+    if args.map is None:
+        raise ValueError("give --map, or --change --from A --to B")
     from agbm.evaluation.totals import write_stats, zone_stats
 
     check_output_file(args.out, [args.map, args.zones, args.calibration])
@@ -23,6 +28,26 @@ def _run(args: argparse.Namespace) -> int:
         f"{len(stats)} zone(s), {int(mapped.sum())} with map data: {total:,.0f} t of "
         f"above-ground biomass, {total * args.carbon_fraction * 44 / 12:,.0f} t CO2e; "
         f"wrote {args.out}"
+    )
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    """`stats --change`: each zone's net change and emissions between two maps."""
+    if args.before is None or args.after is None or args.map is not None:
+        raise ValueError("--change compares --from A --to B (not --map)")
+    from agbm.evaluation.change import zone_change
+    from agbm.evaluation.totals import write_stats
+
+    check_output_file(args.out, [args.before, args.after, args.zones, args.calibration])
+    stats = zone_change(
+        args.before, args.after, args.zones, id_field=args.id, calibration=args.calibration,
+        coverage=args.coverage, carbon_fraction=args.carbon_fraction, years=args.years,
+    )  # fmt: skip
+    write_stats(stats, args.out)
+    print(
+        f"{len(stats)} zone(s): net change {float(stats['delta_agb_t'].sum()):,.0f} t, "
+        f"emissions {float(stats['emissions_co2e_t'].sum()):,.0f} t CO2e; wrote {args.out}"
     )
     return 0
 
@@ -43,7 +68,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm stats`."""
-    parser.add_argument("--map", type=Path, required=True, help="AGB map (t/ha): GeoTIFF or VRT")
+    parser.add_argument("--map", type=Path, help="AGB map (t/ha): GeoTIFF or VRT")
     parser.add_argument("--zones", type=Path, required=True, help="polygons: GeoJSON, GPKG, SHP")
     parser.add_argument("--out", type=Path, required=True, help="STATS: .csv, .gpkg or .parquet")
     parser.add_argument("--id", help="the zones' id field (default: their row number)")
@@ -54,4 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--carbon-fraction", type=float, default=0.47,
         help="carbon per unit of dry biomass, in (0, 1] (default 0.47, IPCC's for forests)",
     )  # fmt: skip
+    parser.add_argument(
+        "--change", action="store_true",
+        help="each zone's net change between --from and --to instead: both years' AGB, "
+        "delta_agb_t, carbon, emissions_co2e_t (a loss is a positive emission; per year with "
+        "--years), and with --calibration their intervals by the union bound and the areas "
+        "of significant loss and gain (loss_ha, gain_ha)",
+    )  # fmt: skip
+    add_pair_options(parser, required=False)
     parser.set_defaults(func=_run)

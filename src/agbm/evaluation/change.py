@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rasterio.errors import RasterioError
@@ -25,7 +27,8 @@ from rasterio.windows import Window
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map, reason, write_geotiff
 from agbm.data.layout import agbm_chips, prediction_path
 from agbm.errors import DataError
-from agbm.inference.intervals import PIXEL_HA, Calibration
+from agbm.evaluation.totals import CARBON_FRACTION, CO2_PER_C, zone_stats
+from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
 from agbm.inference.scene import map_model
 from agbm.io import replacing, writable_folder
 
@@ -225,3 +228,81 @@ def write_record(
     }
     with replacing(path) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def zone_change(
+    before: Path | str,
+    after: Path | str,
+    zones: Path | str,
+    *,
+    id_field: str | None = None,
+    calibration: Path | str | None = None,
+    coverage: float = 0.9,
+    carbon_fraction: float = CARBON_FRACTION,
+    years: Sequence[int] | None = None,
+) -> Any:
+    """Each zone's net change between two maps of one model (a GeoDataFrame, one row per
+    zone): both years' AGB, `delta_agb_t`, carbon, and emissions in CO2e (a loss is a
+    positive emission), per year between `years` when given; with `calibration`, the
+    intervals of the change by the union bound on each year's block intervals (at
+    `year_coverage`) and the areas of significant loss and gain (`loss_ha`, `gain_ha`).
+
+    before, after: the two years' maps. zones: polygons (any CRS); id_field: their id.
+    calibration: the maps' model's stock calibration. coverage: the change's coverage.
+    carbon_fraction: carbon per unit of dry biomass. years: (A, B).
+    """
+    before, after = map_path(before), map_path(after)
+    check_pair(before, after)
+    each = year_coverage(coverage) if calibration is not None else coverage
+    a, b = (
+        zone_stats(m, zones, id_field, calibration, each, carbon_fraction) for m in (before, after)
+    )
+    table = b[["zone", "area_ha", "geometry"]].copy()
+    table["mapped_ha"] = np.minimum(a["mapped_ha"], b["mapped_ha"])
+    table["agb_t_from"], table["agb_t_to"] = a["agb_t"], b["agb_t"]
+    delta = {"delta_agb_t": b["agb_t"] - a["agb_t"]}
+    if calibration is not None:
+        delta["delta_agb_t_low"] = b["agb_t_low"] - a["agb_t_high"]
+        delta["delta_agb_t_high"] = b["agb_t_high"] - a["agb_t_low"]
+    span = years[1] - years[0] if years is not None else None
+    for name, values in delta.items():
+        table[name] = values
+        carbon = values * carbon_fraction
+        table[name.replace("agb_t", "carbon_t")] = carbon
+        emission = name.replace("delta_agb_t", "emissions_co2e_t")
+        table[_swapped(emission)] = -carbon * CO2_PER_C  # the change's low is emissions' high
+        if span:
+            table[f"{_swapped(emission)}_per_year"] = -carbon * CO2_PER_C / span
+    if calibration is not None:
+        table["coverage"] = coverage
+        table["loss_ha"], table["gain_ha"] = _significant_areas(
+            before, after, zones, id_field, ChangeIntervals(read_calibration(calibration), coverage)
+        )
+    return table
+
+
+def _swapped(name: str) -> str:
+    """An emission bound's name from the change bound it comes from (low <-> high)."""
+    return name.replace("_low", "_HIGH").replace("_high", "_low").replace("_HIGH", "_high")
+
+
+def _significant_areas(
+    before: Path, after: Path, zones: Path | str, id_field: str | None, intervals: ChangeIntervals
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each zone's area (ha, true area) of significant loss and of significant gain: the
+    mapped area of a raster that has data only where the change map's significance is -1
+    (then +1), through the same zonal sums as every total."""
+    areas = []
+    with tempfile.TemporaryDirectory(prefix=".agbm-change-") as tmp:
+        change = Path(tmp) / "change.tif"
+        map_change(before, after, change, intervals=intervals)
+        for sign in (-1.0, 1.0):
+            mask = Path(tmp) / f"{sign:+.0f}.tif"
+            with open_map(change) as src:
+                profile = geotiff_profile(src.shape, 1, np.float32, src.crs, src.transform, np.nan)
+                with geotiff_writer(mask, profile) as dst:
+                    for window in _strips(src):
+                        significant = src.read(4, window=window)
+                        dst.write(np.where(significant == sign, 1.0, np.nan)[None], window=window)
+            areas.append(zone_stats(mask, zones, id_field)["mapped_ha"].to_numpy())
+    return areas[0], areas[1]
