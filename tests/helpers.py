@@ -74,12 +74,28 @@ def assert_covers(
     `calibrated_on` is (chips, residuals) of the calibration: its quantiles carry their own
     error, the chips' spread over so many chips plus the binomial noise of so many residuals.
     """
+    mean, se = _coverage_se(covered, nominal, calibrated_on)
+    assert abs(mean - nominal) <= sigmas * se, (mean, nominal, se)
+
+
+def assert_at_least(
+    covered: list[np.ndarray], nominal: float, calibrated_on: tuple[int, int], sigmas: float = 3.0
+) -> None:
+    """Assert that intervals promising at least `nominal` coverage (a union bound, say) are
+    not below it by more than `sigmas` standard errors (`assert_covers`' terms)."""
+    mean, se = _coverage_se(covered, nominal, calibrated_on)
+    assert mean >= nominal - sigmas * se, (mean, nominal, se)
+
+
+def _coverage_se(
+    covered: list[np.ndarray], nominal: float, calibrated_on: tuple[int, int]
+) -> tuple[float, float]:
+    """(coverage, its standard error) of per-chip `covered` arrays (`assert_covers`)."""
     per_chip = np.array([c.mean() for c in covered if c.size])
     spread = per_chip.var(ddof=1)
     chips, residuals = calibrated_on
     se = np.sqrt(spread / per_chip.size + spread / chips + nominal * (1 - nominal) / residuals)
-    mean = np.concatenate([c.ravel() for c in covered]).mean()
-    assert abs(mean - nominal) <= sigmas * se, (mean, nominal, se)
+    return float(np.concatenate([c.ravel() for c in covered]).mean()), float(se)
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:

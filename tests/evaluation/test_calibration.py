@@ -14,9 +14,10 @@ import pytest
 from agbm.cli import main
 from agbm.data.layout import list_chips
 from agbm.data.raw import chip_prediction, read_prediction, read_target
-from agbm.data.synth import generate
+from agbm.data.synth import generate, next_year
 from agbm.errors import DataError
 from agbm.evaluation.calibration import accumulate, block_errors
+from agbm.evaluation.change import ChangeIntervals
 from agbm.inference.intervals import (
     BLOCK_SIDES,
     EDGES,
@@ -26,7 +27,7 @@ from agbm.inference.intervals import (
     read_calibration,
 )
 from agbm.io import file_sha256
-from tests.helpers import assert_covers, write_calibration
+from tests.helpers import assert_at_least, assert_covers, write_calibration
 
 CHIPS, SIZE = 128, 32
 
@@ -44,11 +45,12 @@ def calibrated(
     paths["model"] = learned[1] / "last.pt"
     paths["calib"] = root / "calib.json"
     args = ["calibrate", "--checkpoint", str(paths["model"]), "--data", str(paths["calibrate"]),
-            "--tta", "none", "--workers", "0", "--out", str(paths["calib"])]  # fmt: skip
+            "--tta", "none", "--workers", "0", "--amp", "off",
+            "--out", str(paths["calib"])]  # fmt: skip
     assert main(args) == 0
     paths["pred"] = root / "pred"  # the third set, with its bounds
     args = ["predict", "--data", str(paths["score"]), "--checkpoint", str(paths["model"]),
-            "--tta", "none", "--workers", "0", "--out", str(paths["pred"]),
+            "--tta", "none", "--workers", "0", "--amp", "off", "--out", str(paths["pred"]),
             "--calibration", str(paths["calib"])]  # fmt: skip
     assert main(args) == 0
     return paths
@@ -268,3 +270,40 @@ def test_a_hand_edited_calibration_is_refused_in_one_line_naming_what_is_wrong(
     err = capsys.readouterr().err
     assert err.startswith("agbm predict: error: ") and err.count("\n") == 1
     assert refused in err and not out.exists()
+
+
+def test_union_bound_change_intervals_cover_a_later_years_true_change(
+    calibrated: dict[str, Path], tmp_path: Path
+) -> None:
+    """The third set one year later (`synth --next-year-of`: growth, clear-cuts, new
+    imagery), predicted by the same model: the 90 % change intervals of the union bound,
+    made from the stock calibration alone, cover at least 90 % of the pixels' true changes
+    and of their 16 px block means (conservative: docs/change.md has the figures), and flag
+    few unchanged pixels."""
+    later, pred = tmp_path / "later", tmp_path / "pred"
+    next_year(calibrated["score"], later, 14)
+    args = ["predict", "--data", str(later), "--checkpoint", str(calibrated["model"]),
+            "--tta", "none", "--workers", "0", "--amp", "off", "--out", str(pred)]  # fmt: skip
+    assert main(args) == 0
+    before, truth_before = _scored(calibrated)
+    chips = list_chips(later, "test")
+    after = np.stack([chip_prediction(pred, c, (SIZE, SIZE)) for c in chips])
+    true = np.stack([read_target(later, c, split="test") for c in chips]) - truth_before
+    intervals = ChangeIntervals(read_calibration(calibrated["calib"]), 0.9)
+    layers = np.stack([intervals.layers(a, b) for a, b in zip(before, after, strict=True)])
+    covered = (layers[:, 1] <= true) & (true <= layers[:, 2])
+    assert_at_least(list(covered), 0.9, (CHIPS, CHIPS * SIZE * SIZE))
+    half = intervals.minimum_detectable()[16]  # a block's change half-width at zero change
+    errors = [block_errors(b - a, t, 16) for a, b, t in zip(before, after, true, strict=True)]
+    assert_at_least([e <= half for e in errors], 0.9, (CHIPS, CHIPS * 4))
+    unchanged = np.abs(true) < 5
+    flagged = [(s != 0)[u] for s, u in zip(layers[:, 3], unchanged, strict=True)]
+    assert np.concatenate(flagged).mean() < 0.1  # false changes: well under 1 - coverage
+    cut = true < -50
+    print(
+        f"covered {covered.mean():.3f}, mean width {np.mean(layers[:, 2] - layers[:, 1]):.1f} "
+        f"t/ha, 16 px blocks {np.concatenate([e <= half for e in errors]).mean():.3f} "
+        f"(half-width {half:.1f}), clear-cut pixels flagged as loss "
+        f"{(layers[:, 3][cut] == -1).mean():.2f} of {cut.sum()}, unchanged flagged "
+        f"{np.concatenate(flagged).mean():.4f}"
+    )
