@@ -213,6 +213,7 @@ LIGHT = [
     "agbm.data",
     "agbm.labels.collect",
     "agbm.labels.chips",
+    "agbm.labels.footprints",
 ]
 
 
