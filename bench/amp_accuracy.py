@@ -21,7 +21,7 @@ import torch
 
 from agbm.data import ChipDataset, model_input
 from agbm.inference import TTA, load_for_inference, predict_batch
-from agbm.models.winner import import_winner
+from agbm.models.winner.convert import import_winner
 from agbm.runtime import AMP_DTYPES
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "winner"

@@ -209,10 +209,11 @@ def test_every_exception_class_is_defined_in_errors() -> None:
 #: Modules a light command imports: none may bring training code or matplotlib with it.
 LIGHT = [
     "agbm.inference",
-    "agbm.models.winner",
+    "agbm.models.winner.convert",
     "agbm.data",
     "agbm.labels.collect",
     "agbm.labels.chips",
+    "agbm.labels.footprints",
 ]
 
 

@@ -14,7 +14,8 @@ from pyproj import Transformer
 
 from agbm.cli import main
 from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
-from agbm.evaluation.points import footprint_means, score
+from agbm.evaluation.points import score
+from agbm.labels.footprints import footprint_means_on_map
 from agbm.labels.frame import labels_frame, write_labels
 
 UTM = "EPSG:32635"
@@ -53,7 +54,7 @@ def test_a_footprint_mean_weights_each_pixel_by_the_share_of_the_disc_on_it(
         [10, 5, 10, 2, 10],
         [0, 0, 0, 0, 0],
     )
-    means = footprint_means(agbd_map, labels)
+    means = footprint_means_on_map(agbd_map, labels)
     expected = [(5 + 6 + 9 + 10) / 4, (14 + 15) / 2, (1 + 4 + 5) / 3, 9]
     np.testing.assert_allclose(means[:4], expected, atol=1e-3)
     assert np.isnan(means[4])
@@ -67,7 +68,7 @@ def test_a_map_in_degrees_gets_discs_drawn_in_metres_and_reprojected(tmp_path: P
     agbd_map = _map(tmp_path / "cci.tif", values, "EPSG:4326", transform)
     labels = labels_frame([lon + 0.0015, lon + 0.001], [lat - 0.0005, lat - 0.001], [0, 0], 1.0,
                           [12.5, 12.5])  # fmt: skip
-    means = footprint_means(agbd_map, labels)
+    means = footprint_means_on_map(agbd_map, labels)
     assert means[0] == pytest.approx(20.0, abs=1e-6)  # inside pixel (0, 1)
     assert means[1] == pytest.approx(25.0, abs=0.5)  # on the four pixels' common corner
 

@@ -15,7 +15,7 @@ from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS, WINNER_CONVENTIONS
 from agbm.errors import CheckpointError
 from agbm.models import TemporalUNet, load_model, save_model
-from agbm.models.winner import import_winner
+from agbm.models.winner.convert import import_winner
 from agbm.runtime import init_runtime
 from agbm.training import TrainConfig, Trainer, resolve
 from tests.helpers import WINNER_FIXTURE

@@ -14,7 +14,8 @@ from agbm.cli import main
 from agbm.data import AGBM_CONVENTIONS
 from agbm.errors import CheckpointError, UnsafePickleError
 from agbm.models import TemporalUNet, load_model
-from agbm.models.winner import agbm_key, describe_import, import_winner, timm_name
+from agbm.models.winner.convert import describe_import, import_winner
+from agbm.models.winner.translate import agbm_key, timm_name
 
 
 def test_checkpoints_without_conventions_load_with_agbm_conventions(tmp_path: Path) -> None:

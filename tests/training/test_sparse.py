@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from agbm.labels.footprints import footprint_means_on_chip
 from agbm.training.augment import Augment, Draw
-from agbm.training.sparse import footprint_loss, footprint_means
+from agbm.training.sparse import footprint_loss
 
 #: A 6 x 6 prediction whose pixel (i, j) holds 10 i + j.
 PRED = (torch.arange(6)[:, None] * 10 + torch.arange(6)[None, :]).float()[None, None]
@@ -26,7 +27,7 @@ def test_a_footprint_mean_takes_each_pixel_by_the_share_of_the_disc_on_it() -> N
         (0.0, 0.0, 1.0, 0, 1),  # on the chip's corner: only pixel (0,0) is on the chip
         (math.nan,) * 5,  # padding
     )
-    means = footprint_means(PRED, labels)[0]
+    means = footprint_means_on_chip(PRED, labels)[0]
     expected = [(11 + 12 + 21 + 22) / 4, (31 + 32) / 2, 44.0, 0.0]
     torch.testing.assert_close(means[:4], torch.tensor(expected), atol=1e-4, rtol=0)
     assert math.isnan(means[4])
@@ -37,7 +38,7 @@ def test_a_no_data_pixel_beside_a_disc_leaves_its_mean_and_one_under_it_makes_it
     the disc made its mean NaN (NaN x weight 0), dropping the label."""
     pred = PRED.clone()
     pred[0, 0, 4, 3] = math.nan  # beside pixel (4, 4), in the window of a disc on it
-    means = footprint_means(pred, _labels((4.5, 4.5, 0.3, 0, 1), (4.5, 3.5, 0.3, 0, 1)))[0]
+    means = footprint_means_on_chip(pred, _labels((4.5, 4.5, 0.3, 0, 1), (4.5, 3.5, 0.3, 0, 1)))[0]
     assert means[0] == pytest.approx(44.0) and math.isnan(means[1])
 
 

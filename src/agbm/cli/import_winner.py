@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.models.winner import describe_import, import_winner
+from agbm.models.winner.convert import describe_import, import_winner
 
 
 def _run(args: argparse.Namespace) -> int:

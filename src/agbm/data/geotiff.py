@@ -37,6 +37,7 @@ from rasterio.windows import Window
 
 from agbm.data.bands import Sensor
 from agbm.errors import DataError, reason
+from agbm.extras import require
 from agbm.io import replacing, temporary_path
 
 #: Tile side of the files written tiled (and the smallest raster worth tiling).
@@ -69,6 +70,23 @@ def open_map(path: Path | str) -> DatasetReader:
         return rasterio.open(path)
     except RasterioError as exc:
         raise DataError(f"{path}: not a readable map ({reason(exc)})") from None
+
+
+def agbm_band(src: DatasetReader) -> Any:
+    """The AGBM band (band 1) of an open map (`open_map`'s) as exactextract's raster: a map
+    with bounds or the spread has more bands, which exactextract would otherwise sum each.
+    A read that fails (a truncated file) is a one-line `DataError` naming the map."""
+    exactextract = require("exactextract", "labels")
+
+    class Band(exactextract.raster.RasterioRasterSource):
+        def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
+            try:
+                return super().read_window(x0, y0, nx, ny)
+            except RasterioError as exc:
+                fault = f"{src.name}: unreadable or truncated map ({reason(exc)})"
+                raise DataError(fault) from None
+
+    return Band(src, band_idx=1)
 
 
 def read_window(path: Path, src: DatasetReader, window: Window | None = None) -> np.ndarray:

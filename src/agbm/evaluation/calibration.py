@@ -28,7 +28,7 @@ from agbm.inference.chips import predict
 from agbm.inference.intervals import BLOCK_SIDES, EDGES, PIXEL_BINS, TOP, Calibration, bin_of
 from agbm.io import file_sha256
 from agbm.labels.chips import read_chip_labels
-from agbm.training.sparse import footprint_means
+from agbm.labels.footprints import footprint_means_on_chip
 
 
 def _counts(residuals: np.ndarray) -> np.ndarray:
@@ -73,7 +73,9 @@ def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -
 def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np.ndarray) -> None:
     """Add one chip's footprint residuals (`pred` `[H, W]`, t/ha; `labels` `[K, 5]`, its
     `label_array`) to the pixel histograms and the smallest block's."""
-    means = footprint_means(torch.from_numpy(pred)[None, None], torch.from_numpy(labels)[None])
+    means = footprint_means_on_chip(
+        torch.from_numpy(pred)[None, None], torch.from_numpy(labels)[None]
+    )
     means = means[0].numpy()
     used = np.isfinite(means) & np.isfinite(labels[:, 3])
     residual = np.abs(means - labels[:, 3])[used]

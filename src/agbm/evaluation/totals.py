@@ -39,10 +39,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agbm.data.geotiff import open_map
+from agbm.data.geotiff import agbm_band, open_map
 from agbm.data.vector import write_table
 from agbm.errors import DataError
-from agbm.evaluation.points import agbm_band
 from agbm.extras import require
 from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
 from agbm.inference.scene import map_model

@@ -3,7 +3,8 @@
 `temporal` holds the blocks that fuse the months (by name, `TEMPORAL_KINDS`), `encoder` the
 timm encoder and its pretrained weights, `unet` the `TemporalUNet` that assembles them with
 smp's decoder, `checkpoint` saving and loading with one clear error per bad file, and
-`winner` the safe import of the BioMassters winner's own checkpoints.
+`winner` the safe import of the BioMassters winner's own checkpoints (`read` its files,
+`translate` them to `TemporalUNet`'s keys, `convert`: `agbm import-winner`).
 """
 
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint, save_model

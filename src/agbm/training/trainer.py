@@ -28,6 +28,7 @@ from tqdm import tqdm
 from agbm.data.normalise import model_input
 from agbm.errors import DivergedError
 from agbm.io import hold_folder, output_folder, refuse_overwriting_inputs, save_atomic
+from agbm.labels.footprints import label_reach
 from agbm.metrics import chip_rmse, rmse_loss
 from agbm.models.checkpoint import build_model, load_model, read_checkpoint
 from agbm.runtime import Runtime, autocast, autocast_dtype, init_runtime
@@ -36,7 +37,7 @@ from agbm.training.config import TrainConfig, check_config, encoder_weights, res
 from agbm.training.history import History
 from agbm.training.loaders import TrainingData
 from agbm.training.optim import build_optimizer, build_scheduler
-from agbm.training.sparse import footprint_errors, footprint_loss, label_reach
+from agbm.training.sparse import footprint_errors, footprint_loss
 from agbm.training.state import (
     BEST_KEYS,
     RESUME_KEYS,
