@@ -1,13 +1,13 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, defined once. Torch-free, as every command's module
+at import: `--help` loads no torch."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from agbm.choices import AMP_NAMES, TTA_NAMES
 from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
-from agbm.inference.tta import TTA
-from agbm.runtime import AMP_DTYPES
 
 
 def add_amp_option(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_amp_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--amp",
         default="auto",
-        choices=["auto", *AMP_DTYPES],
+        choices=["auto", *AMP_NAMES],
         help="mixed precision (default auto: bf16 on GPU, and for inference on CPUs with "
         "native bf16, AVX512-BF16 or AMX; off elsewhere)",
     )
@@ -31,7 +31,10 @@ def add_inference_options(parser: argparse.ArgumentParser, unit: str) -> None:
         help="checkpoint(s); several are averaged",
     )
     parser.add_argument(
-        "--tta", default="flips", choices=list(TTA), help="test-time augmentation (default flips)"
+        "--tta",
+        default="flips",
+        choices=list(TTA_NAMES),
+        help="test-time augmentation (default flips)",
     )
     parser.add_argument("--batch-size", type=int, default=8, help=f"{unit} per batch (default 8)")
     add_amp_option(parser)

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from agbm.cli.options import add_calibration_options, add_inference_options
-from agbm.inference.scene import predict_files
 from agbm.inference.tiling import WINDOW_MULTIPLE
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.inference.scene import predict_files
+
     done = predict_files(
         args.s1,
         args.s2,
