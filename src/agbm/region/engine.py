@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.compose.stacks import check_imagery
+from agbm.data.bands import PIXEL_M
 from agbm.data.calendar import check_year
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import AgbmError, ConfigError, TileError, reason
@@ -52,7 +53,7 @@ from agbm.io import (
     remove_stale_temporaries,
     write_record,
 )
-from agbm.region.grid import PIXEL_M, TILE_SIZE, RegionGrid, Tile
+from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
 from agbm.region.tiles import (
     compose_tile,
