@@ -7,13 +7,15 @@ own folder or a lower floor, never upward, nor sideways between two folders of o
 import-linter reads every static import, those inside functions too. What a static graph
 cannot see, or a layers contract cannot say, is checked here: imports through importlib,
 relative imports, circles inside one folder, argparse outside the CLI, exception classes
-outside errors.py, and what importing a layer loads.
+outside errors.py, and what importing a layer loads: the ground floor, the compose and
+labels code and a compose task load no torch (every command's --help: tests/cli).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -187,6 +189,34 @@ def test_a_planted_cycle_is_caught(copy: Path) -> None:
     assert cycles and all("agbm.data.layout" in c and "agbm.data.dataset" in c for c in cycles)
 
 
+def public_constants(root: Path) -> dict[tuple[str, str], list[str]]:
+    """Each public module-level constant with a literal value, (name, its value's repr), and
+    the modules that assign it."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name, path in modules(root).items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id.isupper() and target.id[0] != "_":
+                try:
+                    key = (target.id, repr(ast.literal_eval(value)))
+                except ValueError:  # not a literal: computed, or built from others
+                    continue
+                found.setdefault(key, []).append(name)
+    return found
+
+
+def test_no_constant_is_defined_twice() -> None:
+    """A fact (`PIXEL_M = 10.0`) is defined in one module and imported by the others, so
+    that two copies cannot drift apart."""
+    twice = {k: v for k, v in public_constants(PACKAGE).items() if len(v) > 1}
+    assert twice == {}
+
+
 def test_every_exception_class_is_defined_in_errors() -> None:
     """One place for every deliberate exception, all under `AgbmError`."""
     from agbm.errors import AgbmError
@@ -217,20 +247,77 @@ LIGHT = [
 ]
 
 
+#: What the ground floor and every command's start load none of: the model's libraries.
+MODEL_LIBRARIES = ("torch", "timm", "segmentation_models_pytorch")
+
+
+def loaded_by(code: str, prefixes: tuple[str, ...], stdin: bytes = b"") -> list[str]:
+    """The modules named by `prefixes` that running `code` in a fresh interpreter loads
+    (given `stdin`); a failing run fails the test."""
+    report = f"; print(','.join(m for m in sys.modules if m.startswith({prefixes!r})))"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; " + code + report],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return [m for m in done.stdout.decode().splitlines()[-1].split(",") if m]
+
+
 @pytest.mark.parametrize("module", LIGHT)
 def test_inference_loads_no_training_code_and_no_matplotlib(module: str) -> None:
-    code = (
-        f"import sys, {module}; "
-        "loaded = [m for m in sys.modules if m.startswith(('agbm.training', 'agbm.viz', "
-        "'matplotlib'))]; print(','.join(loaded))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "", f"{module} loads {done.stdout.strip()}"
+    loaded = loaded_by(f"import {module}", ("agbm.training", "agbm.viz", "matplotlib"))
+    assert loaded == [], f"{module} loads {loaded}"
 
 
 def test_training_loads_matplotlib_only_to_draw() -> None:
     """Importing the training code leaves matplotlib (and the caller's backend) alone."""
-    code = "import sys, agbm.training; print('matplotlib' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "False", done.stderr[-2000:]
+    assert loaded_by("import agbm.training.trainer", ("matplotlib",)) == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "agbm.io",
+        "agbm.data",
+        "agbm.labels.frame",
+        "agbm.labels.collect",
+        "agbm.labels.plots",
+        "agbm.compose",  # what `agbm compose` runs
+        "agbm.compose.catalog",
+        "agbm.region.tiles",
+        "agbm.region.engine",  # every local worker's preload
+        "agbm.inference.tiling",
+        "agbm.training.config",
+        "agbm.cli.options",
+    ],
+)
+def test_the_ground_floor_loads_no_torch(module: str) -> None:
+    """A command that composes or reads labels, and a Dask worker that composes, start in
+    a fraction of a second and a fraction of the memory: no model code comes with them."""
+    loaded = loaded_by(f"import {module}", MODEL_LIBRARIES)
+    assert loaded == [], f"{module} loads {loaded}"
+
+
+def test_a_region_s_compose_task_loads_no_torch() -> None:
+    """What a Dask worker does with a compose task: unpickle it, importing its module."""
+    from agbm.region import engine
+
+    task = pickle.dumps(engine.compose_task)
+    loaded = loaded_by(
+        "import pickle; pickle.loads(sys.stdin.buffer.read())", MODEL_LIBRARIES, task
+    )
+    assert loaded == []
+
+
+def test_the_torch_free_names_name_the_torch_code() -> None:
+    """`agbm.choices` spells, without torch, the keys of the code that needs it."""
+    from agbm import choices
+    from agbm.inference.tta import TTA
+    from agbm.models.temporal import TEMPORAL_BLOCKS
+    from agbm.runtime import AMP_DTYPES
+
+    assert choices.TTA_NAMES == tuple(TTA)
+    assert choices.AMP_NAMES == tuple(AMP_DTYPES)
+    assert choices.TEMPORAL_KINDS == tuple(TEMPORAL_BLOCKS)

@@ -13,16 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agbm.data.dataset import ChipDataset
 from agbm.data.layout import FEATURES_METADATA_NAMES
-from agbm.data.synth import generate
-from agbm.evaluation.baselines import baseline_scores
-from agbm.evaluation.evaluate import evaluate
-from agbm.inference.chips import predict
 from agbm.io import claim_record
-from agbm.training.config import TrainConfig
-from agbm.training.trainer import train
-from agbm.viz.plots import plot_predictions
 
 
 @dataclass(frozen=True)
@@ -48,7 +40,17 @@ def claim_out_dir(config: DemoConfig) -> None:
 
 
 def run_demo(config: DemoConfig) -> dict[str, float]:
-    """Run every step; returns the average RMSE of the model and of each baseline."""
+    """Run every step; returns the average RMSE of the model and of each baseline. (Its
+    steps' code is imported here: `agbm demo --help` reads `DemoConfig` and loads no torch.)"""
+    from agbm.data.dataset import ChipDataset
+    from agbm.data.synth import generate
+    from agbm.evaluation.baselines import baseline_scores
+    from agbm.evaluation.evaluate import evaluate
+    from agbm.inference.chips import predict
+    from agbm.training.config import TrainConfig
+    from agbm.training.trainer import train
+    from agbm.viz.plots import plot_predictions
+
     claim_out_dir(config)
     out, data = config.out, config.out / "data"
     steps = _Steps()

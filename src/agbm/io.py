@@ -30,7 +30,6 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from filelock import FileLock, Timeout
 
 from agbm.errors import OutputError, RunBusyError
@@ -78,7 +77,9 @@ def _remove(path: Path) -> None:
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """torch.save through `replacing`."""
+    """torch.save through `replacing` (torch imported here: the rest of io needs none)."""
+    import torch
+
     with replacing(path) as tmp:
         torch.save(obj, tmp)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import shapely
 
+from agbm.compose.grid import grid_for_bbox
 from agbm.errors import DataError
 from agbm.region import bbox_area, read_area, region_grid
 
@@ -102,3 +103,31 @@ def test_a_region_beyond_the_area_of_use_of_the_crs_given_names_it() -> None:
     assert region_grid(finland, "EPSG:4326").crs == "EPSG:32635"
     fiji = bbox_area([179.5, -17.0, -179.5, -16.5])  # an area of use across the antimeridian
     assert region_grid(fiji, "EPSG:4326", "EPSG:3832").crs == "EPSG:3832"
+
+
+@pytest.mark.parametrize(
+    ("bbox", "message"),
+    [
+        ([1, 2, 3], r"needs four finite numbers W S E N, got \[1, 2, 3\]"),
+        ([24.9, 60.3, float("nan"), 60.4], "needs four finite numbers"),
+        ([24.9, 60.4, 25.1, 60.3], r"60.4 25.1 60.3 is not W S E N in degrees \(-180 <= W, E"),
+        ([24.9, 60.3, 25.1, 91.0], "is not W S E N in degrees"),
+        ([190.0, 60.3, 25.1, 60.4], "is not W S E N in degrees"),
+        ([25.0, 60.3, 25.0, 60.4], r"--bbox 25.0 60.3 25.0 60.4 has no width"),
+    ],
+)
+def test_compose_and_a_region_check_a_box_by_one_rule(bbox: list[float], message: str) -> None:
+    """One check (`check_bbox`): the same box is refused by both with the same line; they
+    differ only where they should (below)."""
+    for make in (bbox_area, grid_for_bbox):
+        with pytest.raises(ValueError, match=message):
+            make(bbox)
+
+
+def test_only_a_region_may_cross_the_antimeridian_or_be_large() -> None:
+    across, large = [179.5, -17.0, -179.5, -16.5], [20.0, 60.0, 20.6, 60.4]
+    assert bbox_area(across).area > 0 and bbox_area(large).area > 0
+    with pytest.raises(ValueError, match=r"W < E, -90 <= S < N <= 90\)"):
+        grid_for_bbox(across)
+    with pytest.raises(ValueError, match="spans more than 0.5 degree"):
+        grid_for_bbox(large)

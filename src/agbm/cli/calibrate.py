@@ -8,7 +8,6 @@ from pathlib import Path
 
 from agbm.cli.options import add_inference_options
 from agbm.data.layout import SPLITS
-from agbm.data.sources import data_folders
 from agbm.io import check_output_file
 
 
@@ -18,6 +17,7 @@ def _width(width: float) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.data.sources import data_folders
     from agbm.evaluation.calibration import calibrate
     from agbm.evaluation.evaluate import format_rows
     from agbm.inference.intervals import bin_names, check_coverage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
+from agbm.cli.options import add_catalog_options, add_cluster_options, add_year_option
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -33,13 +33,9 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm chips`."""
     parser.add_argument("--labels", type=Path, required=True, help="labels file (agbm labels)")
-    parser.add_argument("--year", type=int, required=True, help="September YEAR-1 .. August YEAR")
+    add_year_option(parser)
     parser.add_argument("--out", type=Path, required=True, help="chips folder (a data root)")
-    parser.add_argument("--catalog", default=PLANETARY_COMPUTER, help="STAC API or catalog.json")
-    parser.add_argument("--s2-catalog", help=f"another catalog for Sentinel-2, e.g. {EARTH_SEARCH}")
+    add_catalog_options(parser)
     parser.add_argument("--crs", help="the chips' CRS (default: the labels' centre's UTM zone)")
-    parser.add_argument(
-        "--scheduler", help="a running Dask scheduler's address or file (default: this machine)"
-    )
-    parser.add_argument("--retries", type=int, default=2, help="retries of a failed chip")
+    add_cluster_options(parser, "chip", "a cluster of this machine")
     parser.set_defaults(func=_run)

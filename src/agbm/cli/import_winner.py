@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.models.winner.convert import describe_import, import_winner
-
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.models.winner.convert import describe_import, import_winner
+
     print(describe_import(import_winner(args.src, args.out), args.src, args.out))
     return 0
 

@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from agbm.data.layout import SPLITS
-from agbm.data.sources import open_source, splits_to_read, summarise
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.data.sources import open_source, splits_to_read, summarise
+
     for split in splits_to_read(args.data, args.split):
         stats = summarise(open_source(args.data, split))
         print(

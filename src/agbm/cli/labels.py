@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.cli.options import YEAR_MONTHS, add_area_options, add_year_option
 from agbm.errors import DataError
 from agbm.io import check_output_file
 from agbm.labels.frame import LABELS_CRS, PLOT_RADIUS_M
@@ -88,13 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plots-crs", default=LABELS_CRS, metavar="CRS",
         help=f"the CRS of the plots' lon/lat columns, e.g. EPSG:3067 (default {LABELS_CRS})",
     )  # fmt: skip
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--region", type=Path, help="keep labels inside this vector file's polygons")
-    where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
-                       help="keep labels inside this lon/lat box")  # fmt: skip
-    parser.add_argument(
-        "--year", type=int, help="keep labels of September YEAR-1 .. August YEAR (undated stay)"
-    )
+    add_area_options(
+        parser, False, "keep labels inside this vector file's polygons",
+        "keep labels inside this lon/lat box",
+    )  # fmt: skip
+    add_year_option(parser, False, f"keep labels of {YEAR_MONTHS} (undated stay)")
     parser.add_argument("--out", type=Path, required=True, help="labels file, .gpkg or .parquet")
     parser.add_argument(
         "--min-sensitivity", type=float, default=MIN_SENSITIVITY,

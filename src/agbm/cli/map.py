@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from agbm.cli.options import add_calibration_options, add_inference_options, add_place_options
-from agbm.mapping import map_place
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.mapping import map_place
+
     done = map_place(
         args.out,
         args.year,

@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options
-from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
+from agbm.cli.options import (
+    add_area_options,
+    add_calibration_options,
+    add_catalog_options,
+    add_cluster_options,
+    add_inference_options,
+    add_window_options,
+    add_year_option,
+)
+from agbm.data.bands import PIXEL_M
+from agbm.region.engine import PREDICT_ON
+from agbm.region.grid import S2_BLOCK, TILE_SIZE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,32 +68,26 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`agbm map-region`."""
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--region", type=Path, help="vector file of the area (GeoJSON, GPKG, SHP)")
-    where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
-                       help="lon/lat box of any size")  # fmt: skip
-    parser.add_argument("--year", type=int, required=True, help="September YEAR-1 .. August YEAR")
+    add_area_options(
+        parser, True, "vector file of the area (GeoJSON, GPKG, SHP)", "lon/lat box of any size"
+    )
+    add_year_option(parser)
     parser.add_argument("--out", type=Path, required=True, help="region folder")
     parser.add_argument("--crs", help="the grid's CRS, e.g. EPSG:3067 (default: centre's UTM zone)")
+    km = TILE_SIZE * PIXEL_M / 1000
     parser.add_argument(
-        "--tile-size", type=int, default=1024, help="tile side in pixels, a multiple of 256 "
-        "(default 1024: 10.24 km, ~0.5 GB of composed inputs per task)"
+        "--tile-size", type=int, default=TILE_SIZE, help=f"tile side in pixels, a multiple of "
+        f"{S2_BLOCK} (default {TILE_SIZE}: {km:g} km, ~0.5 GB of composed inputs per task)"
     )  # fmt: skip
-    parser.add_argument("--catalog", default=PLANETARY_COMPUTER, help="STAC API or catalog.json")
-    parser.add_argument("--s2-catalog", help=f"another catalog for Sentinel-2, e.g. {EARTH_SEARCH}")
-    parser.add_argument("--window", type=int, default=256, help="window side (default 256)")
-    parser.add_argument("--overlap", type=int, default=64, help="window overlap (default 64)")
+    add_catalog_options(parser)
+    add_window_options(parser)
     add_inference_options(parser, "windows")
-    parser.add_argument(
-        "--retries", type=int, default=2, help="retries of a failed tile (default 2)"
-    )
-    parser.add_argument(
-        "--scheduler", help="a running Dask scheduler's address (tcp://HOST:PORT) or file "
-        "(default: a cluster of this machine: one worker per GPU predicts, one per other "
-        "core composes)"
+    add_cluster_options(
+        parser, "tile", "a cluster of this machine: one worker per GPU predicts, one per other "
+        "core composes"
     )  # fmt: skip
     parser.add_argument(
-        "--predict-on", choices=("auto", "gpu", "any"), default="auto",
+        "--predict-on", choices=PREDICT_ON, default="auto",
         help="predict on workers declaring the resource GPU, composing on those declaring "
         "COMPOSE: when one is connected at the start (auto), always (gpu: they may join "
         "later), or on any worker (any)",

@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from agbm.data.layout import SPLITS
-from agbm.viz.plots import plot_predictions
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.viz.plots import plot_predictions
+
     written = plot_predictions(args.data, args.pred, args.out, args.split, args.chips)
     print(f"wrote {len(written)} figure(s) to {args.out}")
     return 0

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch.distributed as dist
-
 from agbm.cli.options import add_calibration_options, add_inference_options
 from agbm.data.layout import SPLITS
-from agbm.data.sources import data_folders
-from agbm.inference.chips import predict
 from agbm.io import refuse_overwriting_inputs
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from agbm.data.sources import data_folders
+    from agbm.inference.chips import predict
+
     inputs = [*data_folders(args.data), *args.checkpoint, args.calibration]
     refuse_overwriting_inputs([args.out, args.archive], inputs)  # --overwrite or not
     written = predict(

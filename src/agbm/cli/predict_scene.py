@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options
-from agbm.inference.scene import predict_files
-from agbm.inference.tiling import WINDOW_MULTIPLE
+from agbm.cli.options import add_calibration_options, add_inference_options, add_window_options
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.inference.scene import predict_files
+
     done = predict_files(
         args.s1,
         args.s2,
@@ -62,18 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument("--out", required=True, type=Path, help="output GeoTIFF")
-    parser.add_argument(
-        "--window",
-        type=int,
-        default=256,
-        help=f"window side in pixels, a multiple of {WINDOW_MULTIPLE} (default 256)",
-    )
-    parser.add_argument(
-        "--overlap",
-        type=int,
-        default=64,
-        help="minimum overlap of neighbouring windows, blended with the taper (default 64)",
-    )
+    add_window_options(parser)
     add_inference_options(parser, "windows")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the map --out if it exists already"

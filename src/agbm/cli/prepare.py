@@ -6,13 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
-from agbm.data.cache import prepare
 from agbm.data.layout import SPLITS
-from agbm.data.sources import data_folders, splits_to_read
 from agbm.io import refuse_overwriting_inputs
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.data.cache import prepare
+    from agbm.data.sources import data_folders, splits_to_read
+
     refuse_overwriting_inputs([args.out], data_folders(args.data))  # not into the chips read
     for split in splits_to_read(args.data, args.split):
         start = time.perf_counter()

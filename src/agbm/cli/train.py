@@ -12,9 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from agbm.training.augment import Augment
 from agbm.training.config import RUN_OPTIONS, TrainConfig, read_config_file
-from agbm.training.trainer import train
 
 
 def flag_fields() -> list[dataclasses.Field]:
@@ -64,11 +62,15 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, b
             values[field.name] = value
     options.update({k: True for k in RUN_OPTIONS if getattr(args, k)})
     if options["no_augment"]:
+        from agbm.training.augment import Augment
+
         values["augment"] = dict(Augment.OFF)
     return TrainConfig(**values), options
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.training.trainer import train
+
     config, options = config_from_args(args)
     train(config, resume=options["resume"], overwrite=options["overwrite"])
     return 0

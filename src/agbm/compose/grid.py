@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,9 @@ from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 
 from agbm.compose.catalog import require
+from agbm.data.bands import PIXEL_M
 from agbm.errors import DataError
 
-#: The BioMassters chips' pixel size, in metres.
-PIXEL_M = 10.0
 #: The largest area compose takes in one run, in degrees of latitude or longitude (55 km
 #: north-south): memory grows with the area, to a few GB for the largest one at the
 #: equator. Larger areas are several runs, and several maps.
@@ -23,23 +23,42 @@ MAX_DEGREES = 0.5
 MAX_PIXELS = 31_000_000
 
 
-def check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """`bbox` (west, south, east, north in degrees), or a one-line `ValueError` saying what
-    is wrong with it."""
+def check_bbox(
+    bbox: Sequence[float], antimeridian: bool = False
+) -> tuple[float, float, float, float]:
+    """`bbox` as four floats, or a one-line `ValueError` saying what is wrong with it: what
+    every command that takes a lon/lat box (compose, map, map-region, labels) accepts.
+
+    bbox: west, south, east, north in degrees (WGS 84), each edge within -180..180 or
+        -90..90, south below north, west not east.
+    antimeridian: whether west may lie east of east (a box across the antimeridian, as a
+        region may be); else west must lie west of east.
+    """
     if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
-        raise ValueError(f"--bbox needs four finite numbers W S E N, got {bbox}")
-    west, south, east, north = bbox
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValueError(f"--bbox needs four finite numbers W S E N, got {list(bbox)}")
+    west, south, east, north = (float(v) for v in bbox)
+    text = f"--bbox {west} {south} {east} {north}"
+    order = "W != E" if antimeridian else "W < E"
+    edges = -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90
+    if not edges or (west > east and not antimeridian):
         raise ValueError(
-            f"--bbox {west} {south} {east} {north} is not W S E N in degrees "
-            "(-180 <= W < E <= 180, -90 <= S < N <= 90)"
+            f"{text} is not W S E N in degrees (-180 <= W, E <= 180, {order}, -90 <= S < N <= 90)"
         )
+    if west == east:
+        raise ValueError(f"{text} has no width")
+    return west, south, east, north
+
+
+def check_compose_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    """`bbox` as `check_bbox` takes it, not across the antimeridian, and at most
+    `MAX_DEGREES` a side: what one compose run takes."""
+    west, south, east, north = check_bbox(bbox)
     if east - west > MAX_DEGREES or north - south > MAX_DEGREES:
         raise ValueError(
             f"--bbox {west} {south} {east} {north} spans more than {MAX_DEGREES} degree: "
             "compose a larger region in several runs"
         )
-    return tuple(float(v) for v in bbox)  # type: ignore[return-value]
+    return west, south, east, north
 
 
 def utm_epsg(lon: float, lat: float) -> int:
@@ -53,7 +72,7 @@ def grid_for_bbox(bbox: tuple[float, float, float, float]) -> Any:
     edges on whole multiples of 10 m (as Sentinel-2's own grid)."""
     geometry = require("odc.geo.geom")
     geobox = require("odc.geo.geobox")
-    west, south, east, north = check_bbox(bbox)
+    west, south, east, north = check_compose_bbox(bbox)
     crs = f"EPSG:{utm_epsg((west + east) / 2, (south + north) / 2)}"
     area = geometry.box(west, south, east, north, "EPSG:4326").to_crs(crs)
     return geobox.GeoBox.from_geopolygon(area, resolution=PIXEL_M, crs=crs)

@@ -8,75 +8,30 @@ model's input is made (`InputConventions`, a property of the model) and `normali
 in torch, and `dataset` serves chips to torch. `scene` reads a user's monthly images by
 window. `synth` (a learnable synthetic data set in the real layout) only writes, through
 `geotiff`; no reader needs it. Nothing here knows about models.
+
+The names below are imported when first used (`agbm.lazy`): importing one module of the
+layer (`agbm.labels.frame`, say) loads only what that module needs, not torch.
 """
 
-from agbm.data.bands import (
-    BANDS,
-    CHANNELS,
-    MONTH_NAMES,
-    MONTHS,
-    S1_BANDS,
-    S1_MAX,
-    S1_MIN,
-    S1_NODATA,
-    S2_BANDS,
-    S2_MAX,
-    S2_NODATA_CLOUD,
-)
-from agbm.data.conventions import (
-    AGBM_CONVENTIONS,
-    CONVENTIONS,
-    WINNER_CONVENTIONS,
-    InputConventions,
-)
-from agbm.data.dataset import ChipDataset, Sample
-from agbm.data.layout import (
-    FEATURES_METADATA_NAMES,
-    SPLITS,
-    features_path,
-    has_targets,
-    list_chips,
-    prediction_path,
-    splits_present,
-    target_path,
-)
-from agbm.data.normalise import model_input, normalise
-from agbm.data.raw import RawChip, read_chip, read_prediction, read_raw_chip, read_target
-from agbm.data.sources import ChipSource, open_source
+from agbm.lazy import lazy_package
 
-__all__ = [
-    "AGBM_CONVENTIONS",
-    "BANDS",
-    "CHANNELS",
-    "CONVENTIONS",
-    "FEATURES_METADATA_NAMES",
-    "MONTHS",
-    "MONTH_NAMES",
-    "S1_BANDS",
-    "S1_MAX",
-    "S1_MIN",
-    "S1_NODATA",
-    "S2_BANDS",
-    "S2_MAX",
-    "S2_NODATA_CLOUD",
-    "SPLITS",
-    "WINNER_CONVENTIONS",
-    "ChipDataset",
-    "ChipSource",
-    "InputConventions",
-    "RawChip",
-    "Sample",
-    "features_path",
-    "has_targets",
-    "list_chips",
-    "model_input",
-    "normalise",
-    "open_source",
-    "prediction_path",
-    "read_chip",
-    "read_prediction",
-    "read_raw_chip",
-    "read_target",
-    "splits_present",
-    "target_path",
-]
+__all__ = lazy_package(
+    __name__,
+    {
+        "bands": [
+            "BANDS", "CHANNELS", "MONTH_NAMES", "MONTHS", "S1_BANDS", "S1_MAX", "S1_MIN",
+            "S1_NODATA", "S2_BANDS", "S2_MAX", "S2_NODATA_CLOUD",
+        ],
+        "conventions": [
+            "AGBM_CONVENTIONS", "CONVENTIONS", "WINNER_CONVENTIONS", "InputConventions",
+        ],
+        "dataset": ["ChipDataset", "Sample"],
+        "layout": [
+            "FEATURES_METADATA_NAMES", "SPLITS", "features_path", "has_targets", "list_chips",
+            "prediction_path", "splits_present", "target_path",
+        ],
+        "normalise": ["model_input", "normalise"],
+        "raw": ["RawChip", "read_chip", "read_prediction", "read_raw_chip", "read_target"],
+        "sources": ["ChipSource", "open_source"],
+    },
+)  # fmt: skip

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MONTHS = 12
+#: The chips' pixel size, in metres (the challenge's): every grid agbm makes keeps it.
+PIXEL_M = 10.0
 
 
 #: Month names in file order: the BioMassters year runs September -> August.

@@ -29,7 +29,7 @@ import rasterio.crs
 from rasterio.transform import Affine
 from tqdm import tqdm
 
-from agbm.data.bands import MONTH_NAMES, MONTHS, S1_NODATA, S2_NODATA_CLOUD
+from agbm.data.bands import MONTH_NAMES, MONTHS, PIXEL_M, S1_NODATA, S2_NODATA_CLOUD
 from agbm.data.geotiff import write_geotiff
 from agbm.data.layout import AGBM_METADATA_NAME, FEATURES_METADATA_NAMES, features_path, target_path
 from agbm.errors import DataError
@@ -38,10 +38,6 @@ from agbm.io import replacing, writable_folder
 #: ETRS89 / TM35FIN, the national grid of Finland where the real chips lie; 10 m pixels.
 #: Built once: parsing the EPSG code for every file costs a third of the write time.
 CRS = rasterio.crs.CRS.from_epsg(3067)
-
-
-PIXEL_M = 10.0
-
 
 #: Greenness of the vegetation through the year (September ... August); plain floats keep
 #: the arithmetic in float32 (a NumPy float64 scalar would promote every array).

@@ -1,5 +1,6 @@
-"""Tables of places (GeoDataFrames) written as a user asked: GeoPackage, GeoParquet, or a
-CSV without the geometry; atomically, as every agbm output."""
+"""Tables of places (GeoDataFrames): read from any vector file, with one error naming the
+file, and written as a user asked: GeoPackage, GeoParquet, or a CSV without the geometry;
+atomically, as every agbm output."""
 
 from __future__ import annotations
 
@@ -7,10 +8,33 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from agbm.errors import DataError
+from agbm.extras import require
 from agbm.io import replacing
 
 #: The suffixes a table may be written as.
 SUFFIXES = (".gpkg", ".parquet", ".csv")
+
+
+def read_vector(path: Path | str, what: str, extra: str) -> Any:
+    """A vector file as a GeoDataFrame (anything pyogrio reads; GeoParquet for .parquet),
+    or a one-line `DataError` naming the file: missing, or not readable (with the reading
+    library's own reason). What the rows must be is the caller's to check.
+
+    path: the file (or a folder GDAL reads as one, such as a FileGDB).
+    what: what the file is, for the messages: "vector file", "labels file", ...
+    extra: the extra that brings geopandas, named if it is missing.
+    """
+    geopandas = require("geopandas", extra)
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such {what}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return geopandas.read_parquet(path)
+        return geopandas.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio's and pyarrow's errors alike: not such a file
+        raise DataError(f"{path}: not a readable {what} ({exc})") from None
 
 
 def write_table(

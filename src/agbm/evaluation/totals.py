@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agbm.data.geotiff import agbm_band, open_map
-from agbm.data.vector import write_table
+from agbm.data.vector import read_vector, write_table
 from agbm.errors import DataError
 from agbm.extras import require
 from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
@@ -54,14 +54,8 @@ CO2_PER_C = 44.0 / 12.0
 def read_zones(path: Path | str, id_field: str | None) -> Any:
     """The zones of a vector file, checked: polygons with valid geometry and, when asked,
     the id field; else a one-line `DataError` naming the file."""
-    geopandas = require("geopandas", "labels")
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such zones file")
-    try:
-        zones = geopandas.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio's errors: not a vector file
-        raise DataError(f"{path}: not a readable vector file ({exc})") from None
+    zones = read_vector(path, "vector file", "labels")
     if zones.crs is None:
         raise DataError(f"{path}: has no CRS")
     if id_field is not None and id_field not in zones.columns:

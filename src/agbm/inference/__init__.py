@@ -3,18 +3,17 @@
 `tta` holds test-time augmentation, batch prediction and model loading, `chips` the
 per-chip prediction files of `agbm predict`, `tiling` the sliding windows and their
 blending, and `scene` `agbm predict-scene`. Nothing here imports training code or matplotlib.
+The names below are imported when first used (`agbm.lazy`): `tiling` and `intervals` load
+no torch.
 """
 
-from agbm.inference.chips import pack, predict, write_prediction
-from agbm.inference.scene import predict_scene
-from agbm.inference.tta import TTA, load_for_inference, predict_batch
+from agbm.lazy import lazy_package
 
-__all__ = [
-    "TTA",
-    "load_for_inference",
-    "pack",
-    "predict",
-    "predict_batch",
-    "predict_scene",
-    "write_prediction",
-]
+__all__ = lazy_package(
+    __name__,
+    {
+        "chips": ["pack", "predict", "write_prediction"],
+        "scene": ["predict_scene"],
+        "tta": ["TTA", "load_for_inference", "predict_batch"],
+    },
+)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from agbm.data.calendar import year_span
-from agbm.data.vector import write_table
+from agbm.data.vector import read_vector, write_table
 from agbm.errors import DataError
 from agbm.extras import require
 
@@ -122,16 +122,7 @@ def read_labels(path: Path | str, skip_missing_agbd: bool = False) -> Any:
     or a one-line `DataError` naming the file, also when it holds no labels or a bad value
     (`check_labels`; `skip_missing_agbd` lets an agbd of NaN through)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such labels file")
-    gpd = geopandas()
-    try:
-        if path.suffix.lower() == ".parquet":
-            frame = gpd.read_parquet(path)
-        else:
-            frame = gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio's and pyarrow's errors alike: not a labels file
-        raise DataError(f"{path}: not a readable labels file ({exc})") from None
+    frame = read_vector(path, "labels file", "labels")
     missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: not a labels file, it has no column {', '.join(missing)}")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from agbm.data.vector import read_vector
 from agbm.errors import DataError
 from agbm.extras import require
 from agbm.labels.frame import (
@@ -35,7 +36,6 @@ from agbm.labels.frame import (
     PLOT_RADIUS_M,
     Filtered,
     find_bad,
-    geopandas,
     labels_frame,
 )
 
@@ -109,13 +109,13 @@ def read_table(path: Path) -> tuple[Any, int]:
     suffix = path.suffix.lower()
     if suffix in SPREADSHEETS:
         require("openpyxl", "labels")
+    if suffix not in (*TEXT_TABLES, *SPREADSHEETS):
+        return read_vector(path, "plots file", "labels"), 1
     try:
         if suffix in TEXT_TABLES:  # the delimiter sniffed: inventories often use ";"
             return pandas.read_csv(path, sep=None, engine="python"), 2
-        if suffix in SPREADSHEETS:
-            return pandas.read_excel(path), 2
-        return geopandas().read_file(path, engine="pyogrio"), 1
-    except Exception as exc:  # pandas', openpyxl's, pyogrio's parse errors: say which file
+        return pandas.read_excel(path), 2
+    except Exception as exc:  # pandas' and openpyxl's parse errors: say which file
         raise DataError(f"{path}: not a readable plots file ({exc})") from None
 
 

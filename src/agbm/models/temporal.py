@@ -111,4 +111,3 @@ TEMPORAL_BLOCKS: dict[str, Callable[[int, int], nn.Module]] = {
     "attention": TemporalAttention,
     "pool": lambda dim, months: AttentionPool(dim),
 }
-TEMPORAL_KINDS = tuple(TEMPORAL_BLOCKS)

@@ -19,10 +19,11 @@ import torch
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 
+from agbm.choices import TEMPORAL_KINDS
 from agbm.data.conventions import InputConventions
 from agbm.data.normalise import check_present
 from agbm.models.encoder import create_encoder
-from agbm.models.temporal import TEMPORAL_BLOCKS, TEMPORAL_KINDS, fuse_months
+from agbm.models.temporal import TEMPORAL_BLOCKS, fuse_months
 
 
 class TemporalUNet(nn.Module):

@@ -13,6 +13,10 @@ only predicts and the CPU workers compose; with no GPU, any worker does either.
 Resumable: a tile whose map exists is skipped, a composed tile is reused (compose itself
 resumes by month), every file is written atomically, and a folder made for another year,
 grid, catalog or model is refused.
+
+Importing this module loads no torch, as every worker does at its start (`local_cluster`'s
+preload) and a compose worker for its tasks: the functions that predict, or load or check
+models, import that code when they run.
 """
 
 from __future__ import annotations
@@ -29,20 +33,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from tqdm import tqdm
 
 from agbm.compose.catalog import PLANETARY_COMPUTER, catalog_url
 from agbm.compose.stacks import check_imagery
+from agbm.data.bands import PIXEL_M
 from agbm.data.calendar import check_year
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import AgbmError, ConfigError, TileError, reason
 from agbm.extras import require
-from agbm.inference.scene import MapLayers, load_predictor, map_layers
 from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
-from agbm.inference.tta import load_for_inference, shared_conventions
 from agbm.io import (
     claim_record,
     file_sha256,
@@ -51,7 +53,7 @@ from agbm.io import (
     remove_stale_temporaries,
     write_record,
 )
-from agbm.region.grid import PIXEL_M, TILE_SIZE, RegionGrid, Tile
+from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
 from agbm.region.stac import write_collection
 from agbm.region.tiles import (
     compose_tile,
@@ -61,7 +63,9 @@ from agbm.region.tiles import (
     predict_tile,
     write_inputs_mosaic,
 )
-from agbm.viz.quicklook import map_quicklook
+
+if TYPE_CHECKING:
+    from agbm.inference.scene import MapLayers
 
 #: The region folder's record of what made it, and its report.
 RUN_RECORD, REPORT = "run.json", "region.json"
@@ -94,6 +98,8 @@ class PredictOptions:
 
     def layers(self) -> MapLayers:
         """The tiles' bands and tags (`map_layers`)."""
+        from agbm.inference.scene import map_layers
+
         return map_layers(self.checkpoints, self.tta, self.calibration, self.coverage)
 
     def absolute(self) -> PredictOptions:
@@ -169,6 +175,8 @@ def compose_task(
 def _predictor(options: PredictOptions) -> tuple[Any, Any, MapLayers]:
     """The models of `options` on this worker's device, the input conventions and the
     tiles' layers: loaded once per worker process."""
+    from agbm.inference.scene import load_predictor
+
     layers = options.layers()
     predictor = load_predictor(options.checkpoints, options.tta, options.amp, layers.spread)
     return (*predictor, layers)
@@ -288,6 +296,8 @@ def dask_setup(worker: Any) -> None:
 def local_cluster() -> Any:
     """A cluster of this machine (`worker_specs` of its cores, GPUs and memory): what
     `distributed.LocalCluster` is, with the compose and predict workers told apart."""
+    import torch
+
     distributed = require("distributed", "region")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
@@ -448,6 +458,10 @@ def check_settings(
     task: the windows, the batch size, the retries, `--predict-on`, the calibration, and
     the checkpoints, each loaded once on this machine's CPU (a file that is not one, or
     models that cannot be averaged). Returns the tiles' layers (`PredictOptions.layers`)."""
+    import torch
+
+    from agbm.inference.tta import load_for_inference, shared_conventions
+
     plan_tiling(*grid.shape, options.window, options.overlap)
     if options.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {options.batch_size}")
@@ -521,6 +535,8 @@ def _write_outputs(
     """The region's mosaics (the map's `agbm.vrt` with the tiles' bands and tags, the
     inputs' `inputs/S1.vrt` and `S2.vrt`), its STAC collection and its quick-look
     `agbm.png`, of the tiles done."""
+    from agbm.viz.quicklook import map_quicklook
+
     done = [t for t in tiles if map_path(folder, t).is_file()]
     bands = layers.bands()
     write_mosaic_vrt(

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from agbm.compose.grid import utm_epsg
+from agbm.compose.grid import check_bbox, utm_epsg
+from agbm.data.bands import PIXEL_M
+from agbm.data.vector import read_vector
 from agbm.errors import DataError
 from agbm.extras import require
 
-#: The pixel size, in metres (the challenge's).
-PIXEL_M = 10.0
 #: The default tile side in pixels (10.24 km): a tile's composed inputs are ~480 MB
 #: (12 months x 15 bands), its map 4 MB.
 TILE_SIZE = 1024
@@ -111,13 +111,7 @@ def bbox_area(bbox: Sequence[float]) -> Any:
     """A lon/lat box (W S E N, degrees) as a geometry in EPSG:4326; W > E crosses the
     antimeridian and gives its two halves."""
     shapely = require("shapely", "region")
-    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
-        raise ValueError(f"--bbox needs four finite numbers W S E N, got {list(bbox)}")
-    west, south, east, north = (float(v) for v in bbox)
-    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90):
-        raise ValueError(f"--bbox {west} {south} {east} {north} is not W S E N in degrees")
-    if west == east:
-        raise ValueError(f"--bbox {west} {south} {east} {north} has no width")
+    west, south, east, north = check_bbox(bbox, antimeridian=True)
     if west < east:
         return shapely.box(west, south, east, north)
     return shapely.MultiPolygon(
@@ -128,14 +122,8 @@ def bbox_area(bbox: Sequence[float]) -> Any:
 def read_area(path: Path | str) -> tuple[Any, str]:
     """The union of a vector file's polygons (GeoJSON, GeoPackage, Shapefile: anything
     pyogrio reads) and its CRS, or a one-line `DataError` naming the file."""
-    geopandas = require("geopandas", "region")
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such region file")
-    try:
-        frame = geopandas.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio's DataSourceError and others: not a vector file
-        raise DataError(f"{path}: not a readable vector file ({exc})") from None
+    frame = read_vector(path, "vector file", "region")
     geometry = frame.geometry
     polygons = geometry[frame.geom_type.isin(["Polygon", "MultiPolygon"]) & ~geometry.is_empty]
     area = polygons.make_valid().union_all() if not polygons.empty else None

@@ -9,12 +9,16 @@ A region folder holds::
 
 Each pixel's imagery is fetched once: a tile composes its core only, and the windows that
 reach across its borders read the neighbours' composed inputs through the mosaic.
+
+Importing this module loads no torch (a compose worker imports it): `predict_tile` imports
+the predicting code when it runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from affine import Affine
@@ -25,10 +29,11 @@ from agbm.compose.grid import geobox_of
 from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.conventions import InputConventions
 from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
-from agbm.data.scene import open_scene
-from agbm.inference.scene import MapLayers, Predictor, predict_block
 from agbm.inference.tiling import Tiling
 from agbm.region.grid import S2_BLOCK, RegionGrid, Tile
+
+if TYPE_CHECKING:
+    from agbm.inference.scene import MapLayers, Predictor
 
 
 def tile_transform(grid: RegionGrid, tile: Tile) -> Affine:
@@ -114,6 +119,9 @@ def predict_tile(
     shape), so the map is the same whatever the tile size. `mosaic` names the inputs mosaic
     to read (`mosaic_folder`; default the whole region's). `layers`: the map's bands (the
     calibrated bounds and the spread, which needs a predictor that gives it) and tags."""
+    from agbm.data.scene import open_scene
+    from agbm.inference.scene import MapLayers, predict_block
+
     layers = layers or MapLayers()
     inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:

@@ -3,11 +3,17 @@
 `config` holds `TrainConfig` and the named recipes, `split` the folds, `optim` the
 optimiser and schedule, `loaders` the run's chips and loaders, `state` the run directory,
 checkpoints and exact resumption, `history` the metrics log and its plots, and `trainer`
-the loop that puts them together.
+the loop that puts them together. The names below are imported when first used
+(`agbm.lazy`): `config` loads no torch, so that `agbm train --help` does not either.
 """
 
-from agbm.training.config import RECIPES, TrainConfig, resolve
-from agbm.training.split import fold_split
-from agbm.training.trainer import Trainer, train
+from agbm.lazy import lazy_package
 
-__all__ = ["RECIPES", "TrainConfig", "Trainer", "fold_split", "resolve", "train"]
+__all__ = lazy_package(
+    __name__,
+    {
+        "config": ["RECIPES", "TrainConfig", "resolve"],
+        "split": ["fold_split"],
+        "trainer": ["Trainer", "train"],
+    },
+)

@@ -25,12 +25,9 @@ from typing import Any, Literal
 
 import yaml
 
+from agbm.choices import AMP_NAMES, TEMPORAL_KINDS
 from agbm.data.conventions import InputConventions
 from agbm.errors import ConfigError, DataError
-from agbm.models.checkpoint import checked_model_config, read_checkpoint
-from agbm.models.temporal import TEMPORAL_KINDS
-from agbm.runtime import AMP_DTYPES, default_workers
-from agbm.training.augment import Augment
 from agbm.training.split import SPLIT_METHODS, check_fold
 
 
@@ -78,7 +75,7 @@ RecipeName = Literal[tuple(RECIPES)]  # type: ignore[valid-type]
 TemporalKind = Literal[TEMPORAL_KINDS]  # type: ignore[valid-type]
 CosineStep = Literal[COSINE_STEPS]  # type: ignore[valid-type]
 SplitMethod = Literal[SPLIT_METHODS]  # type: ignore[valid-type]
-AmpName = Literal[("auto", *AMP_DTYPES)]  # type: ignore[valid-type]
+AmpName = Literal[("auto", *AMP_NAMES)]  # type: ignore[valid-type]
 LabelWeights = Literal["none", "se"]
 
 
@@ -193,6 +190,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     machine, and with `init` the model settings of its checkpoint (`adopt_model`). What
     checkpoints record, so that a resumed run compares concrete values; resolving twice
     changes nothing."""
+    from agbm.models.checkpoint import checked_model_config, read_checkpoint
+    from agbm.runtime import default_workers
+
     if config.recipe not in RECIPES:
         raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
     recipe = RECIPES[config.recipe]
@@ -332,6 +332,8 @@ def check_config(config: TrainConfig) -> None:
         )
     if config.image_size < 0 or config.image_size % 32:
         raise ValueError(f"--image-size must be a multiple of 32, got {config.image_size}")
+    from agbm.training.augment import Augment
+
     options = {f.name for f in dataclasses.fields(Augment)} - {"crop"}
     unknown = sorted(set(config.augment) - options)
     if unknown:
