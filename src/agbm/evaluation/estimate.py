@@ -1,0 +1,399 @@
+"""`agbm estimate`: design-based estimates of a zone's biomass from a probability sample of
+field plots, the map only making them more precise (docs/estimate.md).
+
+A map's own total is model-based: biased wherever its model is. The estimators here are
+unbiased whatever the map's bias, when the plots are a simple random (or systematic) sample
+of the zone's mapped area, measured in the map's year; their standard errors come from the
+plots. Per zone, with `y` the plots' values and `m` the map's mean over each plot's disc
+(`footprint_means`), both t/ha, and n plots:
+
+- `direct`: mean(y), SE = s_y / sqrt(n), the plots alone;
+- `model_assisted`, the difference estimator: M + mean(y - m), with M the map's exact mean
+  over the zone (`zone_sums`, exactextract), SE = s_e / sqrt(n) of the residuals e = y - m;
+- `post_stratified` (`strata`, class edges in t/ha of the map): sum_h W_h mean(y_h), the
+  weights W_h the shares of the zone's mapped area in each class (exactextract's sums of
+  each class's indicator, weighted by the pixels' true areas, as `agbm stats` sums the
+  map), each plot in the class of the map's pixel under its centre; variance (Cochran 1977,
+  5A.42, as the US FIA uses it) sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2.
+
+Intervals are Student-t at `coverage`, with n - 1 degrees of freedom (n - H for H strata);
+totals are the mean x the mapped area (`mapped_ha`), carbon and CO2e as `agbm stats` gives
+them. The relative efficiency is the direct estimator's variance over each method's.
+
+Honesty before numbers: a zone with fewer than `MIN_PLOTS` plots on the map gets no
+estimate and a `reason`; fewer than `FEW_PLOTS` a `warning`; plots without a value or off
+the map's data are left out, counted and said; GEDI footprints are refused (not a sample of
+the zone, and model predictions themselves).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from agbm.data.geotiff import open_map
+from agbm.errors import DataError
+from agbm.evaluation.points import footprint_means
+from agbm.evaluation.totals import (
+    CARBON_FRACTION,
+    CO2_PER_C,
+    densified,
+    in_range,
+    read_zones,
+    zone_rasters,
+    zone_sums,
+)
+from agbm.extras import require
+from agbm.inference.intervals import check_coverage
+from agbm.io import replacing
+from agbm.labels.frame import read_labels
+
+METHODS = ("direct", "model_assisted", "post_stratified")
+#: The estimate table's columns, in order.
+COLUMNS = (
+    "zone", "method", "n_plots", "mapped_ha", "map_mean_t_ha", "residual_mean_t_ha",
+    "mean_t_ha", "se_t_ha", "mean_low_t_ha", "mean_high_t_ha", "agb_t", "agb_t_low",
+    "agb_t_high", "carbon_t", "co2e_t", "relative_efficiency", "half_width_pct", "reason",
+    "warning",
+)  # fmt: skip
+#: Fewer plots than this in a zone: no estimate (no standard error from one plot).
+MIN_PLOTS = 2
+#: Fewer plots than this: a warning (the standard error is itself very uncertain).
+FEW_PLOTS = 10
+#: How GEDI labels' `source` starts (`agbm labels`): refused.
+GEDI_SOURCE = "gedi-l4a:"
+#: The zone's name when the whole map is the zone.
+WHOLE_MAP = "map"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean, t/ha, with its standard error, from `n` plots; `df`: the degrees of freedom
+    of its Student-t interval."""
+
+    mean: float
+    se: float
+    n: int
+    df: int
+
+    def interval(self, coverage: float) -> tuple[float, float]:
+        """The Student-t interval of the mean at `coverage`."""
+        half = self.half_width(coverage)
+        return self.mean - half, self.mean + half
+
+    def half_width(self, coverage: float) -> float:
+        """The interval's half-width at `coverage`: t_{(1 + c) / 2, df} x SE."""
+        student_t = require("scipy.stats", "labels").t
+        return float(student_t.ppf((1 + coverage) / 2, self.df)) * self.se
+
+
+def direct_estimate(y: np.ndarray) -> Estimate:
+    """The plots' mean and its SE, s_y / sqrt(n) (simple random sampling, no finite-population
+    correction: the zone's area holds infinitely many plot positions)."""
+    y = np.asarray(y, np.float64)
+    return Estimate(float(y.mean()), float(y.std(ddof=1) / math.sqrt(len(y))), len(y), len(y) - 1)
+
+
+def difference_estimate(y: np.ndarray, m: np.ndarray, map_mean: float) -> Estimate:
+    """The model-assisted difference estimator: the map's mean over the zone plus the plots'
+    mean residual y - m (`m`: the map's mean over each plot's disc); SE = s_e / sqrt(n).
+    Unbiased whatever the map's bias: the residuals' mean estimates it."""
+    residual = direct_estimate(np.asarray(y, np.float64) - np.asarray(m, np.float64))
+    return Estimate(map_mean + residual.mean, residual.se, residual.n, residual.df)
+
+
+def stratum_shortfall(strata: np.ndarray, weights: np.ndarray) -> str | None:
+    """Why post-stratification cannot estimate: a class of the zone's map (a weight > 0)
+    with fewer than 2 plots; else None."""
+    counts = np.bincount(strata, minlength=len(weights))
+    short = np.flatnonzero((weights > 0) & (counts < 2))
+    if not len(short):
+        return None
+    h = int(short[0])
+    return (
+        f"map class {h + 1} (a share {weights[h]:.3f} of the mapped area) has {counts[h]} "
+        "plot(s): post-stratification needs at least 2 in each class (merge classes)"
+    )
+
+
+def post_stratified_estimate(y: np.ndarray, strata: np.ndarray, weights: np.ndarray) -> Estimate:
+    """The post-stratified mean sum_h W_h mean(y_h) and its variance (Cochran 1977, 5A.42):
+    sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2, over the classes with a weight;
+    `strata`: each plot's class index, `weights`: each class's share of the mapped area.
+    Each class with a weight needs 2 plots (`stratum_shortfall`)."""
+    y, strata = np.asarray(y, np.float64), np.asarray(strata)
+    used = np.flatnonzero(np.asarray(weights) > 0)
+    w = np.asarray(weights, np.float64)[used]
+    means = np.array([y[strata == h].mean() for h in used])
+    variances = np.array([y[strata == h].var(ddof=1) for h in used])
+    n = int(np.isin(strata, used).sum())
+    variance = (w * variances).sum() / n + ((1 - w) * variances).sum() / n**2
+    return Estimate(float((w * means).sum()), math.sqrt(variance), n, n - len(used))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zone's share of the inputs: `y` the values, t/ha, of its plots on the map's data
+    and `m` the map's mean over their discs; `map_mean` the map's exact mean over the zone
+    and `mapped_ha` its mapped area; with strata, `strata` each plot's class (-1: none,
+    its centre off the map's data) and `weights` the classes' shares of the mapped area;
+    `off_map`: the zone's plots left out, without map data under them."""
+
+    name: Any
+    y: np.ndarray
+    m: np.ndarray
+    map_mean: float
+    mapped_ha: float
+    strata: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    off_map: int = 0
+
+
+def zone_warning(zone: Zone) -> str:
+    """What a reader of the zone's estimates should know: few plots, plots left out."""
+    notes = []
+    if MIN_PLOTS <= len(zone.y) < FEW_PLOTS:
+        notes.append(
+            f"only {len(zone.y)} plots: the standard error from so few is itself uncertain"
+        )
+    if zone.off_map:
+        notes.append(f"{zone.off_map} plot(s) of the zone have no map data under them: left out")
+    return "; ".join(notes)
+
+
+def zone_reason(zone: Zone) -> str:
+    """Why the zone gets no estimate at all ('' when it gets one)."""
+    if zone.mapped_ha <= 0:
+        return "the map has no data in the zone"
+    if len(zone.y) < MIN_PLOTS:
+        return (
+            f"{len(zone.y)} plot(s) on the map in the zone: an estimate needs at least {MIN_PLOTS}"
+        )
+    return ""
+
+
+def zone_estimates(zone: Zone) -> dict[str, Estimate | str]:
+    """Each method's estimate of the zone's mean, or the reason it has none."""
+    reason = zone_reason(zone)
+    methods = METHODS if zone.weights is not None else METHODS[:2]
+    if reason:
+        return dict.fromkeys(methods, reason)
+    found: dict[str, Estimate | str] = {
+        "direct": direct_estimate(zone.y),
+        "model_assisted": difference_estimate(zone.y, zone.m, zone.map_mean),
+    }
+    if zone.weights is not None:
+        classed = zone.strata >= 0
+        short = stratum_shortfall(zone.strata[classed], zone.weights)
+        found["post_stratified"] = short or post_stratified_estimate(
+            zone.y[classed], zone.strata[classed], zone.weights
+        )
+    return found
+
+
+def zone_rows(zone: Zone, coverage: float = 0.9) -> list[dict[str, Any]]:
+    """The zone's rows of the estimate table (`COLUMNS`), one per method."""
+    found = zone_estimates(zone)
+    direct = found["direct"]
+    base = {
+        "zone": zone.name, "n_plots": len(zone.y), "mapped_ha": zone.mapped_ha,
+        "map_mean_t_ha": zone.map_mean,
+        "residual_mean_t_ha": float(np.mean(zone.y - zone.m)) if len(zone.y) else math.nan,
+        "warning": zone_warning(zone),
+    }  # fmt: skip
+    rows = []
+    for method, est in found.items():
+        row = dict.fromkeys(COLUMNS, math.nan) | base | {"method": method, "reason": ""}
+        if isinstance(est, str):
+            row["reason"] = est
+        else:
+            row |= estimate_columns(est, direct, zone.mapped_ha, coverage)
+        rows.append(row)
+    return rows
+
+
+def estimate_columns(
+    est: Estimate, direct: Estimate, mapped_ha: float, coverage: float
+) -> dict[str, float]:
+    """One estimate's numbers: its mean, SE and interval (the low end clamped at 0: no
+    biomass is negative), totals over `mapped_ha`, carbon and CO2e (IPCC's carbon fraction),
+    the relative efficiency (`direct`'s variance over its own) and the half-width in % of
+    the mean."""
+    low, high = est.interval(coverage)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        efficiency = np.float64(direct.se) ** 2 / np.float64(est.se) ** 2
+        half_pct = 100 * np.float64(est.half_width(coverage)) / np.float64(est.mean)
+    agb = est.mean * mapped_ha
+    return {
+        "n_plots": est.n, "mean_t_ha": est.mean, "se_t_ha": est.se,
+        "mean_low_t_ha": max(low, 0.0), "mean_high_t_ha": high, "agb_t": agb,
+        "agb_t_low": max(low, 0.0) * mapped_ha, "agb_t_high": high * mapped_ha,
+        "carbon_t": agb * CARBON_FRACTION, "co2e_t": agb * CARBON_FRACTION * CO2_PER_C,
+        "relative_efficiency": float(efficiency), "half_width_pct": float(half_pct),
+    }  # fmt: skip
+
+
+def check_strata(strata: Sequence[float] | None) -> np.ndarray | None:
+    """`strata` as increasing class edges in t/ha (at least 2: two classes), or a one-line
+    `ValueError` naming `--strata`. The first class takes anything below its lower edge."""
+    if strata is None:
+        return None
+    if isinstance(strata, (str, Path)):
+        raise ValueError(
+            f"--strata: give class edges in t/ha (e.g. 0 100 200), not a file ({strata}): "
+            "strata from polygons are not supported yet"
+        )
+    edges = np.asarray(strata, np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all():
+        raise ValueError(f"--strata: give at least 2 finite class edges in t/ha, not {strata}")
+    if (np.diff(edges) <= 0).any():
+        raise ValueError(f"--strata: class edges must increase, not {list(strata)}")
+    return edges
+
+
+def class_ranges(edges: np.ndarray) -> list[tuple[float, float]]:
+    """The map classes of `edges`: [e0, e1), [e1, e2), ..., [ek, inf), the first open below."""
+    lows = np.r_[-math.inf, edges[1:]]
+    return list(zip(lows.tolist(), np.r_[edges[1:], math.inf].tolist(), strict=True))
+
+
+def read_plots(path: Path | str) -> Any:
+    """The plots (a labels file, `agbm labels --plots`), GEDI footprints refused in one line;
+    plots without a value are kept (their agbd NaN) to be counted."""
+    labels = read_labels(path, skip_missing_agbd=True)
+    gedi = labels["source"].astype(str).str.startswith(GEDI_SOURCE)
+    if gedi.any():
+        raise DataError(
+            f"{path}: {int(gedi.sum()):,} of its labels are GEDI footprints (source "
+            f"{GEDI_SOURCE}...): they are no probability sample of a zone and are model "
+            "predictions themselves; give field plots (agbm labels --plots)"
+        )
+    return labels
+
+
+def map_zone(map_path: Path | str) -> Any:
+    """The whole map as one zone: its extent's polygon, in its CRS."""
+    geopandas, shapely = require("geopandas", "labels"), require("shapely", "labels")
+    with open_map(map_path) as src:
+        if src.crs is None:
+            raise DataError(f"{map_path}: the map has no CRS, so its pixels' areas are unknown")
+        extent, crs = shapely.box(*src.bounds), src.crs.to_wkt()
+    return geopandas.GeoDataFrame(geometry=[extent], crs=crs)
+
+
+def class_areas(map_path: Path | str, outlines: Any, edges: np.ndarray) -> np.ndarray:
+    """The covered true area, ha, of each map class (`class_ranges`) per zone `[zones,
+    classes]`: exactextract's sums of each class's indicator weighted by the pixels' true
+    areas, as `zone_sums` sums the map."""
+    exactextract = require("exactextract", "labels")
+    with open_map(map_path) as src:
+        local = outlines.to_crs(src.crs.to_wkt())[["geometry"]]
+        (band, _), areas = zone_rasters(src)
+        ranges = class_ranges(edges)
+        rasters = [in_range(band, lo, hi, f"class{h}") for h, (lo, hi) in enumerate(ranges)]
+        table = exactextract.exact_extract(
+            rasters, local, ["weighted_sum"], weights=areas, output="pandas"
+        )
+    columns = [f"class{h}_area_weighted_sum" for h in range(len(ranges))]
+    return table[columns].to_numpy(np.float64).reshape(len(outlines), len(ranges))
+
+
+def centre_classes(map_path: Path | str, plots: Any, edges: np.ndarray) -> np.ndarray:
+    """Each plot's map class: that of the pixel under its centre (-1: no data there). With
+    plots placed at random over the zone, a class's plots are a sample of its area."""
+    with open_map(map_path) as src:
+        points = plots.geometry.to_crs(src.crs.to_wkt())
+        found = src.sample(zip(points.x, points.y, strict=True), indexes=1, masked=True)
+        values = np.ma.masked_invalid(np.ma.concatenate(list(found))).filled(np.nan)
+    classes = np.searchsorted(edges[1:], values, side="right")
+    return np.where(np.isnan(values), -1, classes)
+
+
+def plots_in_zones(plots: Any, zones: Any) -> list[np.ndarray]:
+    """The indices of the plots inside each zone (a plot may be in several)."""
+    geopandas = require("geopandas", "labels")
+    points = geopandas.GeoDataFrame(geometry=plots.geometry.to_crs(zones.crs).to_numpy())
+    points.crs = zones.crs
+    pairs = geopandas.sjoin(points, zones[["geometry"]].reset_index(drop=True), predicate="within")
+    groups = pairs.groupby("index_right").groups
+    return [np.sort(np.asarray(groups.get(z, []), int)) for z in range(len(zones))]
+
+
+def estimate(
+    map: Path | str,
+    plots: Path | str,
+    zones: Path | str | None = None,
+    id_field: str | None = None,
+    coverage: float = 0.9,
+    strata: Sequence[float] | None = None,
+) -> Any:
+    """The design-based estimates (module docstring) per zone and method as a DataFrame of
+    `COLUMNS`.
+
+    `map`: an AGB map (t/ha, GeoTIFF or VRT); `plots`: field plots as a labels file (`agbm
+    labels --plots`; GEDI refused), a probability sample of each zone measured in the
+    map's year; `zones`: polygons (any CRS; default: the whole map, a zone named "map");
+    `id_field`: the zones' name field (default: row numbers); `coverage`: the intervals';
+    `strata`: map class edges in t/ha for post-stratification (`[0, 100, 200]`: 0-100,
+    100-200 and over 200)."""
+    check_coverage(coverage)
+    edges = check_strata(strata)
+    labels = read_plots(plots)
+    frame = read_zones(zones, id_field) if zones is not None else map_zone(map)
+    outlines = densified(frame)
+    mapped, sums = zone_sums(Path(map), outlines)
+    y = labels["agbd"].to_numpy(np.float64)
+    m = footprint_means(map, labels)
+    usable = ~np.isnan(y) & np.isfinite(m)
+    note_left_out(plots, map, int(np.isnan(y).sum()), int((~np.isnan(y) & ~usable).sum()))
+    if edges is not None:
+        classes, shares = centre_classes(map, labels, edges), class_areas(map, outlines, edges)
+    rows = []
+    for z, inside in enumerate(plots_in_zones(labels, frame)):
+        used = inside[usable[inside]]
+        zone = Zone(
+            zone_names(frame, id_field, zones is None)[z], y[used], m[used],
+            sums[z] / mapped[z] if mapped[z] > 0 else math.nan, float(mapped[z]),
+            classes[used] if edges is not None else None,
+            shares[z] / max(shares[z].sum(), 1e-300) if edges is not None else None,
+            int((~np.isnan(y[inside]) & ~usable[inside]).sum()),
+        )  # fmt: skip
+        rows += zone_rows(zone, coverage)
+    pandas = require("pandas", "labels")
+    return pandas.DataFrame(rows, columns=list(COLUMNS))
+
+
+def zone_names(frame: Any, id_field: str | None, whole_map: bool) -> np.ndarray:
+    """The zones' names: their `id_field`, else their row numbers; the whole map's "map"."""
+    if whole_map:
+        return np.array([WHOLE_MAP], object)
+    return frame[id_field].to_numpy() if id_field else np.arange(len(frame))
+
+
+def note_left_out(plots: Path | str, map: Path | str, unvalued: int, off_map: int) -> None:
+    """Say on stderr how many plots are left out, and why."""
+    if unvalued:
+        tqdm.write(
+            f"note: {unvalued:,} plot(s) of {plots} have no value: left out", file=sys.stderr
+        )
+    if off_map:
+        tqdm.write(
+            f"note: {off_map:,} plot(s) of {plots} have no data of {map} under them (outside it "
+            "or on no-data): left out",
+            file=sys.stderr,
+        )
+
+
+def write_estimates(table: Any, path: Path | str) -> Path:
+    """The estimate table as CSV, written atomically."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    return path
