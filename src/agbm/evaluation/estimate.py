@@ -14,7 +14,7 @@ plots. Per zone, with `y` the plots' values and `m` the map's mean over each plo
   weights W_h the shares of the zone's mapped area in each class (exactextract's sums of
   each class's indicator, weighted by the pixels' true areas, as `agbm stats` sums the
   map), each plot in the class of the map's pixel under its centre; variance (Cochran 1977,
-  5A.42, as the US FIA uses it) sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2.
+  5A.9, as the US FIA uses it) sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2.
 
 Intervals are Student-t at `coverage`, with n - 1 degrees of freedom (n - H for H strata);
 totals are the mean x the mapped area (`mapped_ha`), carbon and CO2e as `agbm stats` gives
@@ -124,7 +124,7 @@ def stratum_shortfall(strata: np.ndarray, weights: np.ndarray) -> str | None:
 
 
 def post_stratified_estimate(y: np.ndarray, strata: np.ndarray, weights: np.ndarray) -> Estimate:
-    """The post-stratified mean sum_h W_h mean(y_h) and its variance (Cochran 1977, 5A.42):
+    """The post-stratified mean sum_h W_h mean(y_h) and its variance (Cochran 1977, 5A.9):
     sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2, over the classes with a weight;
     `strata`: each plot's class index, `weights`: each class's share of the mapped area.
     Each class with a weight needs 2 plots (`stratum_shortfall`)."""
@@ -319,8 +319,8 @@ def centre_classes(map_path: Path | str, plots: Any, edges: np.ndarray) -> np.nd
 def plots_in_zones(plots: Any, zones: Any) -> list[np.ndarray]:
     """The indices of the plots inside each zone (a plot may be in several)."""
     geopandas = require("geopandas", "labels")
-    points = geopandas.GeoDataFrame(geometry=plots.geometry.to_crs(zones.crs).to_numpy())
-    points.crs = zones.crs
+    points = geopandas.GeoDataFrame(geometry=plots.geometry.to_crs(zones.crs).to_numpy(),
+                                    crs=zones.crs)  # fmt: skip
     pairs = geopandas.sjoin(points, zones[["geometry"]].reset_index(drop=True), predicate="within")
     groups = pairs.groupby("index_right").groups
     return [np.sort(np.asarray(groups.get(z, []), int)) for z in range(len(zones))]
@@ -355,11 +355,11 @@ def estimate(
     note_left_out(plots, map, int(np.isnan(y).sum()), int((~np.isnan(y) & ~usable).sum()))
     if edges is not None:
         classes, shares = centre_classes(map, labels, edges), class_areas(map, outlines, edges)
-    rows = []
+    names, rows = zone_names(frame, id_field, zones is None), []
     for z, inside in enumerate(plots_in_zones(labels, frame)):
         used = inside[usable[inside]]
         zone = Zone(
-            zone_names(frame, id_field, zones is None)[z], y[used], m[used],
+            names[z], y[used], m[used],
             sums[z] / mapped[z] if mapped[z] > 0 else math.nan, float(mapped[z]),
             classes[used] if edges is not None else None,
             shares[z] / max(shares[z].sum(), 1e-300) if edges is not None else None,
