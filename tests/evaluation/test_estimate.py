@@ -21,6 +21,7 @@ from agbm.cli import main
 from agbm.data.geotiff import write_geotiff
 from agbm.errors import DataError
 from agbm.evaluation.estimate import (
+    CHANGE_COLUMNS,
     COLUMNS,
     Zone,
     difference_estimate,
@@ -53,7 +54,11 @@ def agbm_map(tmp_path: Path) -> Path:
 
 
 def _plots(
-    path: Path, xy: list, agbd: list, source: str = "plots:field.csv", crs: str | None = None
+    path: Path,
+    xy: list,
+    agbd: list,
+    source: str | list[str] = "plots:field.csv",
+    crs: str | None = None,
 ) -> Path:
     """A labels file of plots at `xy` (metres from the map's corner), radius 5 m; written in
     `crs` when given (read back in EPSG:4326)."""
@@ -216,25 +221,123 @@ def test_the_command_writes_the_table_and_refuses_gedi(
     assert len(err.splitlines()) == 1 and "GEDI footprints" in err
 
 
+#: The second year: the west half of the map grown to 110 t/ha, the east cut to 180.
+VALUES_TO = np.where(VALUES == 100.0, 110.0, 180.0).astype(np.float32)
+#: The plots measured again (by id, p0 .. p4): changes 10 5 20 -30 -10.
+AGBD_TO = [100.0, 115.0, 150.0, 150.0, 230.0]
+
+
+def _pair(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(the second year's map, the first plots and the second's, with ids; the second also
+    has a plot the first has not, and its plots in another order)."""
+    map_to = tmp_path / "agbm2.tif"
+    write_geotiff(map_to, VALUES_TO, UTM, Affine(10, 0, X0, 0, -10, Y0), np.nan, ["agbm"], {})
+    ids = [f"plots:a.csv:p{i}" for i in range(5)]
+    before = _plots(tmp_path / "a.gpkg", PLOTS, AGBD, source=ids)
+    order = [4, 2, 0, 1, 3]
+    sources = [f"plots:b.csv:p{i}" for i in order] + ["plots:b.csv:new"]
+    xy, agbd = [PLOTS[i] for i in order] + [(15, 15)], [AGBD_TO[i] for i in order] + [99.0]
+    after = _plots(tmp_path / "b.gpkg", xy, agbd, source=sources)
+    return map_to, before, after
+
+
+def test_the_change_equals_a_hand_computation(agbm_map: Path, tmp_path: Path, capsys) -> None:
+    map_to, before, after = _pair(tmp_path)
+    out = tmp_path / "change.csv"
+    args = ["estimate", "--map", str(agbm_map), "--plots", str(before), "--out", str(out)]
+    assert main([*args, "--plots-to", str(after), "--map-to", str(map_to)]) == 0
+    said = capsys.readouterr()
+    assert "model-assisted a net change of" in said.out
+    assert "1 plot(s) of" in said.err and "b.gpkg are not in" in said.err  # the unpaired one
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert list(table.columns) == list(CHANGE_COLUMNS)
+    n, mapped, t4 = 5, 4.0 * HA, student_t.ppf(0.95, 4)
+    # direct: plot changes 10 5 20 -30 -10, mean -1, deviations 11 6 21 -29 -9:
+    # s^2 = (121 + 36 + 441 + 841 + 81) / 4 = 380, SE^2 = 76
+    direct = _row(table, "direct")
+    assert direct["mean_t_ha"] == pytest.approx(-1.0, abs=1e-4)
+    assert direct["se_t_ha"] == pytest.approx(math.sqrt(76.0), abs=1e-4)
+    # model-assisted: the maps' change over the zone 145 - 150 = -5; over the plots' discs
+    # 10 10 10 -20 -20; residuals 0 -5 10 -10 10, mean 1, deviations -1 -6 9 -11 9:
+    # s_e^2 = (1 + 36 + 81 + 121 + 81) / 4 = 80, SE^2 = 16; mean = -5 + 1 = -4
+    assisted = _row(table, "model_assisted")
+    assert assisted["n_plots"] == n and assisted["map_mean_t_ha"] == pytest.approx(-5.0, 1e-4)
+    assert assisted["mean_t_ha"] == pytest.approx(-4.0, abs=1e-3)
+    assert assisted["se_t_ha"] == pytest.approx(4.0, abs=1e-4)
+    assert assisted["mean_low_t_ha"] == pytest.approx(-4.0 - t4 * 4.0, abs=1e-3)  # not at 0
+    assert assisted["relative_efficiency"] == pytest.approx(76.0 / 16.0, rel=1e-4)
+    assert assisted["agb_t"] == pytest.approx(-4.0 * mapped, rel=1e-4)
+    loss = 4.0 * mapped * 0.47 * 44 / 12
+    assert assisted["emissions_co2e_t"] == pytest.approx(loss, rel=1e-4)  # a loss: positive
+
+
+def test_maps_that_cover_a_zone_differently_are_said(agbm_map: Path, tmp_path: Path) -> None:
+    map_to, before, after = _pair(tmp_path)
+    gap = tmp_path / "gap.tif"
+    holed = VALUES_TO.copy()
+    holed[:, 19] = np.nan  # a column without data in the second year
+    write_geotiff(gap, holed, UTM, Affine(10, 0, X0, 0, -10, Y0), np.nan, ["agbm"], {})
+    table = estimate(agbm_map, before, plots_to=after, map_to=gap)
+    assert table["warning"].str.contains("the two maps cover the zone differently").all()
+
+
+def test_a_change_needs_ids_and_both_years(agbm_map: Path, tmp_path: Path) -> None:
+    map_to, before, after = _pair(tmp_path)
+    with pytest.raises(ValueError, match="needs both --plots-to"):
+        estimate(agbm_map, before, plots_to=after)
+    unnamed = _plots(tmp_path / "u.gpkg", PLOTS, AGBD)  # source plots:field.csv, no id
+    with pytest.raises(DataError, match="5 plot\\(s\\) have no id"):
+        estimate(agbm_map, unnamed, plots_to=after, map_to=map_to)
+    twice = _plots(tmp_path / "t.gpkg", PLOTS[:2], AGBD[:2], source=["plots:a.csv:p0"] * 2)
+    with pytest.raises(DataError, match="plot id 'p0' is there more than once"):
+        estimate(agbm_map, before, plots_to=twice, map_to=map_to)
+
+
 # ---- Unbiased where the map is not: a synthetic population, 500 simple random samples ----
 
-SAMPLES, N_PLOTS = 500, 30
+SAMPLES = 500
 
 
-def _population(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(true AGB, map) t/ha of 200 x 200 plot-sized units: the truth a spatially smooth
-    signal (mean 200, SD 40) plus each unit's own variation (SD 20); the map 20 % too high
-    on the signal, plus spatially correlated noise (SD 15) of its own."""
-    rng = np.random.default_rng(seed)
+class Population:
+    """200 x 200 plot-sized units in two years. The truth: a spatially smooth signal (mean
+    200 t/ha, SD 40) plus each unit's own variation (SD 20); in year 2, 10 % of the units
+    clear-cut in patches (a tenth of the biomass left), the rest grown by 5 t/ha (SD 5).
+    The maps: 20 % too high on the signal, each with spatially correlated noise of its own
+    (SD 15; in year 2 half year 1's plus SD 20), so their change is 20 % too large."""
 
-    def smooth(sd: float) -> np.ndarray:
-        field = ndimage.gaussian_filter(rng.normal(size=(200, 200)), 6, mode="wrap")
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        signal = 200.0 + self.smooth(40.0)
+        own = self.rng.normal(0, 20, signal.shape)
+        self.truth = np.clip(signal + own - own.mean(), 0, None)
+        noise = self.smooth(15.0)
+        self.map = 1.2 * signal + noise
+        cut = self.smooth(1.0) > 1.28
+        grown = self.truth + 5 + self.rng.normal(0, 5, signal.shape)
+        self.truth_to = np.where(cut, 0.1 * self.truth, grown)
+        self.map_to = 1.2 * np.where(cut, 0.1 * signal, signal + 5) + 0.5 * noise + self.smooth(20)
+
+    def smooth(self, sd: float) -> np.ndarray:
+        field = ndimage.gaussian_filter(self.rng.normal(size=(200, 200)), 6, mode="wrap")
         return (field - field.mean()) / field.std() * sd
 
-    signal = 200.0 + smooth(40.0)
-    own = rng.normal(0, 20, (200, 200))
-    truth = np.clip(signal + own - own.mean(), 0, None).ravel()
-    return truth, (1.2 * signal + smooth(15.0)).ravel()
+
+def _tertiles(values: np.ndarray) -> np.ndarray:
+    """Each unit's class among `values`' tertiles."""
+    return np.searchsorted(np.quantile(values, [1 / 3, 2 / 3]), values, side="right")
+
+
+def _sampled(y: np.ndarray, m: np.ndarray, classes: np.ndarray, n: int) -> dict[str, list]:
+    """Each method's estimates from `SAMPLES` simple random samples of `n` units."""
+    weights = np.bincount(classes) / len(classes)
+    rng = np.random.default_rng(1)
+    found: dict[str, list] = {"direct": [], "model_assisted": [], "post_stratified": []}
+    for _ in range(SAMPLES):
+        s = rng.choice(len(y), n, replace=False)
+        found["direct"].append(direct_estimate(y[s]))
+        found["model_assisted"].append(difference_estimate(y[s], m[s], m.mean()))
+        found["post_stratified"].append(post_stratified_estimate(y[s], classes[s], weights))
+    return found
 
 
 def _ratio_and_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -245,38 +348,62 @@ def _ratio_and_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(ra / rb), float(math.sqrt(grad @ cov @ grad))
 
 
-def test_unbiased_where_the_map_is_not() -> None:
-    truth, mapped = _population()
-    true_mean, map_mean = truth.mean(), mapped.mean()
-    assert map_mean / true_mean - 1 == pytest.approx(0.2, abs=0.005)  # the map alone: +20 %
-    edges = np.quantile(mapped, [0, 1 / 3, 2 / 3])
-    classes = np.searchsorted(edges[1:], mapped, side="right")
-    weights = np.bincount(classes) / len(classes)
-    rng = np.random.default_rng(1)
-    found: dict[str, list] = {"direct": [], "model_assisted": [], "post_stratified": []}
-    for _ in range(SAMPLES):
-        s = rng.choice(len(truth), N_PLOTS, replace=False)
-        found["direct"].append(direct_estimate(truth[s]))
-        found["model_assisted"].append(difference_estimate(truth[s], mapped[s], map_mean))
-        found["post_stratified"].append(post_stratified_estimate(truth[s], classes[s], weights))
-    for method, estimates in found.items():
-        errors = np.array([e.mean for e in estimates]) - true_mean
-        assert abs(errors.mean()) < 2 * errors.std(ddof=1) / math.sqrt(SAMPLES), method
-        covered = np.mean(
-            [lo <= true_mean <= hi for lo, hi in (e.interval(0.9) for e in estimates)]
-        )
-        assert abs(covered - 0.9) <= 3 * math.sqrt(0.9 * 0.1 / SAMPLES), (method, covered)
+def _unbiased(estimates: list, true_mean: float) -> None:
+    """The estimates' mean error within 2 of its standard errors of 0."""
+    errors = np.array([e.mean for e in estimates]) - true_mean
+    assert abs(errors.mean()) < 2 * errors.std(ddof=1) / math.sqrt(SAMPLES), errors.mean()
+
+
+def _covers(estimates: list, true_mean: float) -> None:
+    """90 % intervals covering the true mean within 3 binomial SEs of 90 % (87.3-92.7 %)."""
+    covered = np.mean([lo <= true_mean <= hi for lo, hi in (e.interval(0.9) for e in estimates)])
+    assert abs(covered - 0.9) <= 3 * math.sqrt(0.9 * 0.1 / SAMPLES), covered
+
+
+def _efficiency(found: dict, method: str, expected: float) -> float:
+    """The method's relative efficiency, mean(s_direct^2) / mean(s_method^2) over the
+    samples, within 3 of its standard errors of `expected`; returned."""
     variance = {k: np.array([e.se**2 for e in v]) for k, v in found.items()}
-    # model-assisted: var(y) / var(y - m) of the population
-    expected = truth.var(ddof=1) / (truth - mapped).var(ddof=1)
-    efficiency, se = _ratio_and_se(variance["direct"], variance["model_assisted"])
-    assert efficiency > 1 and abs(efficiency - expected) < 3 * se, (efficiency, expected, se)
-    # post-stratified: Cochran's variance from the classes' population variances
-    spread = np.array([truth[classes == h].var(ddof=1) for h in range(3)])
-    stratified = (weights @ spread) / N_PLOTS + ((1 - weights) @ spread) / N_PLOTS**2
-    expected = truth.var(ddof=1) / N_PLOTS / stratified
-    efficiency, se = _ratio_and_se(variance["direct"], variance["post_stratified"])
-    assert efficiency > 1 and abs(efficiency - expected) < 3 * se, (efficiency, expected, se)
+    efficiency, se = _ratio_and_se(variance["direct"], variance[method])
+    assert abs(efficiency - expected) < 3 * se, (method, efficiency, expected, se)
+    return efficiency
+
+
+def _stratified_efficiency(y: np.ndarray, classes: np.ndarray, n: int) -> float:
+    """The direct variance over Cochran's post-stratified one, from the population's
+    variances and class shares, for samples of `n`."""
+    weights = np.bincount(classes) / len(classes)
+    spread = np.array([y[classes == h].var(ddof=1) for h in range(len(weights))])
+    stratified = (weights @ spread) / n + ((1 - weights) @ spread) / n**2
+    return y.var(ddof=1) / n / stratified
+
+
+def test_stocks_are_unbiased_where_the_map_is_not() -> None:
+    population = Population()
+    y, m, n = population.truth.ravel(), population.map.ravel(), 30
+    assert m.mean() / y.mean() - 1 == pytest.approx(0.2, abs=0.005)  # the map alone: +20 %
+    classes = _tertiles(m)
+    found = _sampled(y, m, classes, n)
+    for estimates in found.values():
+        _unbiased(estimates, y.mean())
+        _covers(estimates, y.mean())
+    assert _efficiency(found, "model_assisted", y.var(ddof=1) / (y - m).var(ddof=1)) > 1
+    assert _efficiency(found, "post_stratified", _stratified_efficiency(y, classes, n)) > 1
+
+
+def test_changes_are_unbiased_where_the_maps_are_not() -> None:
+    population = Population()
+    y = (population.truth_to - population.truth).ravel()
+    m = (population.map_to - population.map).ravel()
+    assert m.mean() / y.mean() - 1 == pytest.approx(0.2, abs=0.01)  # the maps' change: +20 %
+    classes = _tertiles(population.map.ravel())  # strata of the first year's map
+    found = _sampled(y, m, classes, 50)
+    for estimates in found.values():
+        _unbiased(estimates, y.mean())
+    _covers(found["model_assisted"], y.mean())  # the others' t intervals: skewed by the cuts
+    assert _efficiency(found, "model_assisted", y.var(ddof=1) / (y - m).var(ddof=1)) > 1
+    # the first year's stock classes do not explain the change: no gain (measured 0.96)
+    _efficiency(found, "post_stratified", _stratified_efficiency(y, classes, 50))
 
 
 def test_a_zone_table_from_arrays_says_why_and_warns() -> None:

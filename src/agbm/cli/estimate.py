@@ -13,14 +13,23 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".csv":
         raise ValueError(f"--out {args.out}: give a .csv file")
-    check_output_file(args.out, [args.map, args.plots, args.zones])
-    table = estimate(args.map, args.plots, args.zones, args.id, args.coverage, args.strata)
+    inputs = [args.map, args.plots, args.zones, args.plots_to, args.map_to]
+    check_output_file(args.out, inputs)
+    table = estimate(
+        args.map, args.plots, args.zones, args.id, args.coverage, args.strata,
+        args.plots_to, args.map_to,
+    )  # fmt: skip
     write_estimates(table, args.out)
     assisted = table[(table["method"] == "model_assisted") & (table["reason"] == "")]
+    total = f"{float(assisted['agb_t'].sum()):,.0f} t"
+    what = (
+        f"a net change of {total}, emissions {float(assisted['emissions_co2e_t'].sum()):,.0f} t"
+        if args.map_to is not None
+        else f"{total} of above-ground biomass, {float(assisted['co2e_t'].sum()):,.0f} t"
+    )
     print(
         f"{table['zone'].nunique()} zone(s), {len(assisted)} with an estimate: model-assisted "
-        f"{float(assisted['agb_t'].sum()):,.0f} t of above-ground biomass, "
-        f"{float(assisted['co2e_t'].sum()):,.0f} t CO2e; wrote {args.out}"
+        f"{what} CO2e; wrote {args.out}"
     )
     return 0
 
@@ -34,7 +43,9 @@ DESCRIPTION = (
     "(mean x mapped_ha), carbon, CO2e, the relative efficiency over plots alone and the "
     "interval's half-width in %. Unbiased whatever the map's bias when PLOTS are a random or "
     "systematic sample of the zone measured in the map's year; GEDI footprints are refused. "
-    "A zone with under 2 plots gets a reason, under 10 a warning. Needs pip install "
+    "A zone with under 2 plots gets a reason, under 10 a warning. With --plots-to and "
+    "--map-to, the same estimators of the change (plot change minus the map's change over "
+    "the plot's disc) and emissions_co2e_t (a loss positive). Needs pip install "
     "'agbm[labels]'."
 )
 
@@ -57,4 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="map class edges in t/ha for post-stratification: 0 100 200 is 0-100, 100-200 "
         "and over 200",
     )  # fmt: skip
+    parser.add_argument(
+        "--plots-to", type=Path,
+        help="the same plots measured again (paired by id: agbm labels --columns id=NAME): "
+        "estimate the change from --map to --map-to instead",
+    )  # fmt: skip
+    parser.add_argument("--map-to", type=Path, help="the later AGB map of the change")
     parser.set_defaults(func=_run)

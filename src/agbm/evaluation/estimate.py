@@ -63,6 +63,9 @@ COLUMNS = (
     "agb_t_high", "carbon_t", "co2e_t", "relative_efficiency", "half_width_pct", "reason",
     "warning",
 )  # fmt: skip
+#: The change table's columns: the same, of the change, and the emissions (a loss positive).
+CHANGE_COLUMNS = (*COLUMNS[: COLUMNS.index("co2e_t") + 1], "emissions_co2e_t",
+                  *COLUMNS[COLUMNS.index("co2e_t") + 1 :])  # fmt: skip
 #: Fewer plots than this in a zone: no estimate (no standard error from one plot).
 MIN_PLOTS = 2
 #: Fewer plots than this: a warning (the standard error is itself very uncertain).
@@ -144,7 +147,8 @@ class Zone:
     and `m` the map's mean over their discs; `map_mean` the map's exact mean over the zone
     and `mapped_ha` its mapped area; with strata, `strata` each plot's class (-1: none,
     its centre off the map's data) and `weights` the classes' shares of the mapped area;
-    `off_map`: the zone's plots left out, without map data under them."""
+    `off_map`: the zone's plots left out, without map data under them; `change`: the values
+    are changes (`estimate(..., plots_to, map_to)`); `notes`: more warnings."""
 
     name: Any
     y: np.ndarray
@@ -154,6 +158,8 @@ class Zone:
     strata: np.ndarray | None = None
     weights: np.ndarray | None = None
     off_map: int = 0
+    change: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def zone_warning(zone: Zone) -> str:
@@ -165,7 +171,7 @@ def zone_warning(zone: Zone) -> str:
         )
     if zone.off_map:
         notes.append(f"{zone.off_map} plot(s) of the zone have no map data under them: left out")
-    return "; ".join(notes)
+    return "; ".join([*notes, *zone.notes])
 
 
 def zone_reason(zone: Zone) -> str:
@@ -199,7 +205,8 @@ def zone_estimates(zone: Zone) -> dict[str, Estimate | str]:
 
 
 def zone_rows(zone: Zone, coverage: float = 0.9) -> list[dict[str, Any]]:
-    """The zone's rows of the estimate table (`COLUMNS`), one per method."""
+    """The zone's rows of the estimate table (`COLUMNS`, of a change `CHANGE_COLUMNS`), one
+    per method."""
     found = zone_estimates(zone)
     direct = found["direct"]
     base = {
@@ -210,34 +217,36 @@ def zone_rows(zone: Zone, coverage: float = 0.9) -> list[dict[str, Any]]:
     }  # fmt: skip
     rows = []
     for method, est in found.items():
-        row = dict.fromkeys(COLUMNS, math.nan) | base | {"method": method, "reason": ""}
+        columns = CHANGE_COLUMNS if zone.change else COLUMNS
+        row = dict.fromkeys(columns, math.nan) | base | {"method": method, "reason": ""}
         if isinstance(est, str):
             row["reason"] = est
         else:
-            row |= estimate_columns(est, direct, zone.mapped_ha, coverage)
+            row |= estimate_columns(est, direct, zone.mapped_ha, coverage, zone.change)
         rows.append(row)
     return rows
 
 
 def estimate_columns(
-    est: Estimate, direct: Estimate, mapped_ha: float, coverage: float
+    est: Estimate, direct: Estimate, mapped_ha: float, coverage: float, change: bool = False
 ) -> dict[str, float]:
-    """One estimate's numbers: its mean, SE and interval (the low end clamped at 0: no
-    biomass is negative), totals over `mapped_ha`, carbon and CO2e (IPCC's carbon fraction),
-    the relative efficiency (`direct`'s variance over its own) and the half-width in % of
-    the mean."""
+    """One estimate's numbers: its mean, SE and interval (of a stock the low end clamped at
+    0: no biomass is negative), totals over `mapped_ha`, carbon and CO2e (IPCC's carbon
+    fraction; of a change the emissions too, a loss positive), the relative efficiency
+    (`direct`'s variance over its own) and the half-width in % of the mean."""
     low, high = est.interval(coverage)
+    low = low if change else max(low, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         efficiency = np.float64(direct.se) ** 2 / np.float64(est.se) ** 2
-        half_pct = 100 * np.float64(est.half_width(coverage)) / np.float64(est.mean)
+        half_pct = 100 * np.float64(est.half_width(coverage)) / abs(np.float64(est.mean))
     agb = est.mean * mapped_ha
+    co2e = agb * CARBON_FRACTION * CO2_PER_C
     return {
-        "n_plots": est.n, "mean_t_ha": est.mean, "se_t_ha": est.se,
-        "mean_low_t_ha": max(low, 0.0), "mean_high_t_ha": high, "agb_t": agb,
-        "agb_t_low": max(low, 0.0) * mapped_ha, "agb_t_high": high * mapped_ha,
-        "carbon_t": agb * CARBON_FRACTION, "co2e_t": agb * CARBON_FRACTION * CO2_PER_C,
+        "n_plots": est.n, "mean_t_ha": est.mean, "se_t_ha": est.se, "mean_low_t_ha": low,
+        "mean_high_t_ha": high, "agb_t": agb, "agb_t_low": low * mapped_ha,
+        "agb_t_high": high * mapped_ha, "carbon_t": agb * CARBON_FRACTION, "co2e_t": co2e,
         "relative_efficiency": float(efficiency), "half_width_pct": float(half_pct),
-    }  # fmt: skip
+    } | ({"emissions_co2e_t": -co2e} if change else {})  # fmt: skip
 
 
 def check_strata(strata: Sequence[float] | None) -> np.ndarray | None:
@@ -333,41 +342,136 @@ def estimate(
     id_field: str | None = None,
     coverage: float = 0.9,
     strata: Sequence[float] | None = None,
+    plots_to: Path | str | None = None,
+    map_to: Path | str | None = None,
 ) -> Any:
     """The design-based estimates (module docstring) per zone and method as a DataFrame of
-    `COLUMNS`.
+    `COLUMNS`; with `plots_to` and `map_to`, of the change from `map` to `map_to`
+    (`CHANGE_COLUMNS`).
 
     `map`: an AGB map (t/ha, GeoTIFF or VRT); `plots`: field plots as a labels file (`agbm
     labels --plots`; GEDI refused), a probability sample of each zone measured in the
     map's year; `zones`: polygons (any CRS; default: the whole map, a zone named "map");
     `id_field`: the zones' name field (default: row numbers); `coverage`: the intervals';
     `strata`: map class edges in t/ha for post-stratification (`[0, 100, 200]`: 0-100,
-    100-200 and over 200)."""
+    100-200 and over 200; of `map`'s values for a change); `plots_to`, `map_to`: the same
+    plots measured again (paired by their id, `agbm labels --columns id=NAME`) and the
+    later map, for the change."""
     check_coverage(coverage)
     edges = check_strata(strata)
-    labels = read_plots(plots)
+    labels, y = read_sample(plots, plots_to, map_to)
     frame = read_zones(zones, id_field) if zones is not None else map_zone(map)
     outlines = densified(frame)
-    mapped, sums = zone_sums(Path(map), outlines)
-    y = labels["agbd"].to_numpy(np.float64)
-    m = footprint_means(map, labels)
-    usable = ~np.isnan(y) & np.isfinite(m)
-    note_left_out(plots, map, int(np.isnan(y).sum()), int((~np.isnan(y) & ~usable).sum()))
+    values = map_at_plots(map, labels, outlines)
+    if map_to is not None:
+        values = values.change_to(map_at_plots(map_to, labels, outlines))
+    usable = ~np.isnan(y) & np.isfinite(values.at_plots)
+    maps = map if map_to is None else f"{map} or {map_to}"
+    note_left_out(plots, maps, int(np.isnan(y).sum()), int((~np.isnan(y) & ~usable).sum()))
     if edges is not None:
         classes, shares = centre_classes(map, labels, edges), class_areas(map, outlines, edges)
     names, rows = zone_names(frame, id_field, zones is None), []
     for z, inside in enumerate(plots_in_zones(labels, frame)):
         used = inside[usable[inside]]
         zone = Zone(
-            names[z], y[used], m[used],
-            sums[z] / mapped[z] if mapped[z] > 0 else math.nan, float(mapped[z]),
+            names[z], y[used], values.at_plots[used], values.means[z], values.mapped[z],
             classes[used] if edges is not None else None,
             shares[z] / max(shares[z].sum(), 1e-300) if edges is not None else None,
-            int((~np.isnan(y[inside]) & ~usable[inside]).sum()),
+            int((~np.isnan(y[inside]) & ~usable[inside]).sum()), map_to is not None,
+            values.notes(z),
         )  # fmt: skip
         rows += zone_rows(zone, coverage)
     pandas = require("pandas", "labels")
-    return pandas.DataFrame(rows, columns=list(COLUMNS))
+    return pandas.DataFrame(rows, columns=list(CHANGE_COLUMNS if map_to else COLUMNS))
+
+
+@dataclass(frozen=True)
+class MapValues:
+    """A map's (or a change's) values: per zone its mapped area, ha, and exact mean, t/ha;
+    per plot its mean over the plot's disc (NaN: no data there); of a change, the later
+    map's mapped areas too (`mapped_to`)."""
+
+    mapped: np.ndarray
+    means: np.ndarray
+    at_plots: np.ndarray
+    mapped_to: np.ndarray | None = None
+
+    def change_to(self, later: MapValues) -> MapValues:
+        """The change from these values to `later`'s, over this map's mapped areas."""
+        return MapValues(
+            self.mapped, later.means - self.means, later.at_plots - self.at_plots, later.mapped
+        )
+
+    def notes(self, z: int) -> tuple[str, ...]:
+        """Zone `z`'s warning of a change whose two maps cover it differently (by over 0.1
+        %): the change of their means is then not the mean change of one area."""
+        if self.mapped_to is None or math.isclose(self.mapped[z], self.mapped_to[z], rel_tol=1e-3):
+            return ()
+        return (
+            f"the two maps cover the zone differently ({self.mapped[z]:,.2f} ha and "
+            f"{self.mapped_to[z]:,.2f} ha with data): the change of their means may be biased",
+        )
+
+
+def map_at_plots(map_path: Path | str, plots: Any, outlines: Any) -> MapValues:
+    """The map's `MapValues` over the zones' `outlines` and at the plots: exactextract's
+    exact zone means (`zone_sums`) and footprint means (`footprint_means`)."""
+    mapped, sums = zone_sums(Path(map_path), outlines)
+    has = mapped > 0
+    means = np.where(has, sums / np.where(has, mapped, 1.0), math.nan)
+    return MapValues(mapped, means, footprint_means(map_path, plots))
+
+
+def read_sample(
+    plots: Path | str, plots_to: Path | str | None, map_to: Path | str | None
+) -> tuple[Any, np.ndarray]:
+    """The plots and their values (`read_plots`), or for a change (`plots_to` and `map_to`
+    both given) the first file's plots measured again in `plots_to` and their changes."""
+    if (plots_to is None) != (map_to is None):
+        raise ValueError("a change needs both --plots-to (the plots measured again) and --map-to")
+    labels = read_plots(plots)
+    if plots_to is None:
+        return labels, labels["agbd"].to_numpy(np.float64)
+    return paired_change(labels, read_plots(plots_to), plots, plots_to)
+
+
+def plot_ids(labels: Any, path: Path | str) -> np.ndarray:
+    """The plots' ids, from their `source` (`plots:{file}:{id}`, `agbm labels --columns
+    id=NAME`), or a one-line `DataError` naming the file: a plot without one, an id twice."""
+    parts = labels["source"].astype("string").str.split(":", n=2)
+    ids = parts.str.get(2).astype("string").fillna("")
+    if (ids == "").any():
+        raise DataError(
+            f"{path}: {int((ids == '').sum()):,} plot(s) have no id (a source plots:FILE:ID, "
+            "from agbm labels --columns id=NAME): a change pairs the plots by their ids"
+        )
+    twice = ids[ids.duplicated()]
+    if len(twice):
+        raise DataError(f"{path}: plot id {twice.iloc[0]!r} is there more than once")
+    return ids.to_numpy(object)
+
+
+def paired_change(
+    before: Any, after: Any, path: Path | str, path_to: Path | str
+) -> tuple[Any, np.ndarray]:
+    """The plots of `before` also in `after` (by id, at `before`'s places and radii) and
+    their change, t/ha (NaN where either has no value); the others are counted and said."""
+    first, second = plot_ids(before, path), plot_ids(after, path_to)
+    _, ia, ib = np.intersect1d(first, second, return_indices=True)
+    if not len(ia):
+        raise DataError(f"{path_to}: none of its plot ids is one of {path}'s")
+    order = np.argsort(ia)
+    ia, ib = ia[order], ib[order]
+    for count, of, other in (
+        (len(first) - len(ia), path, path_to),
+        (len(second) - len(ib), path_to, path),
+    ):
+        if count:
+            tqdm.write(
+                f"note: {count:,} plot(s) of {of} are not in {other}: left out", file=sys.stderr
+            )
+    change = after["agbd"].to_numpy(np.float64)[ib] - before["agbd"].to_numpy(np.float64)[ia]
+    return before.iloc[ia].reset_index(drop=True), change
 
 
 def zone_names(frame: Any, id_field: str | None, whole_map: bool) -> np.ndarray:
