@@ -20,6 +20,10 @@ Intervals are Student-t at `coverage`, with n - 1 degrees of freedom (n - H for 
 totals are the mean x the mapped area (`mapped_ha`), carbon and CO2e as `agbm stats` gives
 them. The relative efficiency is the direct estimator's variance over each method's.
 
+Of a change (`plots_to`, `map_to`: the plots measured again, paired by id, and a later map)
+the same estimators, with y each plot's change, m the maps' change over its disc and M the
+change of the maps' zone means, and `emissions_co2e_t` (a loss positive).
+
 Honesty before numbers: a zone with fewer than `MIN_PLOTS` plots on the map gets no
 estimate and a `reason`; fewer than `FEW_PLOTS` a `warning`; plots without a value or off
 the map's data are left out, counted and said; GEDI footprints are refused (not a sample of
