@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chips": ("chips", "training chips where the labels are, composed from a STAC catalog"),
     "calibrate": ("calibrate", "calibrate a model's intervals on held-out chips (split-conformal)"),
     "stats": ("stats", "totals of biomass, carbon and CO2e over polygons, with intervals"),
+    "estimate": (
+        "estimate",
+        "design-unbiased totals per zone from field plots, the map making them more precise",
+    ),
     "change": ("change", "the biomass change between two years' maps, with valid intervals"),
     "evaluate": ("evaluate", "score predictions with the challenge metric (average RMSE)"),
     "plot": (

@@ -166,21 +166,28 @@ def _between(values: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
     return values[i] * (1 - w) + values[i + 1] * w
 
 
-def _zone_rasters(src: Any) -> tuple[list[Any], Any]:
+def in_range(band: Any, low: float, high: float, name: str) -> Any:
+    """exactextract's raster of 1 where `band` (`agbm_band`'s) has data in [low, high), else
+    0, with the same reads: weighted by the pixels' areas, its sum is that range's area."""
+
+    class InRange(type(band)):
+        def nodata_value(self) -> None:
+            return None
+
+        def read_window(self, x0: int, y0: int, nx: int, ny: int) -> np.ndarray:
+            values = np.ma.masked_invalid(super().read_window(x0, y0, nx, ny))
+            return np.ma.filled((values >= low) & (values < high), False).astype(np.float64)
+
+    return InRange(band.ds, band.band_idx, name=name)
+
+
+def zone_rasters(src: Any) -> tuple[list[Any], Any]:
     """exactextract's rasters of an open map: its AGBM band and where it has data (1, else
     0), and their weights, the pixels' true areas (`PixelAreas`, ha)."""
     exactextract = require("exactextract", "labels")
     band = agbm_band(src)
     band.set_name("agbm")
     areas = PixelAreas(src)
-
-    class HasData(type(band)):  # the same reads as the band's, each value 1 or 0
-        def nodata_value(self) -> None:
-            return None
-
-        def read_window(self, x0: int, y0: int, nx: int, ny: int) -> np.ndarray:
-            values = np.ma.masked_invalid(super().read_window(x0, y0, nx, ny))
-            return (~np.ma.getmaskarray(values)).astype(np.float64)
 
     class Areas(exactextract.raster.RasterioRasterSource):  # the map's grid, not its values
         def nodata_value(self) -> None:
@@ -189,7 +196,7 @@ def _zone_rasters(src: Any) -> tuple[list[Any], Any]:
         def read_window(self, x0: int, y0: int, nx: int, ny: int) -> np.ndarray:
             return areas.window(x0, y0, nx, ny)
 
-    return [band, HasData(src, 1, name="has")], Areas(src, 1, name="area")
+    return [band, in_range(band, -math.inf, math.inf, "has")], Areas(src, 1, name="area")
 
 
 def zone_sums(map_path: Path, zones: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +207,7 @@ def zone_sums(map_path: Path, zones: Any) -> tuple[np.ndarray, np.ndarray]:
         if src.crs is None:
             raise DataError(f"{map_path}: the map has no CRS, so its pixels' areas are unknown")
         local = zones.to_crs(src.crs.to_wkt())[["geometry"]]
-        rasters, weights = _zone_rasters(src)
+        rasters, weights = zone_rasters(src)
         table = exactextract.exact_extract(
             rasters, local, ["weighted_sum"], weights=weights, output="pandas"
         )
