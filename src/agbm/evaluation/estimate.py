@@ -5,7 +5,7 @@ A map's own total is model-based: biased wherever its model is. The estimators h
 unbiased whatever the map's bias, when the plots are a simple random (or systematic) sample
 of the zone's mapped area, measured in the map's year; their standard errors come from the
 plots. Per zone, with `y` the plots' values and `m` the map's mean over each plot's disc
-(`footprint_means`), both t/ha, and n plots:
+(`footprint_means_on_map`), both t/ha, and n plots:
 
 - `direct`: mean(y), SE = s_y / sqrt(n), the plots alone;
 - `model_assisted`, the difference estimator: M + mean(y - m), with M the map's exact mean
@@ -44,7 +44,6 @@ from tqdm import tqdm
 
 from agbm.data.geotiff import open_map
 from agbm.errors import DataError
-from agbm.evaluation.points import footprint_means
 from agbm.evaluation.totals import (
     CARBON_FRACTION,
     CO2_PER_C,
@@ -57,6 +56,7 @@ from agbm.evaluation.totals import (
 from agbm.extras import require
 from agbm.inference.intervals import check_coverage
 from agbm.io import replacing
+from agbm.labels.footprints import footprint_means_on_map
 from agbm.labels.frame import read_labels
 
 METHODS = ("direct", "model_assisted", "post_stratified")
@@ -419,11 +419,11 @@ class MapValues:
 
 def map_at_plots(map_path: Path | str, plots: Any, outlines: Any) -> MapValues:
     """The map's `MapValues` over the zones' `outlines` and at the plots: exactextract's
-    exact zone means (`zone_sums`) and footprint means (`footprint_means`)."""
+    exact zone means (`zone_sums`) and footprint means (`footprint_means_on_map`)."""
     mapped, sums = zone_sums(Path(map_path), outlines)
     has = mapped > 0
     means = np.where(has, sums / np.where(has, mapped, 1.0), math.nan)
-    return MapValues(mapped, means, footprint_means(map_path, plots))
+    return MapValues(mapped, means, footprint_means_on_map(map_path, plots))
 
 
 def read_sample(
