@@ -31,7 +31,7 @@ import shapely
 
 from agbm.cli import main
 from agbm.errors import ConfigError, DataError, TileError
-from agbm.inference.scene import SPREAD_BAND
+from agbm.inference.layers import SPREAD_BAND
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from agbm.region import engine, grid_of

@@ -5,38 +5,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options
+from agbm.cli.options import add_calibration_options, add_inference_options, inference_options
 from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.io import refuse_overwriting_inputs
     from agbm.region import grid_of
-    from agbm.region.engine import PredictOptions, describe, map_region
+    from agbm.region.engine import describe, map_region
 
     refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
     grid = grid_of(args.region, args.bbox, args.crs)
-    options = PredictOptions(
-        tuple(str(c) for c in args.checkpoint),
-        args.window,
-        args.overlap,
-        args.tta,
-        args.batch_size,
-        args.amp,
-        str(args.calibration) if args.calibration else None,
-        args.coverage,
-    )
     result = map_region(
         args.out,
         grid,
         args.year,
-        options,
-        args.tile_size,
-        args.catalog,
-        args.s2_catalog,
-        args.retries,
-        args.scheduler,
-        args.predict_on,
+        options=inference_options(args),
+        tile_size=args.tile_size,
+        catalog=args.catalog,
+        s2_catalog=args.s2_catalog,
+        retries=args.retries,
+        scheduler=args.scheduler,
+        predict_on=args.predict_on,
     )
     print(describe(result))
     return 1 if result.failed else 0

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 from agbm.inference.tta import TTA
 from agbm.runtime import AMP_DTYPES
+
+if TYPE_CHECKING:
+    from agbm.inference.options import InferenceOptions
 
 
 def add_amp_option(parser: argparse.ArgumentParser) -> None:
@@ -82,3 +87,16 @@ def add_place_options(parser: argparse.ArgumentParser) -> None:
         "--s2-catalog",
         help=f"another catalog for Sentinel-2 only, e.g. Earth Search: {EARTH_SEARCH}",
     )
+
+
+def inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The one `InferenceOptions` of a model-running command, from its parsed `args`:
+    `--checkpoint` and whichever of the options' other fields the command has as flags
+    (`--tta`, `--batch-size`, `--amp`, `--window`, `--overlap`, `--calibration`,
+    `--coverage`); the others keep the options' defaults. Imported here, when a command
+    runs, so that `--help` loads no model code."""
+    from agbm.inference.options import InferenceOptions
+
+    names = [f.name for f in fields(InferenceOptions) if f.name != "checkpoints"]
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return InferenceOptions(tuple(args.checkpoint), **given)

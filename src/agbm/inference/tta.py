@@ -112,3 +112,10 @@ def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
             "an ensemble needs checkpoints of one kind"
         )
     return found.pop()
+
+
+def check_ensemble(checkpoints: Sequence[Path | str]) -> InputConventions:
+    """The input conventions of the ensemble of `checkpoints`, each loaded once on the CPU:
+    a file that is not a checkpoint, or models that cannot be averaged, fail before the
+    work of a run that loads them later (composing a place, a region's tasks)."""
+    return shared_conventions(load_for_inference(checkpoints, torch.device("cpu")))

@@ -18,7 +18,6 @@ grid, catalog or model is refused.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -40,12 +39,13 @@ from agbm.data.calendar import check_year
 from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.errors import AgbmError, ConfigError, TileError, reason
 from agbm.extras import require
-from agbm.inference.scene import MapLayers, load_predictor, map_layers
+from agbm.inference.layers import MapLayers
+from agbm.inference.options import InferenceOptions
+from agbm.inference.scene import load_predictor
 from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
-from agbm.inference.tta import load_for_inference, shared_conventions
+from agbm.inference.tta import check_ensemble
 from agbm.io import (
     claim_record,
-    file_sha256,
     hold_folder,
     output_folder,
     remove_stale_temporaries,
@@ -75,33 +75,6 @@ PREDICT_ON = ("auto", "gpu", "any")
 #: per process, adds up to most of it over one worker per core; 256 MB costs a predict task
 #: no time and saves ~0.5 GB of its peak (bench/region.py, docs/benchmarks.md).
 GDAL_CACHE_MB = 256
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """How tiles are predicted: what `agbm predict-scene` takes."""
-
-    checkpoints: tuple[str, ...]
-    window: int = 256
-    overlap: int = 64
-    tta: str = "flips"
-    batch_size: int = 8
-    amp: str = "auto"
-    #: `agbm calibrate`'s file: the tiles then carry their bounds at `coverage` as bands 2-3
-    #: (and the members' spread as band 4 when there are several).
-    calibration: str | None = None
-    coverage: float = 0.9
-
-    def layers(self) -> MapLayers:
-        """The tiles' bands and tags (`map_layers`)."""
-        return map_layers(self.checkpoints, self.tta, self.calibration, self.coverage)
-
-    def absolute(self) -> PredictOptions:
-        """These options with the checkpoints' and calibration's paths absolute: a worker
-        of a cluster reads them from its own working folder."""
-        calibration = os.path.abspath(self.calibration) if self.calibration else None
-        checkpoints = tuple(os.path.abspath(c) for c in self.checkpoints)
-        return dataclasses.replace(self, checkpoints=checkpoints, calibration=calibration)
 
 
 @dataclass
@@ -166,12 +139,11 @@ def compose_task(
 
 
 @functools.cache
-def _predictor(options: PredictOptions) -> tuple[Any, Any, MapLayers]:
+def _predictor(options: InferenceOptions) -> tuple[Any, Any, MapLayers]:
     """The models of `options` on this worker's device, the input conventions and the
     tiles' layers: loaded once per worker process."""
     layers = options.layers()
-    predictor = load_predictor(options.checkpoints, options.tta, options.amp, layers.spread)
-    return (*predictor, layers)
+    return (*load_predictor(options, layers), layers)
 
 
 def _predict_task(
@@ -180,7 +152,7 @@ def _predict_task(
     grid: RegionGrid,
     tile: Tile,
     near: Sequence[Tile],
-    options: PredictOptions,
+    options: InferenceOptions,
 ) -> dict[str, Any]:
     """Predict one tile from the mosaic of the tiles near it. Dask passes the results of
     their compose tasks as `composed`, so this runs once all are done."""
@@ -216,22 +188,18 @@ def run_record(
     grid: RegionGrid,
     year: int,
     catalogs: Sequence[Any],
-    options: PredictOptions,
+    options: InferenceOptions,
     tile_size: int,
     bands: Sequence[str],
 ) -> dict[str, Any]:
-    """What a region folder is made for: its tiles (of `bands`) are only valid for these."""
+    """What a region folder is made for: its tiles (of `bands`) are only valid for these
+    (the model, windows and calibration: `InferenceOptions.record`)."""
     return {
         "year": year,
         **grid.fields(),
         "tile_size": tile_size,
         "catalogs": [str(c) for c in catalogs],
-        "checkpoints": [file_sha256(c) for c in options.checkpoints],
-        "tta": options.tta,
-        "window": options.window,
-        "overlap": options.overlap,
-        "calibration": file_sha256(options.calibration) if options.calibration else None,
-        "coverage": options.coverage if options.calibration else None,
+        **options.record(windows=True),
         "bands": list(bands),  # 3-band tiles must not be mixed with 4-band ones
     }
 
@@ -395,7 +363,8 @@ def map_region(
     folder: Path | str,
     grid: RegionGrid,
     year: int,
-    options: PredictOptions,
+    *,
+    options: InferenceOptions,
     tile_size: int = TILE_SIZE,
     catalog: str | Path = PLANETARY_COMPUTER,
     s2_catalog: str | Path | None = None,
@@ -403,8 +372,9 @@ def map_region(
     scheduler: str | None = None,
     predict_on: str = "auto",
 ) -> RegionResult:
-    """Map `grid`'s area tile by tile on a Dask cluster into `folder` (see the module's
-    docstring); returns what was mapped, skipped and failed.
+    """Map `grid`'s area in `year` tile by tile on a Dask cluster into `folder` (see the
+    module's docstring), by the model of `options` with their layers; returns what was
+    mapped, skipped and failed.
 
     `tile_size`: tile side in pixels; `catalog`, `s2_catalog`: STAC API or static catalog
     (Sentinel-2 from the second when given); `retries`: Dask's retries of a failed task;
@@ -442,20 +412,18 @@ def map_region(
 
 
 def check_settings(
-    grid: RegionGrid, options: PredictOptions, retries: int, predict_on: str
+    grid: RegionGrid, options: InferenceOptions, retries: int, predict_on: str
 ) -> MapLayers:
     """Every setting a task would otherwise fail on, checked here, before any folder or
-    task: the windows, the batch size, the retries, `--predict-on`, the calibration, and
-    the checkpoints, each loaded once on this machine's CPU (a file that is not one, or
-    models that cannot be averaged). Returns the tiles' layers (`PredictOptions.layers`)."""
+    task: the windows, the retries, `--predict-on`, the calibration, and the checkpoints,
+    each loaded once on this machine's CPU (a file that is not one, or models that cannot
+    be averaged). Returns the tiles' layers (`InferenceOptions.layers`)."""
     plan_tiling(*grid.shape, options.window, options.overlap)
-    if options.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, not {options.batch_size}")
     if retries < 0:
         raise ValueError(f"--retries must be 0 or more, not {retries}")
     placement([], predict_on)
     layers = options.layers()
-    shared_conventions(load_for_inference(options.checkpoints, torch.device("cpu")))
+    check_ensemble(options.checkpoints)
     return layers
 
 
@@ -469,7 +437,7 @@ def _run_tiles(
     year: int,
     catalog: str | Path,
     s2_catalog: str | Path | None,
-    options: PredictOptions,
+    options: InferenceOptions,
     retries: int,
     predict_on: str,
 ) -> None:

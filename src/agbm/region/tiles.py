@@ -26,7 +26,8 @@ from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.conventions import InputConventions
 from agbm.data.geotiff import MosaicPart, write_geotiff, write_mosaic_vrt
 from agbm.data.scene import open_scene
-from agbm.inference.scene import MapLayers, Predictor, predict_block
+from agbm.inference.layers import MapLayers
+from agbm.inference.scene import Predictor, predict_block
 from agbm.inference.tiling import Tiling
 from agbm.region.grid import S2_BLOCK, RegionGrid, Tile
 
@@ -117,7 +118,10 @@ def predict_tile(
     layers = layers or MapLayers()
     inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
-        pred = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions, layers)
+        pred = predict_block(
+            scene, predictor, tiling, tile.block,
+            batch_size=batch_size, conventions=conventions, layers=layers,
+        )  # fmt: skip
     pred[:, ~grid.inside(tile)] = np.nan
     out = map_path(folder, tile)
     out.parent.mkdir(parents=True, exist_ok=True)
