@@ -40,7 +40,7 @@ from agbm.inference import InferenceOptions  # noqa: E402
 from agbm.inference.tiling import plan_tiling  # noqa: E402
 from agbm.models import TemporalUNet, save_model  # noqa: E402
 from agbm.region import region_grid  # noqa: E402
-from agbm.region.engine import map_region  # noqa: E402
+from agbm.region.engine import RegionPlan, map_region  # noqa: E402
 from agbm.region.grid import RegionGrid  # noqa: E402
 from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build  # noqa: E402
 
@@ -153,9 +153,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             with cluster, distributed.Client(cluster):
                 start = time.perf_counter()
                 out = tmp / f"out{workers}"
-                result = map_region(out, grid, 2021, options=options,
-                                    tile_size=args.tile_size, catalog=url,
-                                    scheduler=cluster.scheduler_address)  # fmt: skip
+                plan = RegionPlan(out, grid, 2021, args.tile_size, url,
+                                  scheduler=cluster.scheduler_address)  # fmt: skip
+                result = map_region(plan, options=options)
                 seconds = time.perf_counter() - start
             assert not result.failed, result.failed
             rates[workers] = len(result.mapped) / seconds

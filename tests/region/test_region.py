@@ -19,7 +19,7 @@ from agbm.cli import main
 from agbm.inference import InferenceOptions
 from agbm.models import TemporalUNet, save_model
 from agbm.region import grid_of
-from agbm.region.engine import map_region
+from agbm.region.engine import RegionPlan, map_region
 from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
 
 D = dt.date
@@ -86,10 +86,8 @@ def test_the_map_is_the_same_in_3_x_3_tiles_and_in_one_with_no_data_in_the_hole(
     assert (grid.crs, grid.shape) == ("EPSG:32635", (750, 750))
     assert len(grid.tiles(256)) == 9
     options = InferenceOptions((region["model"],), "none", window=64, overlap=16)
-    one = map_region(
-        tmp_path / "one", grid, 2021, options=options, tile_size=768, catalog=region["stac"],
-        scheduler=region["scheduler"],
-    )  # fmt: skip
+    plan = RegionPlan(tmp_path / "one", grid, 2021, 768, region["stac"], None, region["scheduler"])
+    one = map_region(plan, options=options)
     assert one.mapped == ["r0000_c0000"] and not one.failed
     tiled, single = _map(region["tiled"]), _map(tmp_path / "one")
     rows, cols = np.mgrid[0:750, 0:750]

@@ -12,22 +12,23 @@ from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 def _run(args: argparse.Namespace) -> int:
     from agbm.io import refuse_overwriting_inputs
     from agbm.region import grid_of
-    from agbm.region.engine import describe, map_region
+    from agbm.region.engine import RegionPlan, map_region
+    from agbm.region.report import describe
 
     refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
     grid = grid_of(args.region, args.bbox, args.crs)
-    result = map_region(
+    plan = RegionPlan(
         args.out,
         grid,
         args.year,
-        options=inference_options(args),
-        tile_size=args.tile_size,
-        catalog=args.catalog,
-        s2_catalog=args.s2_catalog,
-        retries=args.retries,
-        scheduler=args.scheduler,
-        predict_on=args.predict_on,
+        args.tile_size,
+        args.catalog,
+        args.s2_catalog,
+        args.scheduler,
+        args.retries,
+        args.predict_on,
     )
+    result = map_region(plan, options=inference_options(args))
     print(describe(result))
     return 1 if result.failed else 0
 
