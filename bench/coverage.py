@@ -28,6 +28,7 @@ from agbm.data.synth import generate  # noqa: E402
 from agbm.evaluation.calibration import block_errors, calibrate  # noqa: E402
 from agbm.inference.chips import predict  # noqa: E402
 from agbm.inference.intervals import PIXEL_BINS, bin_of  # noqa: E402
+from agbm.inference.options import InferenceOptions  # noqa: E402
 from tests.training.adaptation import train_tiny  # noqa: E402
 
 
@@ -36,8 +37,9 @@ def run(root: Path, chips: int, size: int, train_size: int, coverage: float) -> 
     generate(root / "calibrate", 1, chips, 12, size)
     generate(root / "score", 1, chips, 13, size)
     model = train_tiny(root / "train", root / "run", 12)
-    calibration = calibrate([model], root / "calibrate", "test", "none", workers=0)
-    predict(root / "score", [model], root / "pred", "test", "none", workers=0)
+    options = InferenceOptions((model,), tta="none")
+    calibration = calibrate(root / "calibrate", options=options, workers=0)
+    predict(root / "score", root / "pred", options=options, workers=0)
     ids = list_chips(root / "score", "test")
     truth = np.stack([read_target(root / "score", c, split="test") for c in ids])
     pred = np.stack([chip_prediction(root / "pred", c, (size, size)) for c in ids])

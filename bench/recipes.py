@@ -24,7 +24,7 @@ from pathlib import Path
 
 from agbm.data.synth import generate
 from agbm.evaluation import evaluate
-from agbm.inference import predict
+from agbm.inference import InferenceOptions, predict
 from agbm.training import RECIPES, TrainConfig, train
 
 #: Run name -> (recipe, model options over the recipe's).
@@ -60,7 +60,8 @@ def run_recipe(name: str, data: Path, out: Path, args: argparse.Namespace) -> li
         run = train(config, resume=True)
     with (run / "metrics.csv").open(newline="") as f:
         val = [float(row["val_rmse"]) for row in csv.DictReader(f)]
-    predict(data, [run / "best.pt"], out / f"{name}-pred", workers=0, overwrite=True)
+    options = InferenceOptions((run / "best.pt",))
+    predict(data, out / f"{name}-pred", options=options, workers=0, overwrite=True)
     test = evaluate(out / f"{name}-pred", data).average
     label = f"{name} {args.backbone} {args.size}px {args.epochs} epochs seed={args.seed}"
     return [

@@ -36,10 +36,11 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' catalog builder
 
+from agbm.inference import InferenceOptions  # noqa: E402
 from agbm.inference.tiling import plan_tiling  # noqa: E402
 from agbm.models import TemporalUNet, save_model  # noqa: E402
 from agbm.region import region_grid  # noqa: E402
-from agbm.region.engine import PredictOptions, map_region  # noqa: E402
+from agbm.region.engine import RegionPlan, map_region  # noqa: E402
 from agbm.region.grid import RegionGrid  # noqa: E402
 from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build  # noqa: E402
 
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     grid = region_grid(area, CRS)
     km2 = area.area / 1e6
     save_model(tmp / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
-    options = PredictOptions((str(tmp / "m.pt"),), args.window, args.overlap, "none", 8)
+    options = InferenceOptions((tmp / "m.pt",), "none", window=args.window, overlap=args.overlap)
     label = f"{args.tiles}x{args.tiles} tiles of {args.tile_size} px, {km2:.0f} km²"
     rates = {}
     with serving(stac.parent) as server:
@@ -152,8 +153,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             with cluster, distributed.Client(cluster):
                 start = time.perf_counter()
                 out = tmp / f"out{workers}"
-                result = map_region(out, grid, 2021, options, args.tile_size, url,
-                                    scheduler=cluster.scheduler_address)  # fmt: skip
+                plan = RegionPlan(out, grid, 2021, args.tile_size, url,
+                                  scheduler=cluster.scheduler_address)  # fmt: skip
+                result = map_region(plan, options=options)
                 seconds = time.perf_counter() - start
             assert not result.failed, result.failed
             rates[workers] = len(result.mapped) / seconds

@@ -287,7 +287,9 @@ def test_training_loads_matplotlib_only_to_draw() -> None:
         "agbm.compose",  # what `agbm compose` runs
         "agbm.compose.catalog",
         "agbm.region.tiles",
-        "agbm.region.engine",  # every local worker's preload
+        "agbm.region.engine",
+        "agbm.region.tasks",  # the compose task's module
+        "agbm.region.cluster",  # every local worker's preload
         "agbm.inference.tiling",
         "agbm.training.config",
         "agbm.cli.options",
@@ -302,9 +304,9 @@ def test_the_ground_floor_loads_no_torch(module: str) -> None:
 
 def test_a_region_s_compose_task_loads_no_torch() -> None:
     """What a Dask worker does with a compose task: unpickle it, importing its module."""
-    from agbm.region import engine
+    from agbm.region import tasks
 
-    task = pickle.dumps(engine.compose_task)
+    task = pickle.dumps(tasks.compose_task)
     loaded = loaded_by(
         "import pickle; pickle.loads(sys.stdin.buffer.read())", MODEL_LIBRARIES, task
     )

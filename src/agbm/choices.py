@@ -12,3 +12,9 @@ TTA_NAMES = ("none", "hv", "flips", "d4")
 AMP_NAMES = ("bf16", "fp16", "off")
 #: The month fusion blocks (`agbm.models.temporal.TEMPORAL_BLOCKS`), by name.
 TEMPORAL_KINDS = ("attention", "pool")
+
+
+def check_tta(tta: str) -> None:
+    """Refuse an unknown TTA name before any model runs (and before torch loads)."""
+    if tta not in TTA_NAMES:
+        raise ValueError(f"--tta must be one of {', '.join(TTA_NAMES)}, not {tta!r}")

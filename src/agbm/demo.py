@@ -47,6 +47,7 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
     from agbm.evaluation.baselines import baseline_scores
     from agbm.evaluation.evaluate import evaluate
     from agbm.inference.chips import predict
+    from agbm.inference.options import InferenceOptions
     from agbm.training.config import TrainConfig
     from agbm.training.trainer import train
     from agbm.viz.plots import plot_predictions
@@ -78,7 +79,8 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
         )
         train(train_config, resume=True)
     with steps("prediction (flip TTA)"):
-        predict(data, [run / "best.pt"], out / "pred", "test", "flips", workers=0, overwrite=True)
+        options = InferenceOptions((run / "best.pt",), tta="flips")
+        predict(data, out / "pred", options=options, workers=0, overwrite=True)
     with steps("evaluation and baselines"):
         scores = {
             f"agbm ({config.backbone}, {config.epochs} epochs)": evaluate(

@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from agbm.compose import compose
 from agbm.compose.catalog import PLANETARY_COMPUTER
-from agbm.inference.scene import SceneMap, map_layers, predict_files
-from agbm.inference.tta import load_for_inference, shared_conventions
+from agbm.inference.options import InferenceOptions
+from agbm.inference.scene import SceneMap, predict_files
+from agbm.inference.tta import check_ensemble
 from agbm.io import check_output_file
 from agbm.viz.quicklook import quicklook
 
@@ -40,39 +39,26 @@ def inputs_folder(out: Path) -> Path:
 def map_place(
     out: Path | str,
     year: int,
-    checkpoints: Sequence[Path | str],
+    *,
+    options: InferenceOptions,
     bbox: Sequence[float] | None = None,
     like: Path | str | None = None,
     catalog: str | Path = PLANETARY_COMPUTER,
     s2_catalog: str | Path | None = None,
     inputs: Path | str | None = None,
-    tta: str = "flips",
-    batch_size: int = 8,
-    amp: str = "auto",
     overwrite: bool = False,
-    calibration: Path | str | None = None,
-    coverage: float = 0.9,
 ) -> PlaceMap:
-    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`,
-    with its calibrated bounds as bands 2 and 3 (and with several members their spread as
-    band 4) when `calibration` is given (`map_layers`); an existing map
-    `out` is replaced only with `overwrite`. The output, the calibration and the checkpoints
-    (each loaded once on the CPU) are checked before composing, not after."""
-    out = check_output_file(out, [like, *checkpoints, calibration], overwrite)
-    map_layers(checkpoints, tta, calibration, coverage)
-    shared_conventions(load_for_inference(checkpoints, torch.device("cpu")))
+    """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`
+    from `catalog` (Sentinel-2 from `s2_catalog` when given) into `out`, by the model of
+    `options` with their layers (`InferenceOptions.layers`: with a calibration, its bounds
+    as bands 2 and 3, and with several members their spread as band 4); the composed
+    inputs go to `inputs` (default: `inputs_folder`); an existing map `out` is replaced
+    only with `overwrite`. The output, the calibration and the checkpoints (each loaded
+    once on the CPU) are checked before composing, not after."""
+    out = check_output_file(out, [like, *options.checkpoints, options.calibration], overwrite)
+    options.layers()
+    check_ensemble(options.checkpoints)
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
-    done = predict_files(
-        composed.s1,
-        composed.s2,
-        checkpoints,
-        out,
-        tta=tta,
-        batch_size=batch_size,
-        amp=amp,
-        overwrite=overwrite,
-        calibration=calibration,
-        coverage=coverage,
-    )
+    done = predict_files(composed.s1, composed.s2, out, options=options, overwrite=overwrite)
     return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

@@ -108,11 +108,11 @@ def test_map_region_takes_its_tile_size_and_placements_from_the_engine(
 ) -> None:
     """`--tile-size`'s default and `--predict-on`'s choices are the region code's own."""
     import agbm.cli.map_region
-    from agbm.region import engine, grid
+    from agbm.region import cluster, grid
 
     with monkeypatch.context() as patched:
         patched.setattr(grid, "TILE_SIZE", 2048)
-        patched.setattr(engine, "PREDICT_ON", ("auto", "gpu"))
+        patched.setattr(cluster, "PREDICT_ON", ("auto", "gpu"))
         importlib.reload(agbm.cli.map_region)
         parser = argparse.ArgumentParser()
         agbm.cli.map_region.add_arguments(parser)

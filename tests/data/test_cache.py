@@ -18,7 +18,7 @@ from agbm.cli import main
 from agbm.data import S1_NODATA, S2_NODATA_CLOUD, ChipDataset, cache, features_path, list_chips
 from agbm.data.cache import CacheSource, is_done, prepare
 from agbm.errors import DataError
-from agbm.inference import predict
+from agbm.inference import InferenceOptions, predict
 from agbm.training import TrainConfig, train
 from agbm.viz import plot_predictions
 from tests.helpers import SMALL
@@ -152,10 +152,10 @@ def test_training_from_the_cache_ends_with_the_same_weights(
 def test_predicting_and_plotting_from_the_cache_as_from_the_raw_root(
     raw: Path, cached: Path, run_from_cache: Path, tmp_path: Path
 ) -> None:
-    ckpt = [run_from_cache / "last.pt"]
+    options = InferenceOptions((run_from_cache / "last.pt",), tta="none")
     chips = list_chips(raw, "test")
-    assert predict(raw, ckpt, tmp_path / "a", tta="none", workers=0) == chips
-    assert predict(cached, ckpt, tmp_path / "b", tta="none", workers=0) == chips
+    assert predict(raw, tmp_path / "a", options=options, workers=0) == chips
+    assert predict(cached, tmp_path / "b", options=options, workers=0) == chips
     for chip in chips:
         with (
             rasterio.open(tmp_path / "a" / f"{chip}_agbm.tif") as a,

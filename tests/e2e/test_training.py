@@ -15,6 +15,7 @@ from agbm.data import ChipDataset, list_chips
 from agbm.evaluation import evaluate
 from agbm.evaluation.baselines import LINEAR, MEAN, baseline_chip_rmses
 from agbm.inference.chips import predict
+from agbm.inference.options import InferenceOptions
 from agbm.training import fold_split
 from tests.helpers import assert_lower_by_se, read_metrics
 
@@ -34,7 +35,8 @@ def test_model_learns_beyond_the_mean_and_linear_baselines(
     baselines = baseline_chip_rmses(
         ChipDataset(data, "train", train_ids), ChipDataset(data, "train", val_ids)
     )
-    predict(data, [checkpoint], tmp_path / "pred", "train", "none", amp="off", workers=0)
+    options = InferenceOptions((checkpoint,), tta="none", amp="off")
+    predict(data, tmp_path / "pred", options=options, split="train", workers=0)
     scored = evaluate(tmp_path / "pred", data, "train")
     model = np.array([scored.per_chip[scored.chip_ids.index(c)] for c in val_ids])
     # Measured: 86.0 (mean), 49.6 (per-pixel linear regression), 31.1 (the model's last

@@ -15,7 +15,7 @@ import torch
 from agbm.cli import main
 from agbm.data import list_chips, open_source
 from agbm.errors import CheckpointError, DataError
-from agbm.inference import pack, predict, predict_batch, write_prediction
+from agbm.inference import InferenceOptions, pack, predict, predict_batch, write_prediction
 from agbm.models import TemporalUNet, save_model
 from tests.helpers import write_calibration
 
@@ -86,23 +86,24 @@ def test_outputs_round_trip_with_georeference_and_runs_resume(trained, tmp_path:
     data, ckpt = trained
     pred = tmp_path / "pred"
     chips = list_chips(data, "test")
-    assert predict(data, [ckpt], pred, workers=0) == chips
+    options = InferenceOptions((ckpt,))
+    assert predict(data, pred, options=options, workers=0) == chips
     with rasterio.open(pred / f"{chips[0]}_agbm.tif") as out:
         with rasterio.open(next((data / "test_features").glob(f"{chips[0]}_S*.tif"))) as src:
             assert out.crs == src.crs and out.transform == src.transform
         agbm = out.read()
         assert agbm.shape == (1, 32, 32) and agbm.dtype == np.float32 and (agbm >= 0).all()
     (pred / f"{chips[1]}_agbm.tif").unlink()
-    assert predict(data, [ckpt], pred, workers=0) == [chips[1]]  # only the missing one redone
-    assert predict(data, [ckpt], pred, workers=0) == []
-    assert predict(data, [ckpt], pred, workers=0, overwrite=True) == chips
+    assert predict(data, pred, options=options, workers=0) == [chips[1]]  # only it is redone
+    assert predict(data, pred, options=options, workers=0) == []
+    assert predict(data, pred, options=options, workers=0, overwrite=True) == chips
     assert not list(pred.glob(".*"))  # no temporary files left behind
 
 
 def test_missing_checkpoint_is_a_clear_error(trained, tmp_path: Path) -> None:
     data, _ = trained
     with pytest.raises(CheckpointError, match="nope.pt does not exist"):
-        predict(data, [tmp_path / "nope.pt"], tmp_path / "pred")
+        predict(data, tmp_path / "pred", options=InferenceOptions((tmp_path / "nope.pt",)))
 
 
 @pytest.mark.parametrize(
@@ -121,13 +122,14 @@ def test_a_bad_prediction_file_is_redone_and_never_archived(
     data, ckpt = trained
     pred, archive = tmp_path / "pred", tmp_path / "sub.tar.gz"
     chips = list_chips(data, "test")
-    assert predict(data, [ckpt], pred, workers=0) == chips
+    options = InferenceOptions((ckpt,))
+    assert predict(data, pred, options=options, workers=0) == chips
     damage(pred / f"{chips[0]}_agbm.tif")
     with pytest.raises(DataError, match=f"not archiving {pred}: .*{chips[0]}_agbm.tif"):
         pack(pred, archive, open_source(data, "test"))
     assert not archive.exists()
     capsys.readouterr()
-    assert predict(data, [ckpt], pred, workers=0, archive=archive) == [chips[0]]
+    assert predict(data, pred, options=options, workers=0, archive=archive) == [chips[0]]
     assert f"skipped {len(chips) - 1} chip(s) already predicted" in capsys.readouterr().out
     with tarfile.open(archive) as tar:
         assert tar.getnames() == [f"{c}_agbm.tif" for c in chips]
@@ -145,7 +147,7 @@ def test_archives_hold_the_chips_only_and_leftovers_of_killed_runs_go(
     (pred / f"._{chips[0]}_agbm.tif").write_bytes(b"\x00\x05\x16\x07AppleDouble")
     (pred / ".DS_Store").write_bytes(b"Bud1")
     (pred / "notes_agbm.tif").write_bytes(b"not a chip")
-    predict(data, [ckpt], pred, workers=0, archive=archive)
+    predict(data, pred, options=InferenceOptions((ckpt,)), workers=0, archive=archive)
     assert not stale.exists()
     with tarfile.open(archive) as tar:
         assert tar.getnames() == [f"{c}_agbm.tif" for c in chips]

@@ -23,7 +23,8 @@ from agbm.data.scene import open_scene
 from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
 from agbm.errors import DataError
 from agbm.inference import predict_scene
-from agbm.inference.scene import SPREAD_BAND, MapLayers, model_predictor, predict_block
+from agbm.inference.layers import SPREAD_BAND, MapLayers
+from agbm.inference.scene import model_predictor, predict_block
 from agbm.inference.tiling import BLOCK, plan_tiling, taper
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
@@ -161,7 +162,7 @@ def box_filter(a: np.ndarray) -> np.ndarray:
 def run(s1: str, s2: str, model, out: Path, window: int = 256, overlap: int = 64, batch=2):
     with open_scene(s1, s2) as scene:
         tiling = plan_tiling(scene.height, scene.width, window, overlap)
-        predict_scene(scene, model, out, tiling, batch)
+        predict_scene(scene, model, out, tiling, batch_size=batch)
     with rasterio.open(out) as src:
         return src.read(1)
 
@@ -424,17 +425,18 @@ def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: 
     files = write_scene(tmp_path, (150, 170), seed=3)
     torch.manual_seed(0)
     model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
-    predictor = model_predictor([model], torch.device("cpu"), "none")
+    predictor = model_predictor([model], torch.device("cpu"), tta="none")
     with open_scene(*files.stacks) as scene:
         tiling = plan_tiling(scene.height, scene.width, 64, 16)
-        (whole,) = predict_block(scene, predictor, tiling, (0, 0, scene.height, scene.width), 4)
+        whole_scene = (0, 0, scene.height, scene.width)
+        (whole,) = predict_block(scene, predictor, tiling, whole_scene, batch_size=4)
         tiled = np.full_like(whole, -1.0)
         for top in range(0, scene.height, tile):
             for left in range(0, scene.width, tile):
                 h, w = min(tile, scene.height - top), min(tile, scene.width - left)
-                (block,) = predict_block(scene, predictor, tiling, (top, left, h, w), 4)
+                (block,) = predict_block(scene, predictor, tiling, (top, left, h, w), batch_size=4)
                 tiled[top : top + h, left : left + w] = block
-        predict_scene(scene, predictor, tmp_path / "one.tif", tiling, 4)
+        predict_scene(scene, predictor, tmp_path / "one.tif", tiling, batch_size=4)
     with rasterio.open(tmp_path / "one.tif") as src:
         one_pass = src.read(1)
     assert np.isfinite(whole).all() and whole.std() > 0

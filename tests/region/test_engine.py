@@ -31,11 +31,11 @@ import shapely
 
 from agbm.cli import main
 from agbm.errors import ConfigError, DataError, TileError
-from agbm.inference.scene import SPREAD_BAND
+from agbm.inference.layers import SPREAD_BAND
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
-from agbm.region import engine, grid_of
-from agbm.region.engine import placement, worker_specs
+from agbm.region import cluster, grid_of, tasks
+from agbm.region.cluster import placement, worker_specs
 from tests.compose.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
 
@@ -325,15 +325,15 @@ def test_a_failed_tile_reaches_the_client_as_its_id_and_its_cause_s_whole_line(
         except rasterio.errors.RasterioIOError:
             raise DataError(cause) from None  # as compose does: its context stays
 
-    monkeypatch.setattr(engine, "compose_tile", compose_tile)
+    monkeypatch.setattr(tasks, "compose_tile", compose_tile)
     grid = grid_of(bbox=[27.0, 61.3, 27.1, 61.4])
     tile = grid.tiles(256)[0]
     with pytest.raises(TileError) as failed:
-        engine.compose_task(tmp_path, grid, tile, 2021, "catalog.json", None)
+        tasks.compose_task(tmp_path, grid, tile, 2021, "catalog.json", None)
     sent = distributed.core.error_message(failed.value)["exception"].data
     _, received, _ = distributed.core.clean_exception(sent)
     assert type(received) is TileError
-    assert engine.cause_line(received) == f"composing tile {tile.id}: {cause}"  # > 200 chars
+    assert tasks.cause_line(received) == f"composing tile {tile.id}: {cause}"  # > 200 chars
 
 
 @pytest.mark.parametrize(
@@ -350,25 +350,25 @@ def test_a_scheduler_file_that_is_none_is_one_line_naming_it(
     path = tmp_path / "scheduler.json"
     path.mkdir() if content is None else path.write_text(content)
     with pytest.raises(ConfigError, match=re.escape(f"--scheduler {path}: {message}")):
-        engine.connect(str(path))
+        cluster.connect(str(path))
 
 
 def test_a_scheduler_that_is_no_address_is_one_line_naming_it(tmp_path: Path) -> None:
     missing = str(tmp_path / "scheduler.json")
     with pytest.raises(ConfigError, match=f"--scheduler {missing}: neither a scheduler file "
                        "nor an address tcp://HOST:PORT \\(missing port number"):  # fmt: skip
-        engine.connect(missing)
+        cluster.connect(missing)
 
 
 def test_the_workers_of_this_machine_s_cluster_leave_ctrl_c_to_the_run() -> None:
     """A terminal's Ctrl-C reaches every process of the run: each worker ignores it (its
     preload, `dask_setup`) and keeps Dask's log to itself, so that it prints no traceback."""
     options = next(iter(worker_specs(cores=2, gpus=0, memory=2**30).values()))["options"]
-    assert options["preload"] == ["agbm.region.engine"]
+    assert options["preload"] == ["agbm.region.cluster"]
     assert options["silence_logs"] == logging.CRITICAL
     previous = signal.getsignal(signal.SIGINT)
     try:
-        engine.dask_setup(None)
+        cluster.dask_setup(None)
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -388,10 +388,10 @@ def test_ctrl_c_closes_this_machine_s_cluster_without_a_word_from_dask(
         finally:
             levels.append(logger.level)  # as the cluster and its client close
 
-    monkeypatch.setattr(engine, "local_cluster", closing)
+    monkeypatch.setattr(cluster, "local_cluster", closing)
     monkeypatch.setattr(distributed, "Client", closing)
     before = logger.level
-    with pytest.raises(KeyboardInterrupt), engine.client_for(None):
+    with pytest.raises(KeyboardInterrupt), cluster.client_for(None):
         raise KeyboardInterrupt
     assert levels == [logging.CRITICAL] * 2 and logger.level == before
 

@@ -16,9 +16,10 @@ import rasterio
 import shapely
 
 from agbm.cli import main
+from agbm.inference import InferenceOptions
 from agbm.models import TemporalUNet, save_model
 from agbm.region import grid_of
-from agbm.region.engine import PredictOptions, map_region
+from agbm.region.engine import RegionPlan, map_region
 from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
 
 D = dt.date
@@ -84,10 +85,9 @@ def test_the_map_is_the_same_in_3_x_3_tiles_and_in_one_with_no_data_in_the_hole(
     grid = grid_of(region["area"])
     assert (grid.crs, grid.shape) == ("EPSG:32635", (750, 750))
     assert len(grid.tiles(256)) == 9
-    options = PredictOptions((str(region["model"]),), 64, 16, "none", 8)
-    one = map_region(
-        tmp_path / "one", grid, 2021, options, 768, region["stac"], scheduler=region["scheduler"]
-    )
+    options = InferenceOptions((region["model"],), "none", window=64, overlap=16)
+    plan = RegionPlan(tmp_path / "one", grid, 2021, 768, region["stac"], None, region["scheduler"])
+    one = map_region(plan, options=options)
     assert one.mapped == ["r0000_c0000"] and not one.failed
     tiled, single = _map(region["tiled"]), _map(tmp_path / "one")
     rows, cols = np.mgrid[0:750, 0:750]

@@ -11,7 +11,8 @@ import rasterio
 import shapely
 import torch
 
-from agbm.inference.scene import BOUND_BANDS, MAP_BAND, SPREAD_BAND, MapLayers, model_predictor
+from agbm.inference.layers import BOUND_BANDS, MAP_BAND, SPREAD_BAND, MapLayers
+from agbm.inference.scene import model_predictor
 from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet
 from agbm.region import region_grid
@@ -43,7 +44,7 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
             assert src.shape == grid.shape and src.count in (48, 132)
     model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
     torch.manual_seed(0)
-    predictor = model_predictor([model], torch.device("cpu"), "none")
+    predictor = model_predictor([model], torch.device("cpu"), tta="none")
     tiling = plan_tiling(*grid.shape, 32, 8)
     out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4)
     assert out == map_path(tmp_path, tile)
@@ -68,7 +69,7 @@ def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
     compose_tile(tmp_path, grid, tile, 2021, catalog)
     write_inputs_mosaic(tmp_path, grid, [tile])
     model = TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5).eval()
-    predictor = model_predictor([model], torch.device("cpu"), "hv", spread=True)
+    predictor = model_predictor([model], torch.device("cpu"), tta="hv", spread=True)
     tiling = plan_tiling(*grid.shape, 32, 8)
 
     def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

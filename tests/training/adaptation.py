@@ -22,6 +22,7 @@ from agbm.data.layout import list_chips, target_path
 from agbm.data.synth import generate
 from agbm.evaluation import evaluate
 from agbm.inference.chips import predict
+from agbm.inference.options import InferenceOptions
 from agbm.labels.frame import labels_frame, write_labels
 from agbm.training import TrainConfig, train
 from tests.helpers import cached
@@ -109,7 +110,8 @@ def train_tiny(data: Path, out: Path, epochs: int, **settings: object) -> Path:
 
 def _score(checkpoint: Path, data: Path, out: Path) -> np.ndarray:
     """The checkpoint's RMSE per test chip of `data`, in the chips' order."""
-    predict(data, [checkpoint], out, "test", "none", amp="off", workers=0, overwrite=True)
+    options = InferenceOptions((checkpoint,), tta="none", amp="off")
+    predict(data, out, options=options, workers=0, overwrite=True)
     return evaluate(out, data, "test").per_chip
 
 

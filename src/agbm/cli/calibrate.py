@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from agbm.cli.options import add_inference_options
+from agbm.cli.options import add_inference_options, inference_options
 from agbm.data.layout import SPLITS
 from agbm.io import check_output_file
 
@@ -24,9 +24,8 @@ def _run(args: argparse.Namespace) -> int:
 
     check_coverage(args.coverage)  # before any prediction, and before the file is written
     check_output_file(args.out, [*args.checkpoint, *data_folders(args.data)])
-    calibration = calibrate(
-        args.checkpoint, args.data, args.split, args.tta, args.batch_size, args.amp, args.workers
-    )
+    options = inference_options(args)
+    calibration = calibrate(args.data, options=options, split=args.split, workers=args.workers)
     calibration.write(args.out)
     widths = calibration.pixel_quantiles(args.coverage)
     what = calibration.residuals  # pixels, or footprints of labels

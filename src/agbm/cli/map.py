@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options, add_place_options
+from agbm.cli.options import (
+    add_calibration_options,
+    add_inference_options,
+    add_place_options,
+    inference_options,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -14,18 +19,13 @@ def _run(args: argparse.Namespace) -> int:
     done = map_place(
         args.out,
         args.year,
-        args.checkpoint,
-        args.bbox,
-        args.like,
-        args.catalog,
-        args.s2_catalog,
-        args.inputs,
-        args.tta,
-        args.batch_size,
-        args.amp,
-        args.overwrite,
-        args.calibration,
-        args.coverage,
+        options=inference_options(args),
+        bbox=args.bbox,
+        like=args.like,
+        catalog=args.catalog,
+        s2_catalog=args.s2_catalog,
+        inputs=args.inputs,
+        overwrite=args.overwrite,
     )
     scene = done.map
     print(

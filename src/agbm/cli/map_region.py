@@ -13,41 +13,33 @@ from agbm.cli.options import (
     add_inference_options,
     add_window_options,
     add_year_option,
+    inference_options,
 )
 from agbm.data.bands import PIXEL_M
-from agbm.region.engine import PREDICT_ON
+from agbm.region.cluster import PREDICT_ON
 from agbm.region.grid import S2_BLOCK, TILE_SIZE
 
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.io import refuse_overwriting_inputs
     from agbm.region import grid_of
-    from agbm.region.engine import PredictOptions, describe, map_region
+    from agbm.region.engine import RegionPlan, map_region
+    from agbm.region.report import describe
 
     refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
     grid = grid_of(args.region, args.bbox, args.crs)
-    options = PredictOptions(
-        tuple(str(c) for c in args.checkpoint),
-        args.window,
-        args.overlap,
-        args.tta,
-        args.batch_size,
-        args.amp,
-        str(args.calibration) if args.calibration else None,
-        args.coverage,
-    )
-    result = map_region(
+    plan = RegionPlan(
         args.out,
         grid,
         args.year,
-        options,
         args.tile_size,
         args.catalog,
         args.s2_catalog,
-        args.retries,
         args.scheduler,
+        args.retries,
         args.predict_on,
     )
+    result = map_region(plan, options=inference_options(args))
     print(describe(result))
     return 1 if result.failed else 0
 

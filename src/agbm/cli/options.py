@@ -4,11 +4,16 @@ at import: `--help` loads no torch."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agbm.choices import AMP_NAMES, TTA_NAMES
 from agbm.compose.catalog import EARTH_SEARCH, PLANETARY_COMPUTER
 from agbm.inference.tiling import WINDOW_MULTIPLE
+
+if TYPE_CHECKING:
+    from agbm.inference.options import InferenceOptions
 
 
 def add_amp_option(parser: argparse.ArgumentParser) -> None:
@@ -139,3 +144,16 @@ def add_cluster_options(parser: argparse.ArgumentParser, unit: str, local: str) 
     parser.add_argument(
         "--retries", type=int, default=2, help=f"retries of a failed {unit} (default 2)"
     )
+
+
+def inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The one `InferenceOptions` of a model-running command, from its parsed `args`:
+    `--checkpoint` and whichever of the options' other fields the command has as flags
+    (`--tta`, `--batch-size`, `--amp`, `--window`, `--overlap`, `--calibration`,
+    `--coverage`); the others keep the options' defaults. Imported here, when a command
+    runs, so that `--help` loads no model code."""
+    from agbm.inference.options import InferenceOptions
+
+    names = [f.name for f in fields(InferenceOptions) if f.name != "checkpoints"]
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return InferenceOptions(tuple(args.checkpoint), **given)

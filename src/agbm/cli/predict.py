@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options
+from agbm.cli.options import add_calibration_options, add_inference_options, inference_options
 from agbm.data.layout import SPLITS
 from agbm.io import refuse_overwriting_inputs
 
@@ -20,17 +20,12 @@ def _run(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs([args.out, args.archive], inputs)  # --overwrite or not
     written = predict(
         args.data,
-        args.checkpoint,
         args.out,
-        args.split,
-        args.tta,
-        args.batch_size,
-        args.amp,
-        args.workers,
-        args.overwrite,
-        args.archive,
-        args.calibration,
-        args.coverage,
+        options=inference_options(args),
+        split=args.split,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        archive=args.archive,
     )
     rank = f"process {dist.get_rank()}: " if dist.is_initialized() else ""
     print(f"{rank}wrote {len(written)} prediction(s) to {args.out}")

@@ -5,26 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.options import add_calibration_options, add_inference_options, add_window_options
+from agbm.cli.options import (
+    add_calibration_options,
+    add_inference_options,
+    add_window_options,
+    inference_options,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.inference.scene import predict_files
 
-    done = predict_files(
-        args.s1,
-        args.s2,
-        args.checkpoint,
-        args.out,
-        args.window,
-        args.overlap,
-        args.tta,
-        args.batch_size,
-        args.amp,
-        args.overwrite,
-        args.calibration,
-        args.coverage,
-    )
+    options = inference_options(args)
+    done = predict_files(args.s1, args.s2, args.out, options=options, overwrite=args.overwrite)
     print(f"wrote {done.path} ({done.height} x {done.width} pixels, {done.windows} windows)")
     return 0
 

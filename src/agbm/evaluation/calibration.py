@@ -13,7 +13,8 @@ hold the labels' own error (GEDI's is large), so the intervals are wider for it.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from agbm.errors import DataError
 from agbm.evaluation.evaluate import scored_chips
 from agbm.inference.chips import predict
 from agbm.inference.intervals import BLOCK_SIDES, EDGES, PIXEL_BINS, TOP, Calibration, bin_of
-from agbm.io import file_sha256
+from agbm.inference.options import InferenceOptions
 from agbm.labels.chips import read_chip_labels
 from agbm.labels.footprints import footprint_means_on_chip
 
@@ -101,27 +102,29 @@ def _residual_source(
 
 
 def calibrate(
-    checkpoints: Sequence[Path | str],
     data: Path | str,
+    *,
+    options: InferenceOptions,
     split: str = "test",
-    tta: str = "flips",
-    batch_size: int = 8,
-    amp: str = "auto",
     workers: int = 2,
 ) -> Calibration:
-    """The residual histograms of the ensemble of `checkpoints` (with `tta`) on the chips of
-    `split` in `data`, which must have targets or labels the model never trained on."""
+    """The residual histograms of the model of `options` (its checkpoints and TTA) on the
+    chips of `split` in `data`, which must have targets or labels the model never trained
+    on; `workers`: the chip loader's processes. A calibration in `options` is not used: the
+    chips are predicted without bounds."""
     data = Path(data)
     source = open_source(data, split)
     chips, read_truth, count = _residual_source(data, split, source)
+    model = options.model_record()
     empty = np.zeros(len(EDGES) - 1, np.int64)
     calibration = Calibration(
-        [file_sha256(c) for c in checkpoints], tta, [empty] * len(PIXEL_BINS),
+        model["checkpoints"], model["tta"], [empty] * len(PIXEL_BINS),
         {str(s): empty for s in BLOCK_SIDES}, len(chips),
         "pixels" if count is accumulate else "footprints",
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        predict(data, checkpoints, folder, split, tta, batch_size, amp, workers)
+        plain = replace(options, calibration=None)
+        predict(data, folder, options=plain, split=split, workers=workers)
         for chip in tqdm(chips, desc="calibrate", unit="chip"):
             truth = read_truth(chip)
             count(calibration, chip_prediction(Path(folder), chip, source.size(chip)), truth)

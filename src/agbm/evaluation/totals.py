@@ -44,7 +44,7 @@ from agbm.data.vector import read_vector, write_table
 from agbm.errors import DataError
 from agbm.extras import require
 from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
-from agbm.inference.scene import map_model
+from agbm.inference.layers import map_model
 
 #: IPCC's default carbon fraction of dry forest biomass.
 CARBON_FRACTION = 0.47

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import tarfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,11 @@ from agbm.data.normalise import model_input
 from agbm.data.raw import read_prediction
 from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
-from agbm.inference.scene import map_layers
-from agbm.inference.tta import check_tta, load_for_inference, predict_spread, shared_conventions
+from agbm.inference.options import InferenceOptions
+from agbm.inference.tta import load_for_inference, predict_spread, shared_conventions
 from agbm.io import (
     check_output_file,
     claim_record,
-    file_sha256,
     output_folder,
     remove_stale_temporaries,
     replacing,
@@ -60,22 +58,6 @@ def is_predicted(path: Path, shape: tuple[int, ...]) -> bool:
 RECORD = "predictions.json"
 
 
-def prediction_record(
-    checkpoints: Sequence[Path | str],
-    tta: str,
-    split: str,
-    calibration: Path | str | None = None,
-    coverage: float | None = None,
-) -> dict:
-    """What makes a folder's predictions what they are: the checkpoints (by content), the
-    test-time augmentation and the split; and the calibration (by content) and coverage of
-    their bounds, when there are."""
-    record = {"checkpoints": [file_sha256(c) for c in checkpoints], "tta": tta, "split": split}
-    if calibration is not None:
-        record |= {"calibration": file_sha256(calibration), "coverage": coverage}
-    return record
-
-
 def claim_predictions(out: Path, record: dict, overwrite: bool) -> None:
     """Refuse to add to `out` predictions of other checkpoints or TTA (a folder of two
     models' maps, archived as one submission); `overwrite` starts it again under `record`."""
@@ -87,29 +69,24 @@ def claim_predictions(out: Path, record: dict, overwrite: bool) -> None:
 
 def predict(
     data: Path | str,
-    checkpoints: Sequence[Path | str],
     out: Path | str,
+    *,
+    options: InferenceOptions,
     split: str = "test",
-    tta: str = "flips",
-    batch_size: int = 8,
-    amp: str = "auto",
     workers: int = 2,
     overwrite: bool = False,
     archive: Path | str | None = None,
-    calibration: Path | str | None = None,
-    coverage: float = 0.9,
 ) -> list[str]:
-    """Predict every chip of `split` not yet in `out`; returns the chip ids this process wrote.
-    A folder holding predictions of other checkpoints or TTA is refused unless `overwrite`,
-    which redoes every chip. With `calibration` (`agbm calibrate`'s file, for these
-    checkpoints and TTA), each chip also gets its bounds at `coverage`, `{chip}_low.tif` and
-    `{chip}_high.tif`, and with several models or TTA passes their spread, `{chip}_spread.tif`
-    (the members' disagreement: information, not a calibrated interval)."""
-    check_tta(tta)
-    if not checkpoints:
-        raise ValueError("give at least one --checkpoint")
+    """Predict every chip of `split` of `data` not yet in `out` by the model of `options`;
+    returns the chip ids this process wrote. `workers`: the chip loader's processes. A
+    folder holding predictions of other checkpoints or TTA is refused unless `overwrite`,
+    which redoes every chip; `archive`: also pack the split's predictions into this
+    .tar.gz. With a calibration in `options` (of these checkpoints and TTA), each chip also
+    gets its bounds, `{chip}_low.tif` and `{chip}_high.tif`, and with several models or TTA
+    passes their spread, `{chip}_spread.tif` (the members' disagreement: information, not a
+    calibrated interval): `InferenceOptions.layers`."""
     # Missing checkpoints and a calibration of another model fail before any work.
-    layers = map_layers(checkpoints, tta, calibration, coverage)
+    layers = options.layers()
     data, out = Path(data), Path(out)
     runtime = init_runtime()
     if runtime.main:
@@ -119,24 +96,24 @@ def predict(
     todo = [
         c for c in chips if overwrite or not is_predicted(prediction_path(out, c), source.size(c))
     ]
-    record = prediction_record(checkpoints, tta, split, calibration, coverage)
+    record = options.record() | {"split": split}
     with contextlib.ExitStack() as outputs:  # writable before the models run
         outputs.enter_context(output_folder(out))
         if archive:
             check_output_file(archive)
         if runtime.main:
             remove_stale_temporaries(out)
-        models = load_for_inference(checkpoints, runtime.device)
+        models = load_for_inference(options.checkpoints, runtime.device)
         conventions = shared_conventions(models)
         if runtime.main:  # before anything is written, once the models are known to load
             claim_predictions(out, record, overwrite)
             if len(todo) < len(chips):
                 tqdm.write(f"skipped {len(chips) - len(todo)} chip(s) already predicted in {out}")
-        amp_dtype = autocast_dtype(amp, runtime.device, inference=True)
+        amp_dtype = autocast_dtype(options.amp, runtime.device, inference=True)
         dataset = ChipDataset(data, split, todo, targets=False, raw=True)
         loader = DataLoader(
             dataset,
-            batch_size=batch_size,
+            batch_size=options.batch_size,
             num_workers=workers,
             pin_memory=runtime.device.type == "cuda",
         )
@@ -144,7 +121,8 @@ def predict(
             for batch in loader:
                 image, present = model_input(batch, runtime.device, conventions)
                 agbm, spreads = (
-                    t.cpu().numpy() for t in predict_spread(models, image, present, tta, amp_dtype)
+                    t.cpu().numpy()
+                    for t in predict_spread(models, image, present, options.tta, amp_dtype)
                 )
                 for chip_id, chip_agbm, chip_spread in zip(
                     batch["chip_id"], agbm[:, 0], spreads[:, 0], strict=True

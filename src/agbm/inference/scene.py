@@ -18,17 +18,16 @@ Output: float32 AGBM (t/ha, >= 0) on the input grid, a cloud-optimised GeoTIFF (
 tiles, deflate, overviews) written under a temporary name and renamed when complete. Pixels
 with no observation in any month (S1 -9999 and S2 without data in all 12) are NaN, the
 file's no-data value: the model would only invent biomass there. With a calibration, the
-bounds are bands 2 and 3, and with several members their spread band 4 (`MapLayers`); the
-tags name the model (`CHECKPOINTS_TAG`, `TTA_TAG`) and what each band is.
+bounds are bands 2 and 3, and with several members their spread band 4, and the tags name
+the model and what each band is: the `MapLayers` that `InferenceOptions.layers` decides.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,21 +37,16 @@ from rasterio.io import DatasetWriter
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from agbm.choices import check_tta
 from agbm.data.bands import CHANNELS, MONTHS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
-from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map
+from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
-from agbm.inference.intervals import check_coverage, read_calibration
+from agbm.inference.layers import MapLayers
+from agbm.inference.options import InferenceOptions, check_batch_size
 from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
-from agbm.inference.tta import (
-    check_tta,
-    load_for_inference,
-    members,
-    predict_spread,
-    shared_conventions,
-)
-from agbm.io import check_output_file, file_sha256, output_folder, remove_stale_temporaries
-from agbm.models.checkpoint import checkpoint_file
+from agbm.inference.tta import load_for_inference, predict_spread, shared_conventions
+from agbm.io import check_output_file, output_folder, remove_stale_temporaries
 from agbm.runtime import autocast_dtype, local_device
 
 #: `image` float32 `[B, 12, 15, h, w]` and `present` bool `[B, 12]` (CPU tensors) -> AGBM
@@ -113,109 +107,6 @@ def _predict(
     return preds
 
 
-#: The map's band name and tags: what a GIS shows of it.
-MAP_BAND = "AGBM (t/ha)"
-MAP_TAGS = {"AGBM_UNITS": "above-ground biomass, t/ha; NaN = no observation in any month"}
-#: The bands a map with calibrated bounds has after its first, and the spread's band.
-BOUND_BANDS = ("lower bound (t/ha)", "upper bound (t/ha)")
-SPREAD_BAND = "spread between members (t/ha)"
-#: The tags naming the model that made a map: its checkpoints' SHA-256 (comma-separated)
-#: and TTA, which `agbm stats` checks against a calibration.
-CHECKPOINTS_TAG, TTA_TAG = "AGBM_CHECKPOINTS", "AGBM_TTA"
-
-#: A map's calibrated bounds: AGBM `[h, w]` -> (low, high) `[h, w]` (`Calibration.bounds`).
-Bounds = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class MapLayers:
-    """What a map holds besides its AGBM (band 1): the calibrated `bounds` (bands 2-3) when
-    there are, then the members' `spread` when asked (the last band), and the `tags` that
-    say what made it (beside `MAP_TAGS`, which every map has: `map_tags`), and the `note`
-    for the user of what the bounds cannot give (`Calibration.pixel_note`), if any."""
-
-    bounds: Bounds | None = None
-    spread: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
-    note: str | None = None
-
-    def warn(self) -> None:
-        """Show the `note`, once per command, before the work."""
-        if self.note:
-            tqdm.write(self.note, file=sys.stderr)
-
-    def map_tags(self) -> dict[str, str]:
-        """Every tag the map carries."""
-        return {**MAP_TAGS, **self.tags}
-
-    def check(self, pred: np.ndarray) -> None:
-        """Refuse a predictor's layers `[layers, h, w]` that are not these layers' (the
-        spread without a predictor giving it would be the AGBM again, silently)."""
-        if len(pred) != 1 + self.spread:
-            raise ValueError(
-                f"the predictor gives {len(pred)} layer(s), the map needs {1 + self.spread}: "
-                "make it with spread=layers.spread"
-            )
-
-    def bands(self) -> list[str]:
-        """The names of `stack`'s bands."""
-        bounds = BOUND_BANDS if self.bounds is not None else ()
-        return [MAP_BAND, *bounds, *([SPREAD_BAND] if self.spread else [])]
-
-    def stack(self, pred: np.ndarray) -> np.ndarray:
-        """`[bands, h, w]` of a map from the predictor's `[layers, h, w]` (AGBM, and the
-        spread when asked)."""
-        bounds = self.bounds(pred[0]) if self.bounds is not None else ()
-        return np.stack([pred[0], *bounds, *(pred[1:2] if self.spread else ())])
-
-
-def map_layers(
-    checkpoints: Sequence[str | Path],
-    tta: str,
-    calibration: str | Path | None = None,
-    coverage: float = 0.9,
-) -> MapLayers:
-    """The layers of a map by `checkpoints` with `tta`: with `calibration` (checked to be of
-    these checkpoints and TTA) its bounds at `coverage`, and with more than one member
-    (models x TTA passes) their spread; tagged with the model and what the bands are."""
-    shas = [file_sha256(checkpoint_file(c)) for c in checkpoints]
-    tags = {CHECKPOINTS_TAG: ",".join(shas), TTA_TAG: tta}
-    if calibration is None:
-        return MapLayers(tags=tags)
-    intervals = read_calibration(calibration)
-    intervals.check(shas, tta, calibration)
-    check_coverage(coverage)
-    note = intervals.pixel_note(coverage, calibration)  # a coverage no bin can give fails
-
-    def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return intervals.bounds(agbm, coverage)
-
-    tags["AGBM_BOUNDS"] = (
-        f"bands 2-3: calibrated {coverage:.0%} bounds, t/ha (agbm calibrate "
-        f"{file_sha256(calibration)[:12]}); low clamped at 0"
-    )
-    if note:
-        tags["AGBM_BOUNDS"] += f"; {note.removeprefix('warning: ')}"
-    spread = members(len(checkpoints), tta) > 1
-    if spread:
-        tags["AGBM_SPREAD"] = (
-            "band 4: standard deviation between the models' and TTA passes' predictions, "
-            "t/ha: their disagreement, not a calibrated interval"
-        )
-    return MapLayers(bounds, spread, tags, note)
-
-
-def map_model(path: Path | str) -> tuple[list[str], str] | None:
-    """(checkpoints' SHA-256, TTA) of the model that made the map at `path`, from its tags;
-    None for a map without them (made by another program); a one-line `DataError` for a
-    file that is not a map."""
-    with open_map(path) as src:
-        tags = src.tags()
-    if CHECKPOINTS_TAG not in tags or TTA_TAG not in tags:
-        return None
-    return tags[CHECKPOINTS_TAG].split(","), tags[TTA_TAG]
-
-
 def _output(
     path: Path, scene: Scene, layers: MapLayers
 ) -> contextlib.AbstractContextManager[DatasetWriter]:
@@ -243,6 +134,7 @@ def predict_scene(
     predictor: Predictor,
     out: Path | str,
     tiling: Tiling,
+    *,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
     layers: MapLayers | None = None,
@@ -250,8 +142,7 @@ def predict_scene(
     """Predict `scene` window by window with `predictor`, blend and write the map to `out`
     with the bands and tags of `layers` (its spread needs a predictor that gives it). The
     windows are made by `conventions`: those of the predictor's models."""
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
+    check_batch_size(batch_size)
     layers = layers or MapLayers()
     rows = min(tiling.size[0] + BLOCK, scene.height)
     blender = StripBlender(rows, scene.width, 1 + layers.spread)
@@ -278,6 +169,7 @@ def predict_block(
     predictor: Predictor,
     tiling: Tiling,
     block: Block,
+    *,
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
     layers: MapLayers | None = None,
@@ -318,6 +210,7 @@ def predict_block(
 def model_predictor(
     models: Sequence[torch.nn.Module],
     device: torch.device,
+    *,
     tta: str = "flips",
     amp_dtype: torch.dtype | None = None,
     spread: bool = False,
@@ -334,15 +227,18 @@ def model_predictor(
 
 
 def load_predictor(
-    checkpoints: Sequence[str | Path], tta: str = "flips", amp: str = "auto", spread: bool = False
+    options: InferenceOptions, layers: MapLayers
 ) -> tuple[Predictor, InputConventions]:
-    """The ensemble of `checkpoints` on this machine's GPU (else the CPU) as a `Predictor`
-    with `tta`, `--amp` `amp` and `spread` (`model_predictor`), and the input conventions
-    its windows must be made by."""
+    """The ensemble of `options` on this machine's GPU (else the CPU) as a `Predictor` with
+    their TTA and `--amp`, giving the spread when `layers` hold it (`model_predictor`), and
+    the input conventions its windows must be made by."""
     device = local_device()
-    models = load_for_inference(checkpoints, device)
-    amp_dtype = autocast_dtype(amp, device, inference=True)
-    return model_predictor(models, device, tta, amp_dtype, spread), shared_conventions(models)
+    models = load_for_inference(options.checkpoints, device)
+    amp_dtype = autocast_dtype(options.amp, device, inference=True)
+    predictor = model_predictor(
+        models, device, tta=options.tta, amp_dtype=amp_dtype, spread=layers.spread
+    )
+    return predictor, shared_conventions(models)
 
 
 @dataclass(frozen=True)
@@ -358,30 +254,28 @@ class SceneMap:
 def predict_files(
     s1: str | Path,
     s2: str | Path,
-    checkpoints: Sequence[str | Path],
     out: str | Path,
-    window: int = 256,
-    overlap: int = 64,
-    tta: str = "flips",
-    batch_size: int = 8,
-    amp: str = "auto",
+    *,
+    options: InferenceOptions,
     overwrite: bool = False,
-    calibration: str | Path | None = None,
-    coverage: float = 0.9,
 ) -> SceneMap:
     """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
-    `{MM}` patterns) by the ensemble of `checkpoints`, written to `out`; with `calibration`
-    (of these checkpoints and TTA), its bounds at `coverage` as bands 2 and 3, and the
-    members' spread as band 4 when there are several (`map_layers`). Bad inputs and
-    an output that cannot be written fail before any model loads: one of the inputs, or an
+    `{MM}` patterns) by the model of `options` in their windows, written to `out` with the
+    layers of `options` (`InferenceOptions.layers`: with a calibration, its bounds as bands
+    2 and 3, and the members' spread as band 4 when there are several). Bad inputs and an
+    output that cannot be written fail before any model loads: one of the inputs, or an
     existing file without `overwrite`; a killed run's partial map beside `out` is removed."""
     out = Path(out)
     with open_scene(s1, s2) as scene, output_folder(out.parent):
-        check_output_file(out, [*(p for p, _ in scene.files), *checkpoints, calibration], overwrite)
-        layers = map_layers(checkpoints, tta, calibration, coverage)
+        inputs = [*(p for p, _ in scene.files), *options.checkpoints, options.calibration]
+        check_output_file(out, inputs, overwrite)
+        layers = options.layers()
         layers.warn()
         remove_stale_temporaries(out.parent)
-        tiling = plan_tiling(scene.height, scene.width, window, overlap)
-        predictor, conventions = load_predictor(checkpoints, tta, amp, layers.spread)
-        predict_scene(scene, predictor, out, tiling, batch_size, conventions, layers)
+        tiling = plan_tiling(scene.height, scene.width, options.window, options.overlap)
+        predictor, conventions = load_predictor(options, layers)
+        predict_scene(
+            scene, predictor, out, tiling,
+            batch_size=options.batch_size, conventions=conventions, layers=layers,
+        )  # fmt: skip
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))

@@ -87,12 +87,6 @@ def members(models: int, tta: str) -> int:
     return models * len(TTA[tta])
 
 
-def check_tta(tta: str) -> None:
-    """Refuse an unknown TTA name before any model runs."""
-    if tta not in TTA:
-        raise ValueError(f"--tta must be one of {', '.join(TTA)}, not {tta!r}")
-
-
 def load_for_inference(
     checkpoints: Sequence[Path | str], device: torch.device
 ) -> list[torch.nn.Module]:
@@ -112,3 +106,10 @@ def shared_conventions(models: Sequence[torch.nn.Module]) -> InputConventions:
             "an ensemble needs checkpoints of one kind"
         )
     return found.pop()
+
+
+def check_ensemble(checkpoints: Sequence[Path | str]) -> InputConventions:
+    """The input conventions of the ensemble of `checkpoints`, each loaded once on the CPU:
+    a file that is not a checkpoint, or models that cannot be averaged, fail before the
+    work of a run that loads them later (composing a place, a region's tasks)."""
+    return shared_conventions(load_for_inference(checkpoints, torch.device("cpu")))

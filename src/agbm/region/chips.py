@@ -37,15 +37,10 @@ from agbm.labels.chips import (
     write_chip_labels,
 )
 from agbm.labels.frame import read_labels
-from agbm.region.engine import (
-    cause_line,
-    client_for,
-    compose_task,
-    placement,
-    summary,
-    worker_resources,
-)
+from agbm.region.cluster import client_for, placement, worker_resources
 from agbm.region.grid import RegionGrid, Tile, region_grid
+from agbm.region.report import summary
+from agbm.region.tasks import cause_line, compose_task
 from agbm.region.tiles import inputs_folder, tile_transform
 
 #: The chips' side, in pixels: the challenge's 2.56 km.

@@ -125,7 +125,10 @@ def predict_tile(
     layers = layers or MapLayers()
     inputs = mosaic_folder(folder, mosaic)
     with open_scene(inputs / "S1.vrt", inputs / "S2.vrt") as scene:
-        pred = predict_block(scene, predictor, tiling, tile.block, batch_size, conventions, layers)
+        pred = predict_block(
+            scene, predictor, tiling, tile.block,
+            batch_size=batch_size, conventions=conventions, layers=layers,
+        )  # fmt: skip
     pred[:, ~grid.inside(tile)] = np.nan
     out = map_path(folder, tile)
     out.parent.mkdir(parents=True, exist_ok=True)
