@@ -1,4 +1,4 @@
-"""Adaptation from sparse labels on synthetic regions (tests/training/adaptation.py); one
+"""Adaptation from sparse labels on synthetic regions (bench/adaptation.py); one
 line per figure.
 
     python bench/adapt.py [--chips 16] [--points 30] [--epochs 12] [--size 32]
@@ -13,13 +13,10 @@ where they were measured, as GEDI's geolocation error does, fine-tuned with and 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' experiment
-
-from tests.training.adaptation import run  # noqa: E402
+from adaptation import run
 
 
 def main() -> None:

@@ -14,22 +14,19 @@ calibrated size. docs/uncertainty.md holds the figures.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from adaptation import train_tiny
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' tiny model
-
-from agbm.data.layout import list_chips  # noqa: E402
-from agbm.data.raw import chip_prediction, read_target  # noqa: E402
-from agbm.data.synth import generate  # noqa: E402
-from agbm.evaluation.calibration import block_errors, calibrate  # noqa: E402
-from agbm.inference.chips import predict  # noqa: E402
-from agbm.inference.intervals import PIXEL_BINS, bin_of  # noqa: E402
-from agbm.inference.options import InferenceOptions  # noqa: E402
-from tests.training.adaptation import train_tiny  # noqa: E402
+from agbm.data.layout import list_chips
+from agbm.data.raw import chip_prediction, read_target
+from agbm.data.synth import generate
+from agbm.evaluation.calibration import block_errors, calibrate
+from agbm.inference.chips import predict
+from agbm.inference.intervals import PIXEL_BINS, bin_of
+from agbm.inference.options import InferenceOptions
 
 
 def run(root: Path, chips: int, size: int, train_size: int, coverage: float) -> None:

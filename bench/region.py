@@ -2,7 +2,7 @@
 
     python bench/region.py [--tiles 2] [--tile-size 1024] [--blocksize 512] [--workers 1 2]
 
-Builds a static STAC catalog in the Planetary Computer's layout (tests/compose/catalog.py):
+Builds a static STAC catalog in the Planetary Computer's layout (bench/catalog.py):
 one Sentinel-1 item over the whole region and four overlapping Sentinel-2 squares of four
 July dates, as MGRS tiles overlap, every COG in `--blocksize` px blocks. It serves the
 catalog from a local HTTP server that answers range requests and counts the bytes it
@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import http.server
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -32,17 +31,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import shapely
+from catalog import CRS, X0, Y0, S1Item, S2Item, build
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' catalog builder
-
-from agbm.inference import InferenceOptions  # noqa: E402
-from agbm.inference.tiling import plan_tiling  # noqa: E402
-from agbm.models import TemporalUNet, save_model  # noqa: E402
-from agbm.region import region_grid  # noqa: E402
-from agbm.region.engine import RegionPlan, map_region  # noqa: E402
-from agbm.region.grid import RegionGrid  # noqa: E402
-from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build  # noqa: E402
+from agbm.inference import InferenceOptions
+from agbm.inference.tiling import plan_tiling
+from agbm.models import TemporalUNet, save_model
+from agbm.region import region_grid
+from agbm.region.engine import RegionPlan, map_region
+from agbm.region.grid import RegionGrid
 
 #: The region's margin inside the catalog's rasters, in metres.
 MARGIN = 200

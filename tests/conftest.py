@@ -74,7 +74,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A synthetic set of 48 train chips of 32 px and the tiny model that learned it (the
     agbm recipe, 8 epochs, fold 0 of 4 held out: `train_tiny`): the model the learning and
     the calibration tests share. Returns (data, run folder)."""
-    from tests.training.adaptation import train_tiny
+    from bench.adaptation import train_tiny
 
     def build(root: Path) -> None:
         generate(root / "data", chips=48, test_chips=0, seed=3, size=32)

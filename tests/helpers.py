@@ -41,19 +41,6 @@ SMALL = {
 }
 
 
-def cached(data: Path) -> Path:
-    """`data`'s train split as an `agbm prepare` cache beside it (made once, then reused):
-    the same chips bit for bit, read about 5x faster than 24 GeoTIFFs a chip, which is most
-    of a tiny model's training time."""
-    from agbm.data.cache import is_cache, prepare
-
-    if is_cache(data):
-        return data
-    cache = data.with_name(f"{data.name}-cache")
-    prepare(data, cache, "train")  # converts only the chips not there yet
-    return cache
-
-
 def assert_lower_by_se(lower: np.ndarray, higher: np.ndarray, sigmas: float = 3.0) -> None:
     """Assert that per-unit scores `lower` (e.g. a model's RMSE per chip) are below the paired
     `higher` by more than `sigmas` standard errors of the mean difference: a learning test

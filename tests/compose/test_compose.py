@@ -26,7 +26,7 @@ from agbm.data.bands import S1_NODATA
 from agbm.data.calendar import year_months
 from agbm.errors import DataError, DependencyError, OutputError
 from agbm.models import TemporalUNet, save_model
-from tests.compose.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
+from bench.catalog import AREA, CRS, X0, Y0, S1Item, S2Item, build
 from tests.helpers import PNG, write_calibration
 
 D = dt.date

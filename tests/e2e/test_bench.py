@@ -6,6 +6,7 @@ rotting silently when an API it uses changes. Each runs at a toy size in a few s
 
 from __future__ import annotations
 
+import ast
 import re
 import runpy
 import sys
@@ -56,3 +57,19 @@ def test_benchmark_runs_and_prints_one_figure_per_line(
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert lines
     assert [line for line in lines if not FIGURE.match(line)] == []
+
+
+def test_the_benchmarks_need_nothing_from_the_tests() -> None:
+    """bench/ runs from a checkout without tests/ importable: what both use (the static
+    catalog, the adaptation experiment) lives in bench/, and the tests import it."""
+    imported = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(BENCH.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tests")
+        or (
+            isinstance(node, ast.Import)
+            and any(a.name.split(".")[0] == "tests" for a in node.names)
+        )
+    ]
+    assert imported == []

@@ -16,7 +16,7 @@ from agbm.cli import main
 from agbm.labels.frame import labels_frame, write_labels
 from agbm.training import TrainConfig, train
 from agbm.training.history import read_metrics
-from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
+from bench.catalog import CRS, X0, Y0, S1Item, S2Item, build
 
 D = dt.date
 #: Labels (x, y from the catalog's corner, m): three on its first square, two on a second

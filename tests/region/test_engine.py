@@ -36,7 +36,7 @@ from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from agbm.region import cluster, grid_of, tasks
 from agbm.region.cluster import placement, worker_specs
-from tests.compose.catalog import AREA, S1Item, S2Item, build
+from bench.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
 
 

@@ -20,7 +20,7 @@ from agbm.inference import InferenceOptions
 from agbm.models import TemporalUNet, save_model
 from agbm.region import grid_of
 from agbm.region.engine import RegionPlan, map_region
-from tests.compose.catalog import CRS, X0, Y0, S1Item, S2Item, build
+from bench.catalog import CRS, X0, Y0, S1Item, S2Item, build
 
 D = dt.date
 #: The region: 7.5 km a side with its north-east corner cut off and a 1.7 km hole.

@@ -17,7 +17,7 @@ from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet
 from agbm.region import region_grid
 from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
-from tests.compose.catalog import AREA, S1Item, S2Item, build
+from bench.catalog import AREA, S1Item, S2Item, build
 
 D = dt.date
 
