@@ -13,7 +13,7 @@ from affine import Affine
 
 from agbm.cli import main
 from agbm.data.geotiff import write_geotiff
-from agbm.inference.scene import CHECKPOINTS_TAG, TTA_TAG
+from agbm.inference.layers import CHECKPOINTS_TAG, TTA_TAG
 from agbm.io import file_sha256
 from tests.helpers import write_calibration
 

@@ -29,7 +29,7 @@ from agbm.data.layout import agbm_chips, prediction_path
 from agbm.errors import DataError
 from agbm.evaluation.totals import CARBON_FRACTION, CO2_PER_C, zone_stats
 from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
-from agbm.inference.scene import map_model
+from agbm.inference.layers import map_model
 from agbm.io import replacing, writable_folder
 
 #: The change map's bands (a map without a calibration has the first only).
