@@ -171,7 +171,9 @@ class Calibration:
             return math.nan, side
         return self.block_quantile(smaller[-1], coverage), smaller[-1]
 
-    def check(self, checkpoints: Sequence[str], tta: str, path: Path | str, of: str = "") -> None:
+    def check(
+        self, checkpoints: Sequence[str], tta: str, path: Path | str, *, of: str = ""
+    ) -> None:
         """Refuse a map of other checkpoints (SHA-256) or another TTA, naming the calibration
         file `path` (and `of`, what the map is, when it is a file: "MAP's ")."""
         if list(checkpoints) != self.checkpoints or tta != self.tta:
