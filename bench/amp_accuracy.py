@@ -49,8 +49,9 @@ def main() -> None:
     data = ChipDataset(root, args.split, targets=False, raw=True)
     batch = torch.utils.data.default_collate([data[i] for i in range(min(args.chips, len(data)))])
     image, present = model_input(batch, device, models[0].conventions)
-    full = predict_batch(models, image, present, args.tta, None).numpy()
-    low = predict_batch(models, image, present, args.tta, AMP_DTYPES[args.amp]).numpy()
+    full = predict_batch(models, image, present, tta=args.tta).numpy()
+    low = predict_batch(models, image, present, tta=args.tta, amp_dtype=AMP_DTYPES[args.amp])
+    low = low.numpy()
     diff = np.abs(low - full)
     name = args.checkpoint.name if args.checkpoint else "winner fixture"
     label = f"{name}, {len(full)} chips, tta {args.tta}, {args.amp} vs fp32"

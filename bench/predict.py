@@ -47,7 +47,7 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats(device)
     for tta in args.tta:
         seconds = timed(
-            lambda tta=tta: predict_batch([forward], image, present, tta, amp),
+            lambda tta=tta: predict_batch([forward], image, present, tta=tta, amp_dtype=amp),
             args.steps,
             args.warmup,
             device,

@@ -120,7 +120,7 @@ def own_bytes(stac: Path, area: shapely.Geometry) -> float:
 
 def passes_per_pixel(grid: RegionGrid, tile_size: int, window: int, overlap: int) -> float:
     """Model evaluations per map pixel: every tile predicts each window reaching into it."""
-    tiling = plan_tiling(*grid.shape, window, overlap)
+    tiling = plan_tiling(*grid.shape, window=window, overlap=overlap)
     evaluated = sum(len(tiling.corners_touching(t.block)) for t in grid.tiles(tile_size))
     return evaluated * window * window / (grid.shape[0] * grid.shape[1])
 

@@ -16,13 +16,11 @@ from agbm.data.layout import list_chips
 from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.synth import generate, next_year
 from agbm.errors import DataError
-from agbm.evaluation.calibration import accumulate, block_errors
+from agbm.evaluation.calibration import accumulate, accumulate_footprints, block_errors
 from agbm.evaluation.change import ChangeIntervals
 from agbm.inference.intervals import (
-    BLOCK_SIDES,
-    EDGES,
     PIXEL_BINS,
-    Calibration,
+    ResidualCounts,
     bin_of,
     read_calibration,
 )
@@ -110,11 +108,10 @@ def test_block_intervals_of_64_and_256_px_cover_correlated_errors() -> None:
     known correlated errors, calibrated by `accumulate` (what `agbm calibrate` runs) on 500
     chips and scored on 500 others."""
     rng = np.random.default_rng(5)
-    empty = np.zeros(len(EDGES) - 1, np.int64)
-    blocks = {str(s): empty for s in BLOCK_SIDES}
-    calibration = Calibration(["x"], "none", [empty] * len(PIXEL_BINS), blocks, 0)
+    counts = ResidualCounts(["x"], "none")
     for _ in range(500):
-        accumulate(calibration, *_correlated_chip(rng))
+        accumulate(counts, *_correlated_chip(rng))
+    calibration = counts.to_calibration()
     scored = [_correlated_chip(rng) for _ in range(500)]
     pixel = calibration.pixel_quantiles(0.9)[3]  # 100-150 t/ha: the middle of the truth
     for side in (64, 256):
@@ -307,3 +304,16 @@ def test_union_bound_change_intervals_cover_a_later_years_true_change(
         f"{(layers[:, 3][cut] == -1).mean():.2f} of {cut.sum()}, unchanged flagged "
         f"{np.concatenate(flagged).mean():.4f}"
     )
+
+
+def test_footprints_are_counted_for_the_pixels_and_the_smallest_block_only() -> None:
+    """A label's residual is its footprint's mean against its agbd, binned by the mean; a
+    label without agbd counts nothing, and no block larger than a footprint is measured."""
+    counts = ResidualCounts(["x"], "none", "footprints")
+    pred = np.full((8, 8), 40.0, np.float32)
+    labels = np.array([[2.5, 2.5, 0.4, 41.02, np.nan], [5.5, 5.5, 0.4, np.nan, np.nan]], np.float32)
+    accumulate_footprints(counts, pred, labels)
+    calibration = counts.to_calibration()
+    assert calibration.residuals == "footprints" and list(calibration.blocks) == ["1"]
+    assert calibration.pixel[1] == calibration.blocks["1"] == [0] * 20 + [1]  # 1.02 t/ha
+    assert sum(map(sum, calibration.pixel)) == 1 and calibration.chips == 1

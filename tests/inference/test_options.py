@@ -4,6 +4,7 @@ checks its values when made, and it alone builds the layers and the record of an
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from pathlib import Path
 
@@ -83,3 +84,44 @@ def test_one_record_of_the_model_serves_the_folders_the_tags_and_the_calibration
         dataclasses.replace(bounded, tta="flips").layers()
     with pytest.raises(CheckpointError, match="nope.pt does not exist"):
         InferenceOptions((tmp_path / "nope.pt",)).record()
+
+
+#: The rooms the options go through, from the CLI to the writers.
+ROOMS = [
+    "agbm.inference.chips", "agbm.inference.intervals", "agbm.inference.layers",
+    "agbm.inference.options", "agbm.inference.scene", "agbm.inference.tiling",
+    "agbm.inference.tta", "agbm.mapping", "agbm.evaluation.calibration", "agbm.region.chips",
+    "agbm.region.cluster", "agbm.region.engine", "agbm.region.report", "agbm.region.tasks",
+]  # fmt: skip
+
+
+def _public_functions(module: object) -> list[tuple[str, object]]:
+    """(name, function) of the module's own public functions and its classes' methods."""
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(value):
+            found.append((name, value))
+        elif inspect.isclass(value):
+            found += [
+                (f"{name}.{method}", function)
+                for method, function in vars(value).items()
+                if inspect.isfunction(function) and not method.startswith("_")
+            ]
+    return found
+
+
+def test_a_public_function_of_four_or_more_parameters_takes_its_options_keyword_only() -> None:
+    """As odc-stac's and exactextract's entry points do: no call passes 8 positional
+    arguments, whose order siblings spelled differently."""
+    offenders = []
+    for name in ROOMS:
+        for function_name, function in _public_functions(importlib.import_module(name)):
+            parameters = [
+                p for p in inspect.signature(function).parameters.values() if p.name != "self"
+            ]
+            positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+            if len(parameters) >= 4 and any(p.default is not p.empty for p in positional):
+                offenders.append(f"{name}.{function_name}")
+    assert offenders == []

@@ -38,8 +38,8 @@ def test_flip_tta_is_the_mean_of_four_hand_flipped_predictions() -> None:
         pred = model(flipped, present)
         by_hand.append(pred.flip(dims) if dims else pred)
     expected = torch.stack(by_hand).mean(0).clamp(min=0)
-    torch.testing.assert_close(predict_batch([model], image, present, "flips"), expected)
-    assert not torch.allclose(predict_batch([model], image, present, "none"), expected)
+    torch.testing.assert_close(predict_batch([model], image, present, tta="flips"), expected)
+    assert not torch.allclose(predict_batch([model], image, present, tta="none"), expected)
 
 
 def test_predictions_are_clamped_to_non_negative() -> None:
@@ -50,7 +50,7 @@ def test_predictions_are_clamped_to_non_negative() -> None:
     image, present = torch.rand(2, 12, 15, 8, 8), torch.ones(2, 12, dtype=torch.bool)
     raw = Signed()(image, present)
     assert (raw < 0).any() and (raw > 0).any()
-    out = predict_batch([Signed()], image, present, "none")
+    out = predict_batch([Signed()], image, present, tta="none")
     torch.testing.assert_close(out, raw.clamp(min=0), rtol=0, atol=0)
 
 
@@ -65,8 +65,8 @@ def test_an_ensemble_is_the_mean_of_its_models() -> None:
 
     image, present = torch.rand(2, 12, 15, 8, 8), torch.ones(2, 12, dtype=torch.bool)
     one, three = Scaled(1.0), Scaled(3.0)
-    ensemble = predict_batch([one, three], image, present, "flips")
-    expected = predict_batch([one], image, present, "flips") * 2  # (1 + 3) / 2 of model one
+    ensemble = predict_batch([one, three], image, present, tta="flips")
+    expected = predict_batch([one], image, present, tta="flips") * 2  # (1 + 3) / 2 of model one
     torch.testing.assert_close(ensemble, expected)
 
 
@@ -78,7 +78,8 @@ def test_d4_tta_of_a_rotation_invariant_model_is_the_plain_prediction() -> None:
     image, present = torch.rand(1, 12, 15, 8, 8), torch.ones(1, 12, dtype=torch.bool)
     model = PixelWise()
     torch.testing.assert_close(
-        predict_batch([model], image, present, "d4"), predict_batch([model], image, present, "none")
+        predict_batch([model], image, present, tta="d4"),
+        predict_batch([model], image, present, tta="none"),
     )
 
 

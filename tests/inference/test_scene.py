@@ -161,7 +161,7 @@ def box_filter(a: np.ndarray) -> np.ndarray:
 
 def run(s1: str, s2: str, model, out: Path, window: int = 256, overlap: int = 64, batch=2):
     with open_scene(s1, s2) as scene:
-        tiling = plan_tiling(scene.height, scene.width, window, overlap)
+        tiling = plan_tiling(scene.height, scene.width, window=window, overlap=overlap)
         predict_scene(scene, model, out, tiling, batch_size=batch)
     with rasterio.open(out) as src:
         return src.read(1)
@@ -427,7 +427,7 @@ def test_a_map_made_block_by_block_equals_the_one_pass_map(tile: int, tmp_path: 
     model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
     predictor = model_predictor([model], torch.device("cpu"), tta="none")
     with open_scene(*files.stacks) as scene:
-        tiling = plan_tiling(scene.height, scene.width, 64, 16)
+        tiling = plan_tiling(scene.height, scene.width, window=64, overlap=16)
         whole_scene = (0, 0, scene.height, scene.width)
         (whole,) = predict_block(scene, predictor, tiling, whole_scene, batch_size=4)
         tiled = np.full_like(whole, -1.0)
@@ -489,7 +489,7 @@ def test_a_predictor_without_the_spread_the_map_needs_is_refused(small: SceneFil
         return torch.ones(image.shape[0], 1, *image.shape[-2:])
 
     with open_scene(*small.stacks) as scene:
-        tiling = plan_tiling(scene.height, scene.width, 64, 16)
+        tiling = plan_tiling(scene.height, scene.width, window=64, overlap=16)
         block = (0, 0, scene.height, scene.width)
         with pytest.raises(ValueError, match="gives 1 layer"):
             predict_block(scene, plain, tiling, block, layers=MapLayers(spread=True))

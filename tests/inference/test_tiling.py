@@ -26,13 +26,16 @@ def test_taper_is_positive_and_overlapping_windows_sum_to_one() -> None:
 
 
 def test_tiling_covers_the_scene_with_windows_ending_at_the_edge() -> None:
-    tiling = plan_tiling(HEIGHT, WIDTH, 256, 64)
+    tiling = plan_tiling(HEIGHT, WIDTH, window=256, overlap=64)
     assert tiling.rows == (0, 155, 310, 464, 619, HEIGHT - 256)  # equal steps <= 192
     assert tiling.cols[-1] == WIDTH - 256 and tiling.size == (256, 256)
-    assert plan_tiling(40, 1000, 256, 64).size == (64, 256)  # short sides shrink to 32k
+    assert plan_tiling(40, 1000, window=256, overlap=64).size == (
+        64,
+        256,
+    )  # short sides shrink to 32k
     for window, overlap in ((100, 0), (256, 256), (256, -1)):
         with pytest.raises(ValueError, match="--window|--overlap"):
-            plan_tiling(HEIGHT, WIDTH, window, overlap)
+            plan_tiling(HEIGHT, WIDTH, window=window, overlap=overlap)
 
 
 def test_blender_holds_one_strip_and_releases_whole_blocks() -> None:
@@ -42,7 +45,7 @@ def test_blender_holds_one_strip_and_releases_whole_blocks() -> None:
     height, width = 1500, 200
     field = np.add.outer(np.arange(height), np.arange(width) / 1000).astype(np.float32)
     fields = np.stack([field, np.sqrt(field)])
-    tiling = plan_tiling(height, width, 64, 16)
+    tiling = plan_tiling(height, width, window=64, overlap=16)
     blender = StripBlender(64 + BLOCK, width, layers=2)
     pieces = []
     for row, col in tiling.corners():

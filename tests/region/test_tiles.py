@@ -45,7 +45,7 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     model = TemporalUNet("resnet18", decoder_channels=(16, 16, 16, 16, 16)).eval()
     torch.manual_seed(0)
     predictor = model_predictor([model], torch.device("cpu"), tta="none")
-    tiling = plan_tiling(*grid.shape, 32, 8)
+    tiling = plan_tiling(*grid.shape, window=32, overlap=8)
     out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4)
     assert out == map_path(tmp_path, tile)
     with rasterio.open(out) as src:
@@ -70,7 +70,7 @@ def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
     write_inputs_mosaic(tmp_path, grid, [tile])
     model = TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5).eval()
     predictor = model_predictor([model], torch.device("cpu"), tta="hv", spread=True)
-    tiling = plan_tiling(*grid.shape, 32, 8)
+    tiling = plan_tiling(*grid.shape, window=32, overlap=8)
 
     def bounds(agbm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.maximum(agbm - 5, 0), agbm + 5

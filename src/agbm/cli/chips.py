@@ -12,8 +12,8 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.region.chips import describe, make_chips
 
     result = make_chips(
-        args.labels, args.year, args.out, args.catalog, args.s2_catalog, args.crs,
-        args.scheduler, args.retries,
+        args.labels, args.year, args.out, catalog=args.catalog, s2_catalog=args.s2_catalog,
+        crs=args.crs, scheduler=args.scheduler, retries=args.retries,
     )  # fmt: skip
     print(describe(result))
     return 1 if result.failed else 0

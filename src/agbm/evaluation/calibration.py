@@ -1,7 +1,8 @@
 """`agbm calibrate`: split-conformal calibration of a model on chips with targets it never
 trained on (a held-out fold, the BioMassters test set for the winner's model, or a region's
-labelled chips), through `agbm predict`'s own path (TTA, input conventions). What it counts
-and how the intervals follow is in `agbm.inference.intervals`.
+labelled chips), through `agbm predict`'s own path (TTA, input conventions). This module
+computes the residuals and counts them in a `ResidualCounts`; how the intervals follow, and
+the file they are written to, are `agbm.inference.intervals`'.
 
 Chips with sparse labels instead of dense targets (`agbm chips`: GEDI footprints or plots)
 are calibrated on their footprints: each residual is |the prediction's mean over the
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +27,10 @@ from agbm.data.sources import ChipSource, open_source
 from agbm.errors import DataError
 from agbm.evaluation.evaluate import scored_chips
 from agbm.inference.chips import predict
-from agbm.inference.intervals import BLOCK_SIDES, EDGES, PIXEL_BINS, TOP, Calibration, bin_of
+from agbm.inference.intervals import BLOCK_SIDES, Calibration, ResidualCounts
 from agbm.inference.options import InferenceOptions
 from agbm.labels.chips import read_chip_labels
 from agbm.labels.footprints import footprint_means_on_chip
-
-
-def _counts(residuals: np.ndarray) -> np.ndarray:
-    """Histogram over `EDGES`; residuals beyond the top are counted in the last bin."""
-    return np.histogram(np.minimum(residuals, TOP - 1e-3), EDGES)[0]
 
 
 def block_means(plane: np.ndarray, side: int) -> np.ndarray:
@@ -50,55 +46,51 @@ def block_errors(pred: np.ndarray, target: np.ndarray, side: int) -> np.ndarray:
     return np.abs(block_means(pred, side) - block_means(target, side)).ravel()
 
 
-def _add_pixels(calibration: Calibration, pred: np.ndarray, residual: np.ndarray) -> None:
-    """Count `residual`s in the pixel histograms of their predictions' (`pred`) bins."""
-    bins = bin_of(pred)
-    for b in range(len(PIXEL_BINS)):
-        calibration.pixel[b] = np.asarray(calibration.pixel[b]) + _counts(residual[bins == b])
+def accumulate(counts: ResidualCounts, pred: np.ndarray, target: np.ndarray) -> None:
+    """Count one chip's residuals (`pred`, `target` `[H, W]`, t/ha): its pixels', and the
+    errors of its block means of every side it holds."""
+    sides = [side for side in BLOCK_SIDES if side <= min(pred.shape)]
+    blocks = {side: block_errors(pred, target, side) for side in sides}
+    counts.add(pred, np.abs(pred - target), blocks)
 
 
-def _add_block(calibration: Calibration, side: int, errors: np.ndarray) -> None:
-    """Count the absolute `errors` of block means in the histogram of blocks of `side` px."""
-    key = str(side)
-    calibration.blocks[key] = np.asarray(calibration.blocks[key]) + _counts(errors)
-
-
-def accumulate(calibration: Calibration, pred: np.ndarray, target: np.ndarray) -> None:
-    """Add one chip's residuals (`pred`, `target` `[H, W]`, t/ha) to the histograms."""
-    _add_pixels(calibration, pred, np.abs(pred - target))
-    for side in BLOCK_SIDES:
-        if side <= min(pred.shape):
-            _add_block(calibration, side, block_errors(pred, target, side))
-
-
-def accumulate_footprints(calibration: Calibration, pred: np.ndarray, labels: np.ndarray) -> None:
-    """Add one chip's footprint residuals (`pred` `[H, W]`, t/ha; `labels` `[K, 5]`, its
-    `label_array`) to the pixel histograms and the smallest block's."""
+def accumulate_footprints(counts: ResidualCounts, pred: np.ndarray, labels: np.ndarray) -> None:
+    """Count one chip's footprint residuals (`pred` `[H, W]`, t/ha; `labels` `[K, 5]`, its
+    `label_array`), binned by the footprint's mean, for the pixels and the smallest block."""
     means = footprint_means_on_chip(
         torch.from_numpy(pred)[None, None], torch.from_numpy(labels)[None]
     )
     means = means[0].numpy()
     used = np.isfinite(means) & np.isfinite(labels[:, 3])
     residual = np.abs(means - labels[:, 3])[used]
-    _add_pixels(calibration, means[used], residual)
-    _add_block(calibration, BLOCK_SIDES[0], residual)
+    counts.add(means[used], residual, {BLOCK_SIDES[0]: residual})
 
 
-def _residual_source(
-    data: Path, split: str, source: ChipSource
-) -> tuple[list[str], Callable, Callable]:
-    """(chips, how to read one's truth, how to count a prediction against it): dense
-    targets where there are, else the chips' labels (`agbm chips`); `source`: the split's."""
+@dataclass(frozen=True)
+class Truth:
+    """What a split's chips are calibrated against: its `chips`, how to `read` one's truth,
+    how to `count` a prediction against it (`accumulate`, `accumulate_footprints`), and what
+    the residuals are of (`RESIDUALS`)."""
+
+    chips: list[str]
+    read: Callable[[str], np.ndarray]
+    count: Callable[[ResidualCounts, np.ndarray, np.ndarray], None]
+    residuals: str
+
+
+def _truth(data: Path, split: str, source: ChipSource) -> Truth:
+    """Dense targets where there are, else the chips' labels (`agbm chips`); `source`: the
+    split's."""
     if source.has_targets():
         chips, read_target = scored_chips(data, split)
-        return chips, read_target, accumulate
+        return Truth(chips, read_target, accumulate, "pixels")
     labels = read_chip_labels(data, split, source.chip_ids())  # none without the folder
     if not labels:
         raise DataError(
             f"{data}: no targets ({split}_agbm/) and no chip with labels ({split}_labels/) "
             f"in the {split} split to calibrate on"
         )
-    return list(labels), labels.__getitem__, accumulate_footprints
+    return Truth(list(labels), labels.__getitem__, accumulate_footprints, "footprints")
 
 
 def calibrate(
@@ -114,27 +106,14 @@ def calibrate(
     chips are predicted without bounds."""
     data = Path(data)
     source = open_source(data, split)
-    chips, read_truth, count = _residual_source(data, split, source)
-    model = options.model_record()
-    empty = np.zeros(len(EDGES) - 1, np.int64)
-    calibration = Calibration(
-        model["checkpoints"], model["tta"], [empty] * len(PIXEL_BINS),
-        {str(s): empty for s in BLOCK_SIDES}, len(chips),
-        "pixels" if count is accumulate else "footprints",
-    )  # fmt: skip
+    truth = _truth(data, split, source)
+    counts = ResidualCounts(**options.model_record(), residuals=truth.residuals)
     with tempfile.TemporaryDirectory() as folder:
         plain = replace(options, calibration=None)
         predict(data, folder, options=plain, split=split, workers=workers)
-        for chip in tqdm(chips, desc="calibrate", unit="chip"):
-            truth = read_truth(chip)
-            count(calibration, chip_prediction(Path(folder), chip, source.size(chip)), truth)
-    if not any(np.sum(c) for c in calibration.pixel):
+        for chip in tqdm(truth.chips, desc="calibrate", unit="chip"):
+            pred = chip_prediction(Path(folder), chip, source.size(chip))
+            truth.count(counts, pred, truth.read(chip))
+    if not counts.counted():
         raise DataError(f"{data}: no residual to count (no prediction or truth has data)")
-    # JSON lists, without the empty top of each histogram
-    calibration.pixel = [np.trim_zeros(np.asarray(c), "b").tolist() for c in calibration.pixel]
-    calibration.blocks = {
-        k: np.trim_zeros(np.asarray(v), "b").tolist()
-        for k, v in calibration.blocks.items()
-        if np.sum(v)
-    }
-    return calibration
+    return counts.to_calibration()

@@ -120,10 +120,10 @@ def predict(
         with tqdm(total=len(todo), desc="predict", unit="chip", disable=not runtime.main) as bar:
             for batch in loader:
                 image, present = model_input(batch, runtime.device, conventions)
-                agbm, spreads = (
-                    t.cpu().numpy()
-                    for t in predict_spread(models, image, present, options.tta, amp_dtype)
+                mean, spread = predict_spread(
+                    models, image, present, tta=options.tta, amp_dtype=amp_dtype
                 )
+                agbm, spreads = mean.cpu().numpy(), spread.cpu().numpy()
                 for chip_id, chip_agbm, chip_spread in zip(
                     batch["chip_id"], agbm[:, 0], spreads[:, 0], strict=True
                 ):

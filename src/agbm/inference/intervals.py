@@ -1,4 +1,4 @@
-"""Calibrated intervals: what `agbm calibrate` measured, and the bounds it gives a map.
+"""Calibrated intervals: the calibration file, both ways, and the bounds it gives a map.
 
 Split-conformal: on chips the model never trained on, the absolute residuals |prediction -
 truth| are counted per pixel, in Mondrian bins of the predicted AGB (`PIXEL_BINS`, t/ha: the
@@ -13,14 +13,19 @@ coverage no bin (or block) can give is refused before any work, and a bin that c
 leaves its pixels without bounds (NaN), which is said (`Calibration.pixel_note`).
 
 A calibration belongs to its checkpoints (SHA-256) and TTA: another model's map is refused.
+
+This module owns the file: `ResidualCounts` counts the histograms while `agbm calibrate`
+goes (in NumPy; `agbm.evaluation.calibration` computes the residuals it is given) and makes
+the file's `Calibration` of them (`to_calibration`), which `Calibration.write` writes and
+`read_calibration` reads back, checked field by field.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +44,8 @@ STEP, TOP = 0.05, 2000.0
 EDGES = np.arange(0.0, TOP + STEP, STEP)
 #: The calibration files' formats, the one written last (2 added `residuals`).
 FORMATS = ("agbm-calibration-1", "agbm-calibration-2")
+#: What a calibration's residuals are of: dense targets' pixels, or labels' footprints.
+RESIDUALS = ("pixels", "footprints")
 
 
 def check_coverage(coverage: float) -> None:
@@ -109,7 +116,7 @@ class Calibration:
     pixel: list[list[int]]
     blocks: dict[str, list[int]]
     chips: int
-    #: What the residuals are of: dense targets' "pixels", or labels' "footprints".
+    #: What the residuals are of (`RESIDUALS`).
     residuals: str = "pixels"
 
     def pixel_quantiles(self, coverage: float) -> np.ndarray:
@@ -164,7 +171,9 @@ class Calibration:
             return math.nan, side
         return self.block_quantile(smaller[-1], coverage), smaller[-1]
 
-    def check(self, checkpoints: Sequence[str], tta: str, path: Path | str, of: str = "") -> None:
+    def check(
+        self, checkpoints: Sequence[str], tta: str, path: Path | str, *, of: str = ""
+    ) -> None:
         """Refuse a map of other checkpoints (SHA-256) or another TTA, naming the calibration
         file `path` (and `of`, what the map is, when it is a file: "MAP's ")."""
         if list(checkpoints) != self.checkpoints or tta != self.tta:
@@ -175,6 +184,7 @@ class Calibration:
             )
 
     def write(self, path: Path | str) -> Path:
+        """Write the calibration file `path` (atomically), in the last of `FORMATS`."""
         path = Path(path)
         with replacing(path) as tmp:
             tmp.write_text(json.dumps({"format": FORMATS[-1], **asdict(self)}))
@@ -184,6 +194,67 @@ class Calibration:
 def bin_of(pred: np.ndarray) -> np.ndarray:
     """Each prediction's Mondrian bin (index into `PIXEL_BINS`); NaN goes to bin 0."""
     return np.clip(np.searchsorted(PIXEL_BINS, np.nan_to_num(pred), side="right") - 1, 0, None)
+
+
+def _histogram(residuals: np.ndarray) -> np.ndarray:
+    """Counts of `residuals` over `EDGES`; those beyond the top are counted in the last bin."""
+    return np.histogram(np.minimum(residuals, TOP - 1e-3), EDGES)[0]
+
+
+def _trimmed(counts: np.ndarray) -> list[int]:
+    """A histogram as the file holds it: a list, without its empty top."""
+    return np.trim_zeros(counts, "b").tolist()
+
+
+def _empty() -> np.ndarray:
+    """A histogram of no residual."""
+    return np.zeros(len(EDGES) - 1, np.int64)
+
+
+@dataclass
+class ResidualCounts:
+    """The histograms of a calibration of `checkpoints` (SHA-256) with `tta` while they are
+    counted, one chip at a time (`add`): per bin of `PIXEL_BINS` (`pixel[b]`) and per block
+    side (`blocks[side]`), in NumPy, with the `chips` counted and what the `residuals` are
+    of (`RESIDUALS`). `to_calibration` makes the file's `Calibration` of them."""
+
+    checkpoints: list[str]
+    tta: str
+    residuals: str = "pixels"
+    pixel: np.ndarray = field(default_factory=lambda: np.stack([_empty()] * len(PIXEL_BINS)))
+    blocks: dict[str, np.ndarray] = field(
+        default_factory=lambda: {str(side): _empty() for side in BLOCK_SIDES}
+    )
+    chips: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse residuals of an unknown kind: the file could not be read back."""
+        if self.residuals not in RESIDUALS:
+            raise ValueError(
+                f"residuals must be one of {', '.join(RESIDUALS)}, not {self.residuals!r}"
+            )
+
+    def add(self, pred: np.ndarray, residual: np.ndarray, blocks: Mapping[int, np.ndarray]) -> None:
+        """Count one chip: the absolute `residual`s of its pixels (or footprints) in the
+        histograms of their predictions' (`pred`, t/ha) bins, and the absolute errors of its
+        block means in those of their sides (`blocks`: side -> errors)."""
+        bins = bin_of(pred)
+        for b in range(len(PIXEL_BINS)):
+            self.pixel[b] += _histogram(residual[bins == b])
+        for side, errors in blocks.items():
+            self.blocks[str(side)] += _histogram(errors)
+        self.chips += 1
+
+    def counted(self) -> int:
+        """How many residuals the pixel histograms hold."""
+        return int(self.pixel.sum())
+
+    def to_calibration(self) -> Calibration:
+        """The `Calibration` of these counts, as the file holds it: each histogram a list
+        without its empty top, and only the blocks that hold a residual."""
+        blocks = {side: _trimmed(c) for side, c in self.blocks.items() if c.sum()}
+        pixel = [_trimmed(c) for c in self.pixel]
+        return Calibration(self.checkpoints, self.tta, pixel, blocks, self.chips, self.residuals)
 
 
 def _counts(value: object, name: str) -> list[int]:
@@ -213,8 +284,8 @@ def _check_fields(data: dict) -> None:
         raise ValueError(f"tta is {tta!r}, not a name")
     if type(chips) is not int or chips < 0:
         raise ValueError(f"chips is {chips!r}, not a count")
-    if (residuals := data.get("residuals", "pixels")) not in ("pixels", "footprints"):
-        raise ValueError(f"residuals is {residuals!r}, not pixels or footprints")
+    if (residuals := data.get("residuals", "pixels")) not in RESIDUALS:
+        raise ValueError(f"residuals is {residuals!r}, not {' or '.join(RESIDUALS)}")
 
 
 def _check_histograms(pixel: object, blocks: object) -> None:

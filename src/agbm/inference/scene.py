@@ -220,7 +220,8 @@ def model_predictor(
     check_tta(tta)
 
     def predict(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        mean, std = predict_spread(models, image.to(device), present.to(device), tta, amp_dtype)
+        image, present = image.to(device), present.to(device)
+        mean, std = predict_spread(models, image, present, tta=tta, amp_dtype=amp_dtype)
         return (torch.cat([mean, std], dim=1) if spread else mean).cpu()
 
     return predict
@@ -272,7 +273,9 @@ def predict_files(
         layers = options.layers()
         layers.warn()
         remove_stale_temporaries(out.parent)
-        tiling = plan_tiling(scene.height, scene.width, options.window, options.overlap)
+        tiling = plan_tiling(
+            scene.height, scene.width, window=options.window, overlap=options.overlap
+        )
         predictor, conventions = load_predictor(options, layers)
         predict_scene(
             scene, predictor, out, tiling,

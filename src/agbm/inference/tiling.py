@@ -52,8 +52,8 @@ class Tiling:
         """Blending weights of the window at (`row`, `col`), cropped to the scene: tapered
         towards each side that lies inside the scene, flat towards the scene's border."""
         (height, width), (h, w) = self.shape, self.size
-        rows = taper(h, self.overlap, row > 0, row + h < height)[: height - row]
-        cols = taper(w, self.overlap, col > 0, col + w < width)[: width - col]
+        rows = taper(h, self.overlap, start=row > 0, end=row + h < height)[: height - row]
+        cols = taper(w, self.overlap, start=col > 0, end=col + w < width)[: width - col]
         return np.outer(rows, cols)
 
 
@@ -68,7 +68,7 @@ def _starts(length: int, size: int, stride: int) -> tuple[int, ...]:
     return tuple(round(k * (length - size) / steps) for k in range(steps + 1))
 
 
-def plan_tiling(height: int, width: int, window: int = 256, overlap: int = 64) -> Tiling:
+def plan_tiling(height: int, width: int, *, window: int = 256, overlap: int = 64) -> Tiling:
     """Windows of `window` pixels overlapping by at least `overlap` over a `height x width` scene.
 
     Along a side shorter than `window` the window shrinks to the side rounded up to a multiple
@@ -86,7 +86,7 @@ def plan_tiling(height: int, width: int, window: int = 256, overlap: int = 64) -
     return Tiling((height, width), (h, w), overlap, rows, cols)
 
 
-def taper(size: int, overlap: int, start: bool = True, end: bool = True) -> np.ndarray:
+def taper(size: int, overlap: int, *, start: bool = True, end: bool = True) -> np.ndarray:
     """1-D window weights `[size]`: raised-cosine ramps over `overlap` pixels at the `start`
     and `end` (a side without a ramp has no neighbour to blend with and keeps full weight).
 

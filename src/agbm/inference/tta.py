@@ -49,11 +49,12 @@ def predict_batch(
     models: Sequence[torch.nn.Module],
     image: torch.Tensor,
     present: torch.Tensor,
+    *,
     tta: str = "flips",
     amp_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Mean prediction `[B, 1, H, W]` (t/ha, >= 0) over models and test-time augmentations."""
-    return predict_spread(models, image, present, tta, amp_dtype)[0]
+    return predict_spread(models, image, present, tta=tta, amp_dtype=amp_dtype)[0]
 
 
 @torch.no_grad()
@@ -61,6 +62,7 @@ def predict_spread(
     models: Sequence[torch.nn.Module],
     image: torch.Tensor,
     present: torch.Tensor,
+    *,
     tta: str = "flips",
     amp_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:

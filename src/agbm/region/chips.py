@@ -119,6 +119,7 @@ def make_chips(
     labels_path: Path | str,
     year: int,
     folder: Path | str,
+    *,
     catalog: str | Path = PLANETARY_COMPUTER,
     s2_catalog: str | Path | None = None,
     crs: str | None = None,

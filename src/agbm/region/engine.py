@@ -179,7 +179,7 @@ def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
     task: the windows, the retries, `--predict-on`, the calibration, and the
     checkpoints, each loaded once on this machine's CPU (a file that is not one, or models
     that cannot be averaged). Returns the tiles' layers (`InferenceOptions.layers`)."""
-    plan_tiling(*plan.grid.shape, options.window, options.overlap)
+    plan_tiling(*plan.grid.shape, window=options.window, overlap=options.overlap)
     if plan.retries < 0:
         raise ValueError(f"--retries must be 0 or more, not {plan.retries}")
     placement([], plan.predict_on)

@@ -12,8 +12,9 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agbm.data.conventions import InputConventions
 from agbm.errors import AgbmError, TileError, reason
 from agbm.extras import require
 from agbm.inference.layers import MapLayers
@@ -21,6 +22,9 @@ from agbm.inference.options import InferenceOptions
 from agbm.inference.tiling import plan_tiling
 from agbm.region.grid import RegionGrid, Tile
 from agbm.region.tiles import compose_tile, predict_tile, write_inputs_mosaic
+
+if TYPE_CHECKING:
+    from agbm.inference.scene import Predictor
 
 
 def task_record(start: float) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def compose_task(
 
 
 @functools.cache
-def _predictor(options: InferenceOptions) -> tuple[Any, Any, MapLayers]:
+def _predictor(options: InferenceOptions) -> tuple[Predictor, InputConventions, MapLayers]:
     """The models of `options` on this worker's device, the input conventions and the
     tiles' layers: loaded once per worker process."""
     layers = options.layers()
@@ -98,7 +102,7 @@ def predict_task(
     def work() -> None:
         write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
         predictor, conventions, layers = _predictor(options)
-        tiling = plan_tiling(*grid.shape, options.window, options.overlap)
+        tiling = plan_tiling(*grid.shape, window=options.window, overlap=options.overlap)
         predict_tile(
             folder, grid, tile, predictor, tiling, conventions, options.batch_size,
             f"near-{tile.id}", layers,
