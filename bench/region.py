@@ -33,11 +33,12 @@ from pathlib import Path
 import shapely
 from catalog import CRS, X0, Y0, S1Item, S2Item, build
 
+from agbm.data.bands import PIXEL_M
 from agbm.inference import InferenceOptions
 from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet, save_model
 from agbm.region import region_grid
-from agbm.region.engine import RegionPlan, map_region
+from agbm.region.engine import RegionPlan, map_region, neighbours
 from agbm.region.grid import RegionGrid
 
 #: The region's margin inside the catalog's rasters, in metres.
@@ -179,6 +180,22 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
           f"per pixel ({one:.2f} as one tile)")  # fmt: skip
 
 
+def plan(counts: list[int], tile_size: int, window: int) -> None:
+    """Planning a region of each of `counts` tiles: its grid's tiles and their neighbours
+    (what map-region does before it submits the first task), one figure per line."""
+    for count in counts:
+        side = round(count**0.5) * tile_size * PIXEL_M
+        area = shapely.box(4_000_000, 3_000_000, 4_000_000 + side, 3_000_000 + side)
+        start = time.perf_counter()
+        grid = region_grid(area, "EPSG:3035", "EPSG:3035")  # equal-area Europe
+        tiles = grid.tiles(tile_size)
+        tiled = time.perf_counter()
+        neighbours(tiles, tiles, tile_size, window)
+        done = time.perf_counter()
+        print(f"planning {len(tiles)} tiles of {tile_size} px: grid and tiles "
+              f"{tiled - start:.2f} s, neighbours {done - tiled:.2f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiles", type=int, default=2, help="tiles a side (default 2)")
@@ -187,7 +204,14 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=256, help="window (default 256)")
     parser.add_argument("--overlap", type=int, default=64, help="overlap (default 64)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts")
+    parser.add_argument(
+        "--plan", type=int, nargs="+", metavar="N",
+        help="only time planning regions of N tiles each (e.g. 1000 10000 100000)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.plan:
+        plan(args.plan, args.tile_size, args.window)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run(args, Path(tmp))
 

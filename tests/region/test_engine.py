@@ -440,3 +440,23 @@ def test_every_value_is_checked_before_the_folder_is_claimed(
     (line,) = capsys.readouterr().err.splitlines()
     assert message in line
     assert not (tmp_path / "o").exists()
+
+
+def test_tile_neighbours_come_from_the_lattice_as_a_search_over_pairs_finds_them() -> None:
+    """A tile's neighbours (the tiles a window reaching into it may read) were found by a
+    search over every pair: minutes for a country. The lattice gives the same ones."""
+    from agbm.region.engine import _within, neighbours
+    from agbm.region.grid import Tile
+
+    rng = np.random.default_rng(0)
+    size, shape = 256, (9 * 256 + 100, 7 * 256 + 40)  # cut tiles at the grid's edge
+    tiles = [
+        Tile(f"r{r:04d}_c{c:04d}", r * size, c * size,
+             min(size, shape[0] - r * size), min(size, shape[1] - c * size))
+        for r in range(10) for c in range(8) if rng.random() < 0.7  # a region with holes
+    ]  # fmt: skip
+    for reach in (64, 256, 300, 600):
+        found = neighbours(tiles, tiles, size, reach)
+        for tile in tiles:
+            assert found[tile.id] == [t for t in tiles if _within(t, tile, reach)], reach
+    assert len(neighbours(tiles, tiles[:1], size, 256)[tiles[0].id]) <= 9
