@@ -274,6 +274,13 @@ def test_a_missing_stratum_field_is_named_in_one_line(agbm_map: Path, tmp_path: 
         estimate(agbm_map, plots, strata=[0, 150], strata_field="forest")
 
 
+def test_overlapping_strata_are_refused(agbm_map: Path, tmp_path: Path) -> None:
+    strata = _strata(tmp_path / "s.gpkg", [*STRATA, ("c", (50, 50, 90, 90))])
+    with pytest.raises(DataError, match="s.gpkg: its strata overlap"):
+        estimate(agbm_map, _plots(tmp_path / "p.gpkg", PLOTS, AGBD), strata=strata,
+                 strata_field="kind")  # fmt: skip
+
+
 def test_the_command_takes_strata_from_polygons(holed_map: Path, tmp_path: Path, capsys) -> None:
     plots, out = _plots(tmp_path / "p.gpkg", STRATA_PLOTS, STRATA_AGBD), tmp_path / "est.csv"
     strata = _strata(tmp_path / "s.gpkg")
