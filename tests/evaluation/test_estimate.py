@@ -194,11 +194,105 @@ def test_gedi_labels_are_refused_in_one_line(agbm_map: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("strata", "message"),
-    [([100], "at least 2"), ([0, 200, 100], "must increase"), ("strata.gpkg", "not a file")],
+    [([100], "at least 2"), ([0, 200, 100], "must increase"), ("strata.gpkg", "--strata-field")],
 )
 def test_bad_strata_are_refused(agbm_map: Path, tmp_path: Path, strata, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         estimate(agbm_map, _plots(tmp_path / "p.gpkg", PLOTS, AGBD), strata=strata)
+
+
+#: Stratum polygons (x0, y0, x1, y1 from the map's corner, m, beyond it above and below):
+#: "a" west of x = 60 (two polygons, one stratum), "b" east of it.
+STRATA = [("a", (-50, -50, 60, 100)), ("a", (-50, 100, 60, 250)), ("b", (60, -50, 250, 250))]
+#: Six plots, three in each stratum, on data (the map's top-left 10 x 6 pixels have none).
+STRATA_PLOTS = [(15, 115), (35, 145), (45, 185), (75, 25), (125, 65), (175, 155)]
+STRATA_AGBD = [80.0, 100.0, 120.0, 150.0, 210.0, 240.0]
+
+
+def _strata(path: Path, strata: list = STRATA, crs: str = "EPSG:4326") -> Path:
+    """The stratum polygons `strata` (name, box), field "kind", written in `crs`."""
+    shapes = [shapely.box(X0 + a, Y0 - d, X0 + c, Y0 - b) for _, (a, b, c, d) in strata]
+    frame = geopandas.GeoDataFrame(
+        {"kind": [name for name, _ in strata], "note": "x"}, geometry=shapes, crs=UTM
+    )
+    frame.to_crs(crs).to_file(path)
+    return path
+
+
+@pytest.fixture()
+def holed_map(tmp_path: Path) -> Path:
+    """The map without data in its top-left 10 rows x 6 columns (60 pixels)."""
+    values = VALUES.copy()
+    values[:10, :6] = np.nan
+    path = tmp_path / "holed.tif"
+    write_geotiff(path, values, UTM, Affine(10, 0, X0, 0, -10, Y0), np.nan, ["agbm"], {})
+    return path
+
+
+def test_strata_from_polygons_equal_a_hand_computation(holed_map: Path, tmp_path: Path) -> None:
+    plots = _plots(tmp_path / "p.gpkg", STRATA_PLOTS, STRATA_AGBD)
+    table = estimate(holed_map, plots, strata=_strata(tmp_path / "s.gpkg"), strata_field="kind")
+    # weights from the mapped areas, not the polygons': "a" 6 x 20 - 60 = 60 pixels with
+    # data, "b" 14 x 20 = 280: W = 60 / 340 = 3/17 and 14/17.
+    # "a" 80 100 120: mean 100, s^2 = 400; "b" 150 210 240: mean 200, s^2 = (2500 + 100 +
+    # 1600) / 2 = 2100; mean = 3/17 x 100 + 14/17 x 200 = 3100/17;
+    # sum W s^2 = (1200 + 29400) / 17 = 1800, sum (1 - W) s^2 = (5600 + 6300) / 17 = 700;
+    # V = 1800 / 6 + 700 / 36 = 2875/9, on 6 - 2 = 4 degrees of freedom
+    stratified = _row(table, "post_stratified")
+    assert stratified["mean_t_ha"] == pytest.approx(3100 / 17, rel=1e-5)
+    assert stratified["se_t_ha"] == pytest.approx(math.sqrt(2875 / 9), rel=1e-5)
+    high = 3100 / 17 + student_t.ppf(0.95, 4) * math.sqrt(2875 / 9)
+    assert stratified["mean_high_t_ha"] == pytest.approx(high, rel=1e-5)
+    assert stratified["mapped_ha"] == pytest.approx(3.4 * HA, rel=1e-6)
+    assert stratified["n_plots"] == 6 and stratified["reason"] == ""
+    assert "stratum" not in stratified["warning"]  # every plot in one, the strata cover all
+
+
+def test_a_plot_in_no_stratum_is_counted(holed_map: Path, tmp_path: Path) -> None:
+    # "a" and "b" with a gap of a pixel column between (x 60-70), and a seventh plot in it
+    gapped = [STRATA[0], STRATA[1], ("b", (70, -50, 250, 250))]
+    plots = _plots(tmp_path / "p.gpkg", [*STRATA_PLOTS, (65, 115)], [*STRATA_AGBD, 500.0])
+    table = estimate(holed_map, plots, strata=_strata(tmp_path / "s.gpkg", gapped, UTM),
+                     strata_field="kind")  # fmt: skip
+    assert _row(table, "direct")["n_plots"] == 7
+    stratified = _row(table, "post_stratified")
+    # "a" 60 pixels with data, "b" 13 x 20 = 260: W = 60/320 and 260/320, the mean
+    # 0.1875 x 100 + 0.8125 x 200 = 181.25 (of the 320 pixels of the 340 in a stratum)
+    assert stratified["n_plots"] == 6 and stratified["mean_t_ha"] == pytest.approx(181.25)
+    assert "1 plot(s) of the zone in no stratum" in stratified["warning"]
+    assert "the strata cover 94.1 % of the zone's mapped area" in stratified["warning"]
+
+
+def test_a_missing_stratum_field_is_named_in_one_line(agbm_map: Path, tmp_path: Path) -> None:
+    strata, plots = _strata(tmp_path / "s.gpkg"), _plots(tmp_path / "p.gpkg", PLOTS, AGBD)
+    with pytest.raises(DataError) as caught:
+        estimate(agbm_map, plots, strata=strata, strata_field="forest")
+    message = str(caught.value)
+    assert "\n" not in message and str(strata) in message
+    assert "no field 'forest' for --strata-field (it has: kind, note)" in message
+    with pytest.raises(ValueError, match="--strata-field forest: only with --strata FILE"):
+        estimate(agbm_map, plots, strata=[0, 150], strata_field="forest")
+
+
+def test_overlapping_strata_are_refused(agbm_map: Path, tmp_path: Path) -> None:
+    strata = _strata(tmp_path / "s.gpkg", [*STRATA, ("c", (50, 50, 90, 90))])
+    with pytest.raises(DataError, match="s.gpkg: its strata overlap"):
+        estimate(agbm_map, _plots(tmp_path / "p.gpkg", PLOTS, AGBD), strata=strata,
+                 strata_field="kind")  # fmt: skip
+
+
+def test_the_command_takes_strata_from_polygons(holed_map: Path, tmp_path: Path, capsys) -> None:
+    plots, out = _plots(tmp_path / "p.gpkg", STRATA_PLOTS, STRATA_AGBD), tmp_path / "est.csv"
+    strata = _strata(tmp_path / "s.gpkg")
+    args = ["estimate", "--map", str(holed_map), "--plots", str(plots), "--out", str(out)]
+    assert main([*args, "--strata", str(strata), "--strata-field", "kind"]) == 0
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert _row(table, "post_stratified")["mean_t_ha"] == pytest.approx(3100 / 17, abs=1e-3)
+    capsys.readouterr()
+    assert main([*args, "--strata", str(strata), "100"]) == 2
+    assert "give class edges in t/ha (e.g. 0 100 200) or one" in capsys.readouterr().err
+    assert main([*args, "--strata", str(strata)]) == 2
+    assert "name its stratum field with --strata-field" in capsys.readouterr().err
 
 
 def test_the_command_writes_the_table_and_refuses_gedi(

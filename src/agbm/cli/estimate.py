@@ -8,16 +8,33 @@ from pathlib import Path
 from agbm.io import check_output_file
 
 
+def strata_arg(values: list[str] | None) -> list[float] | Path | None:
+    """`--strata`'s values: class edges when they are all numbers, else one polygon file;
+    a one-line `ValueError` otherwise."""
+    if values is None:
+        return None
+    try:
+        return [float(value) for value in values]
+    except ValueError:
+        if len(values) == 1:
+            return Path(values[0])
+        raise ValueError(
+            f"--strata {' '.join(values)}: give class edges in t/ha (e.g. 0 100 200) or one "
+            "polygon file"
+        ) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.estimate import estimate, write_estimates
 
     if args.out.suffix.lower() != ".csv":
         raise ValueError(f"--out {args.out}: give a .csv file")
-    inputs = [args.map, args.plots, args.zones, args.plots_to, args.map_to]
-    check_output_file(args.out, inputs)
+    strata = strata_arg(args.strata)
+    files = [args.map, args.plots, args.zones, args.plots_to, args.map_to]
+    check_output_file(args.out, [*files, strata if isinstance(strata, Path) else None])
     table = estimate(
-        args.map, args.plots, args.zones, args.id, args.coverage, args.strata,
-        args.plots_to, args.map_to,
+        args.map, args.plots, args.zones, args.id, args.coverage, strata,
+        args.plots_to, args.map_to, strata_field=args.strata_field,
     )  # fmt: skip
     write_estimates(table, args.out)
     assisted = table[(table["method"] == "model_assisted") & (table["reason"] == "")]
@@ -39,10 +56,11 @@ DESCRIPTION = (
     "Design-based estimates of each zone's mean AGB and total from field plots, the map "
     "making them more precise (docs/estimate.md): direct (plots alone), model_assisted (the "
     "difference estimator: the map's exact zone mean plus the plots' mean residual) and with "
-    "--strata post_stratified (by map classes); Student-t intervals at --coverage, totals "
-    "(mean x mapped_ha), carbon, CO2e, the relative efficiency over plots alone and the "
-    "interval's half-width in %. Unbiased whatever the map's bias when PLOTS are a random or "
-    "systematic sample of the zone measured in the map's year; GEDI footprints are refused. "
+    "--strata post_stratified (by map classes or stratum polygons); Student-t intervals at "
+    "--coverage, totals (mean x mapped_ha), carbon, CO2e, the relative efficiency over plots "
+    "alone and the interval's half-width in %. Unbiased whatever the map's bias when PLOTS "
+    "are a random or systematic sample of the zone measured in the map's year; GEDI "
+    "footprints are refused. "
     "A zone with under 2 plots gets a reason, under 10 a warning. With --plots-to and "
     "--map-to, the same estimators of the change (plot change minus the map's change over "
     "the plot's disc) and emissions_co2e_t (a loss positive). Needs pip install "
@@ -64,10 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--coverage", type=float, default=0.9, help="the intervals' coverage (default 0.9)"
     )
     parser.add_argument(
-        "--strata", type=float, nargs="+", metavar="T_HA",
-        help="map class edges in t/ha for post-stratification: 0 100 200 is 0-100, 100-200 "
-        "and over 200",
+        "--strata", nargs="+", metavar="T_HA|FILE",
+        help="for post-stratification, map class edges in t/ha (0 100 200 is 0-100, 100-200 "
+        "and over 200) or a polygon file in any CRS with --strata-field",
     )  # fmt: skip
+    parser.add_argument(
+        "--strata-field", help="the field naming each polygon's stratum in --strata FILE"
+    )
     parser.add_argument(
         "--plots-to", type=Path,
         help="the same plots measured again (paired by id: agbm labels --columns id=NAME): "

@@ -10,11 +10,13 @@ plots. Per zone, with `y` the plots' values and `m` the map's mean over each plo
 - `direct`: mean(y), SE = s_y / sqrt(n), the plots alone;
 - `model_assisted`, the difference estimator: M + mean(y - m), with M the map's exact mean
   over the zone (`zone_sums`, exactextract), SE = s_e / sqrt(n) of the residuals e = y - m;
-- `post_stratified` (`strata`, class edges in t/ha of the map): sum_h W_h mean(y_h), the
-  weights W_h the shares of the zone's mapped area in each class (exactextract's sums of
-  each class's indicator, weighted by the pixels' true areas, as `agbm stats` sums the
-  map), each plot in the class of the map's pixel under its centre; variance (Cochran 1977,
-  5A.9, as the US FIA uses it) sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2.
+- `post_stratified` (`strata`, class edges in t/ha of the map, or polygons with a stratum
+  field): sum_h W_h mean(y_h), the weights W_h the shares of the zone's mapped area in each
+  stratum (exactextract's sums, weighted by the pixels' true areas as `agbm stats` sums the
+  map: of each class's indicator, or of the data mask over each piece of the zone cut by
+  the stratum polygons), each plot in the class of the map's pixel under its centre, or in
+  the polygon holding its centre; variance (Cochran 1977, 5A.9, as the US FIA uses it)
+  sum_h W_h s_h^2 / n + sum_h (1 - W_h) s_h^2 / n^2.
 
 Intervals are Student-t at `coverage`, with n - 1 degrees of freedom (n - H for H strata);
 totals are the mean x the mapped area (`mapped_ha`), carbon and CO2e as `agbm stats` gives
@@ -116,17 +118,23 @@ def difference_estimate(y: np.ndarray, m: np.ndarray, map_mean: float) -> Estima
     return Estimate(map_mean + residual.mean, residual.se, residual.n, residual.df)
 
 
-def stratum_shortfall(strata: np.ndarray, weights: np.ndarray) -> str | None:
-    """Why post-stratification cannot estimate: a class of the zone's map (a weight > 0)
-    with fewer than 2 plots; else None."""
+def stratum_shortfall(
+    strata: np.ndarray, weights: np.ndarray, names: Sequence[str] = ()
+) -> str | None:
+    """Why post-stratification cannot estimate: no stratum in the zone's mapped area, or a
+    stratum there (a weight > 0) with fewer than 2 plots; else None. `names`: the strata's,
+    for the reason (default "map class 1", ...)."""
+    if not (weights > 0).any():
+        return "no stratum covers the zone's mapped area"
     counts = np.bincount(strata, minlength=len(weights))
     short = np.flatnonzero((weights > 0) & (counts < 2))
     if not len(short):
         return None
     h = int(short[0])
+    name = names[h] if len(names) else f"map class {h + 1}"
     return (
-        f"map class {h + 1} (a share {weights[h]:.3f} of the mapped area) has {counts[h]} "
-        "plot(s): post-stratification needs at least 2 in each class (merge classes)"
+        f"{name} (a share {weights[h]:.3f} of the mapped area) has {counts[h]} "
+        "plot(s): post-stratification needs at least 2 in each stratum (merge strata)"
     )
 
 
@@ -149,8 +157,9 @@ def post_stratified_estimate(y: np.ndarray, strata: np.ndarray, weights: np.ndar
 class Zone:
     """One zone's share of the inputs: `y` the values, t/ha, of its plots on the map's data
     and `m` the map's mean over their discs; `map_mean` the map's exact mean over the zone
-    and `mapped_ha` its mapped area; with strata, `strata` each plot's class (-1: none,
-    its centre off the map's data) and `weights` the classes' shares of the mapped area;
+    and `mapped_ha` its mapped area; with strata, `strata` each plot's stratum (-1: none,
+    its centre off the map's data or in no stratum polygon), `weights` the strata's shares
+    of the mapped area and `stratum_names` their names for the reasons;
     `off_map`: the zone's plots left out, without map data under them; `change`: the values
     are changes (`estimate(..., plots_to, map_to)`); `notes`: more warnings."""
 
@@ -164,6 +173,7 @@ class Zone:
     off_map: int = 0
     change: bool = False
     notes: tuple[str, ...] = ()
+    stratum_names: tuple[str, ...] = ()
 
 
 def zone_warning(zone: Zone) -> str:
@@ -201,7 +211,7 @@ def zone_estimates(zone: Zone) -> dict[str, Estimate | str]:
     }
     if zone.weights is not None:
         classed = zone.strata >= 0
-        short = stratum_shortfall(zone.strata[classed], zone.weights)
+        short = stratum_shortfall(zone.strata[classed], zone.weights, zone.stratum_names)
         found["post_stratified"] = short or post_stratified_estimate(
             zone.y[classed], zone.strata[classed], zone.weights
         )
@@ -253,22 +263,104 @@ def estimate_columns(
     } | ({"emissions_co2e_t": -co2e} if change else {})  # fmt: skip
 
 
-def check_strata(strata: Sequence[float] | None) -> np.ndarray | None:
-    """`strata` as increasing class edges in t/ha (at least 2: two classes), or a one-line
-    `ValueError` naming `--strata`. The first class takes anything below its lower edge."""
+def check_strata(
+    strata: Sequence[float] | Path | str | None, strata_field: str | None = None
+) -> np.ndarray | Any | None:
+    """`strata` as increasing class edges in t/ha (at least 2: two classes; the first takes
+    anything below its lower edge), or of a polygon file its strata (`read_strata`), or a
+    one-line error naming `--strata` or `--strata-field`."""
+    if isinstance(strata, (str, Path)):
+        if strata_field is None:
+            raise ValueError(f"--strata {strata}: name its stratum field with --strata-field")
+        return read_strata(strata, strata_field)
+    if strata_field is not None:
+        raise ValueError(
+            f"--strata-field {strata_field}: only with --strata FILE (polygons), not without "
+            "strata or with class edges"
+        )
     if strata is None:
         return None
-    if isinstance(strata, (str, Path)):
-        raise ValueError(
-            f"--strata: give class edges in t/ha (e.g. 0 100 200), not a file ({strata}): "
-            "strata from polygons are not supported yet"
-        )
     edges = np.asarray(strata, np.float64)
     if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all():
         raise ValueError(f"--strata: give at least 2 finite class edges in t/ha, not {strata}")
     if (np.diff(edges) <= 0).any():
         raise ValueError(f"--strata: class edges must increase, not {list(strata)}")
     return edges
+
+
+def read_strata(path: Path | str, field: str) -> Any:
+    """The strata of a polygon file (any CRS): its polygons dissolved by `field`, one row
+    per stratum (indexed by the field's values, sorted; polygons without one dropped), or a
+    one-line `DataError` naming the file: not polygons, no such field, no stratum, strata
+    that overlap (a place in two would count twice)."""
+    shapely = require("shapely", "labels")
+    frame = read_zones(path, field, "--strata-field")
+    strata = frame[[field, "geometry"]].dissolve(by=field)
+    if not len(strata):
+        raise DataError(f"{path}: no polygon has a value of {field!r}: no stratum")
+    polygons = strata.geometry.to_numpy()
+    if shapely.union_all(polygons).area < shapely.area(polygons).sum() * (1 - 1e-9):
+        raise DataError(f"{path}: its strata overlap: a place may be in one stratum only")
+    return strata
+
+
+def stratum_areas(map_path: Path | str, outlines: Any, strata: Any) -> np.ndarray:
+    """The covered true area, ha, of the map's data in each stratum polygon per zone
+    `[zones, strata]`: the zones cut by the strata (geopandas' overlay, in the map's CRS),
+    each piece's mapped area by `zone_sums`."""
+    geopandas = require("geopandas", "labels")
+    with open_map(map_path) as src:
+        crs = src.crs.to_wkt()
+    polygons = densified(strata).to_crs(crs)
+    pieces = geopandas.overlay(
+        outlines.to_crs(crs).assign(zone=np.arange(len(outlines))),
+        polygons.assign(stratum=np.arange(len(strata))),
+        how="intersection", keep_geom_type=True,
+    )  # fmt: skip
+    areas = np.zeros((len(outlines), len(strata)))
+    if len(pieces):
+        mapped, _ = zone_sums(Path(map_path), pieces)
+        np.add.at(areas, (pieces["zone"].to_numpy(), pieces["stratum"].to_numpy()), mapped)
+    return areas
+
+
+def plot_strata(plots: Any, strata: Any) -> np.ndarray:
+    """Each plot's stratum: the index of the stratum polygon holding its centre (-1: none)."""
+    found = np.full(len(plots), -1)
+    for h, inside in enumerate(plots_in_zones(plots, strata)):
+        found[inside] = h
+    return found
+
+
+def strata_of(
+    map_path: Path | str, plots: Any, outlines: Any, strata: Any
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(each plot's stratum, -1 for none; each stratum's mapped area per zone `[zones,
+    strata]`, ha; the strata's names) of `strata`, class edges (`check_strata`) or the
+    dissolved polygons of `read_strata`."""
+    if isinstance(strata, np.ndarray):
+        names = tuple(f"map class {h + 1}" for h in range(len(strata)))
+        classes = centre_classes(map_path, plots, strata)
+        return classes, class_areas(map_path, outlines, strata), names
+    names = tuple(f"stratum {value!r}" for value in strata.index)
+    return plot_strata(plots, strata), stratum_areas(map_path, outlines, strata), names
+
+
+def strata_notes(classes: np.ndarray, areas: np.ndarray, mapped_ha: float) -> tuple[str, ...]:
+    """A zone's warnings of its strata: its plots in none (left out of post-stratification),
+    its mapped area not all in one (the estimate is then of the part that is)."""
+    notes = []
+    if (classes < 0).any():
+        notes.append(
+            f"{int((classes < 0).sum())} plot(s) of the zone in no stratum: left out of "
+            "post_stratified"
+        )
+    if mapped_ha > 0 and 0 < areas.sum() < mapped_ha * (1 - 1e-3):
+        notes.append(
+            f"the strata cover {100 * areas.sum() / mapped_ha:.1f} % of the zone's mapped "
+            "area: post_stratified estimates the mean of that part"
+        )
+    return tuple(notes)
 
 
 def class_ranges(edges: np.ndarray) -> list[tuple[float, float]]:
@@ -345,9 +437,10 @@ def estimate(
     zones: Path | str | None = None,
     id_field: str | None = None,
     coverage: float = 0.9,
-    strata: Sequence[float] | None = None,
+    strata: Sequence[float] | Path | str | None = None,
     plots_to: Path | str | None = None,
     map_to: Path | str | None = None,
+    strata_field: str | None = None,
 ) -> Any:
     """The design-based estimates (module docstring) per zone and method as a DataFrame of
     `COLUMNS`; with `plots_to` and `map_to`, of the change from `map` to `map_to`
@@ -357,12 +450,13 @@ def estimate(
     labels --plots`; GEDI refused), a probability sample of each zone measured in the
     map's year; `zones`: polygons (any CRS; default: the whole map, a zone named "map");
     `id_field`: the zones' name field (default: row numbers); `coverage`: the intervals';
-    `strata`: map class edges in t/ha for post-stratification (`[0, 100, 200]`: 0-100,
-    100-200 and over 200; of `map`'s values for a change); `plots_to`, `map_to`: the same
-    plots measured again (paired by their id, `agbm labels --columns id=NAME`) and the
-    later map, for the change."""
+    `strata`: for post-stratification, map class edges in t/ha (`[0, 100, 200]`: 0-100,
+    100-200 and over 200; of `map`'s values for a change) or a polygon file (any CRS) whose
+    `strata_field` names each polygon's stratum (polygons of one value are one stratum);
+    `plots_to`, `map_to`: the same plots measured again (paired by their id, `agbm labels
+    --columns id=NAME`) and the later map, for the change."""
     check_coverage(coverage)
-    edges = check_strata(strata)
+    layers = check_strata(strata, strata_field)
     labels, y = read_sample(plots, plots_to, map_to)
     frame = read_zones(zones, id_field) if zones is not None else map_zone(map)
     outlines = densified(frame)
@@ -372,17 +466,21 @@ def estimate(
     usable = ~np.isnan(y) & np.isfinite(values.at_plots)
     maps = map if map_to is None else f"{map} or {map_to}"
     note_left_out(plots, maps, int(np.isnan(y).sum()), int((~np.isnan(y) & ~usable).sum()))
-    if edges is not None:
-        classes, shares = centre_classes(map, labels, edges), class_areas(map, outlines, edges)
+    classes, shares, strata_names = (
+        strata_of(map, labels, outlines, layers) if layers is not None else (None, None, ())
+    )
     names, rows = zone_names(frame, id_field, zones is None), []
     for z, inside in enumerate(plots_in_zones(labels, frame)):
         used = inside[usable[inside]]
+        notes = values.notes(z)
+        if layers is not None:
+            notes += strata_notes(classes[used], shares[z], values.mapped[z])
         zone = Zone(
             names[z], y[used], values.at_plots[used], values.means[z], values.mapped[z],
-            classes[used] if edges is not None else None,
-            shares[z] / max(shares[z].sum(), 1e-300) if edges is not None else None,
+            classes[used] if layers is not None else None,
+            shares[z] / max(shares[z].sum(), 1e-300) if layers is not None else None,
             int((~np.isnan(y[inside]) & ~usable[inside]).sum()), map_to is not None,
-            values.notes(z),
+            notes, strata_names,
         )  # fmt: skip
         rows += zone_rows(zone, coverage)
     pandas = require("pandas", "labels")
