@@ -5,6 +5,8 @@ files, output folders, missing extras, a run that diverged) raises an `AgbmError
 naming the file at fault. A plain `ValueError` is only for a bad argument given in code (or
 a bad command-line option, which reaches the library as one). `agbm` commands print both
 as one line, never as a traceback; library users catch `AgbmError` for the former.
+Messages name the library's parameters in backticks (`coverage`); the CLI spells those as
+its flags (--coverage). What the library goes on without is an `AgbmWarning`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def reason(exc: BaseException, limit: int = 200) -> str:
             return text[:limit] or type(exc).__name__
         exc = cause
     return type(exc).__name__
+
+
+class AgbmWarning(UserWarning):
+    """What agbm tells its user it could not do as asked, and goes on without (bounds a
+    calibration cannot give, plots left out); `agbm` commands show each as one line."""
 
 
 class AgbmError(Exception):

@@ -283,7 +283,7 @@ def test_maps_that_cover_a_zone_differently_are_said(agbm_map: Path, tmp_path: P
 
 def test_a_change_needs_ids_and_both_years(agbm_map: Path, tmp_path: Path) -> None:
     map_to, before, after = _pair(tmp_path)
-    with pytest.raises(ValueError, match="needs both --plots-to"):
+    with pytest.raises(ValueError, match="needs both `plots_to`"):
         estimate(agbm_map, before, plots_to=after)
     unnamed = _plots(tmp_path / "u.gpkg", PLOTS, AGBD)  # source plots:field.csv, no id
     with pytest.raises(DataError, match="5 plot\\(s\\) have no id"):

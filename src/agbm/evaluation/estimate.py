@@ -260,14 +260,14 @@ def check_strata(strata: Sequence[float] | None) -> np.ndarray | None:
         return None
     if isinstance(strata, (str, Path)):
         raise ValueError(
-            f"--strata: give class edges in t/ha (e.g. 0 100 200), not a file ({strata}): "
+            f"`strata`: give class edges in t/ha (e.g. 0 100 200), not a file ({strata}): "
             "strata from polygons are not supported yet"
         )
     edges = np.asarray(strata, np.float64)
     if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all():
-        raise ValueError(f"--strata: give at least 2 finite class edges in t/ha, not {strata}")
+        raise ValueError(f"`strata`: give at least 2 finite class edges in t/ha, not {strata}")
     if (np.diff(edges) <= 0).any():
-        raise ValueError(f"--strata: class edges must increase, not {list(strata)}")
+        raise ValueError(f"`strata`: class edges must increase, not {list(strata)}")
     return edges
 
 
@@ -432,7 +432,7 @@ def read_sample(
     """The plots and their values (`read_plots`), or for a change (`plots_to` and `map_to`
     both given) the first file's plots measured again in `plots_to` and their changes."""
     if (plots_to is None) != (map_to is None):
-        raise ValueError("a change needs both --plots-to (the plots measured again) and --map-to")
+        raise ValueError("a change needs both `plots_to` (the plots measured again) and `map_to`")
     labels = read_plots(plots)
     if plots_to is None:
         return labels, labels["agbd"].to_numpy(np.float64)

@@ -244,7 +244,7 @@ def zone_stats(
     `carbon_fraction`: carbon per unit of dry biomass, in (0, 1]."""
     if not 0 < carbon_fraction <= 1:  # NaN too
         raise ValueError(
-            f"--carbon-fraction must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
+            f"`carbon_fraction` must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
             f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
         )
     check_coverage(coverage)

@@ -51,7 +51,7 @@ RESIDUALS = ("pixels", "footprints")
 def check_coverage(coverage: float) -> None:
     """Refuse a coverage outside (0, 1), NaN too, in one line naming `--coverage`."""
     if not 0 < coverage < 1:
-        raise ValueError(f"--coverage must be between 0 and 1 (e.g. 0.9), not {coverage}")
+        raise ValueError(f"`coverage` must be between 0 and 1 (e.g. 0.9), not {coverage}")
 
 
 def residuals_needed(coverage: float) -> int:
@@ -92,9 +92,9 @@ def _note(
     short = {name: n for name, n in counts.items() if n < need}
     if len(short) == len(counts):
         raise DataError(
-            f"{path}: --coverage {coverage:g} needs at least {need:,} residuals per {what}, "
+            f"{path}: `coverage` {coverage:g} needs at least {need:,} residuals per {what}, "
             f"and its {what}s hold at most {max(counts.values(), default=0):,}: lower "
-            "--coverage, or calibrate on more chips"
+            "`coverage`, or calibrate on more chips"
         )
     if not short:
         return None
