@@ -12,6 +12,7 @@ its flags (--coverage). What the library goes on without is an `AgbmWarning`.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 #: Messages of libraries that only point at the exception they chain (rasterio's "Read
 #: failed. See previous exception for details."): the cause says more.
@@ -36,6 +37,12 @@ def reason(exc: BaseException, limit: int = 200) -> str:
 class AgbmWarning(UserWarning):
     """What agbm tells its user it could not do as asked, and goes on without (bounds a
     calibration cannot give, plots left out); `agbm` commands show each as one line."""
+
+
+def warn(message: str) -> None:
+    """Tell the user, as an `AgbmWarning`, what the library goes on without; the `agbm`
+    commands show it as one line naming their flags (library users filter or log it)."""
+    warnings.warn(message, AgbmWarning, stacklevel=3)
 
 
 class AgbmError(Exception):

@@ -85,7 +85,7 @@ def bin_names() -> list[str]:
 def _note(
     counts: dict[str, int], coverage: float, path: Path | str, what: str, then: str
 ) -> str | None:
-    """The warning line naming which of `counts` (residuals per `what`, bin or block size, of
+    """The warning naming which of `counts` (residuals per `what`, bin or block size, of
     the calibration file `path`) hold too few for `coverage`, and what `then` follows; None
     when none does; a one-line `DataError` when all do: that coverage cannot be given."""
     need = residuals_needed(coverage)
@@ -100,7 +100,7 @@ def _note(
         return None
     listed = ", ".join(f"{name} ({n:,})" for name, n in short.items())
     return (
-        f"warning: {path}: too few residuals for --coverage {coverage:g} (it needs {need:,}) "
+        f"{path}: too few residuals for `coverage` {coverage:g} (it needs {need:,}) "
         f"in the {what}s {listed}: {then}"
     )
 
