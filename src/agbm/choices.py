@@ -17,4 +17,4 @@ TEMPORAL_KINDS = ("attention", "pool")
 def check_tta(tta: str) -> None:
     """Refuse an unknown TTA name before any model runs (and before torch loads)."""
     if tta not in TTA_NAMES:
-        raise ValueError(f"--tta must be one of {', '.join(TTA_NAMES)}, not {tta!r}")
+        raise ValueError(f"`tta` must be one of {', '.join(TTA_NAMES)}, not {tta!r}")

@@ -36,7 +36,7 @@ def claim_out_dir(config: DemoConfig) -> None:
     with other ones: resuming it would mix data and models of two demos."""
     settings = {k: str(v) for k, v in dataclasses.asdict(config).items() if k != "out"}
     config.out.mkdir(parents=True, exist_ok=True)
-    claim_record(config.out / "demo.json", settings, "use another --out, or delete it")
+    claim_record(config.out / "demo.json", settings, "use another `out`, or delete it")
 
 
 def run_demo(config: DemoConfig) -> dict[str, float]:

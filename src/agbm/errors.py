@@ -5,11 +5,14 @@ files, output folders, missing extras, a run that diverged) raises an `AgbmError
 naming the file at fault. A plain `ValueError` is only for a bad argument given in code (or
 a bad command-line option, which reaches the library as one). `agbm` commands print both
 as one line, never as a traceback; library users catch `AgbmError` for the former.
+Messages name the library's parameters in backticks (`coverage`); the CLI spells those as
+its flags (--coverage). What the library goes on without is an `AgbmWarning`.
 """
 
 from __future__ import annotations
 
 import pickle
+import warnings
 
 #: Messages of libraries that only point at the exception they chain (rasterio's "Read
 #: failed. See previous exception for details."): the cause says more.
@@ -29,6 +32,17 @@ def reason(exc: BaseException, limit: int = 200) -> str:
             return text[:limit] or type(exc).__name__
         exc = cause
     return type(exc).__name__
+
+
+class AgbmWarning(UserWarning):
+    """What agbm tells its user it could not do as asked, and goes on without (bounds a
+    calibration cannot give, plots left out); `agbm` commands show each as one line."""
+
+
+def warn(message: str) -> None:
+    """Tell the user, as an `AgbmWarning`, what the library goes on without; the `agbm`
+    commands show it as one line naming their flags (library users filter or log it)."""
+    warnings.warn(message, AgbmWarning, stacklevel=3)
 
 
 class AgbmError(Exception):

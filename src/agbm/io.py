@@ -181,7 +181,7 @@ def check_output_file(
         raise OutputError(f"{path} is a directory: give the name of the file to write")
     refuse_overwriting_inputs([path], inputs)
     if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists: pass --overwrite to replace it")
+        raise OutputError(f"{path} exists: pass `overwrite` to replace it")
     writable_folder(path.parent)
     return path
 

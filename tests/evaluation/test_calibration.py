@@ -16,7 +16,12 @@ from agbm.data.layout import list_chips
 from agbm.data.raw import chip_prediction, read_prediction, read_target
 from agbm.data.synth import generate, next_year
 from agbm.errors import DataError
-from agbm.evaluation.calibration import accumulate, accumulate_footprints, block_errors
+from agbm.evaluation.calibration import (
+    accumulate,
+    accumulate_footprints,
+    block_errors,
+    calibrate,
+)
 from agbm.evaluation.change import ChangeIntervals
 from agbm.inference.intervals import (
     PIXEL_BINS,
@@ -24,6 +29,7 @@ from agbm.inference.intervals import (
     bin_of,
     read_calibration,
 )
+from agbm.inference.options import InferenceOptions
 from agbm.io import file_sha256
 from tests.helpers import assert_at_least, assert_covers, write_calibration
 
@@ -150,6 +156,10 @@ def test_chips_with_labels_are_calibrated_on_their_footprints(
                       "date": "2021-07-01", "source": "test"}).to_csv(
             root / "test_labels" / f"{chip}_labels.csv", index=False)  # fmt: skip
     assert main(args) == 0
+    assert "calibrate: 100%" in capsys.readouterr().err  # the CLI shows its progress
+    options = InferenceOptions(calibrated["model"], tta="none")
+    assert calibrate(root, options=options, workers=0) == read_calibration(out)
+    assert "calibrate:" not in capsys.readouterr().err  # the library, only when asked
     calibration = read_calibration(out)
     assert calibration.residuals == "footprints" and list(calibration.blocks) == ["1"]
     assert sum(map(sum, calibration.pixel)) == sum(calibration.blocks["1"]) == CHIPS // 2 * 60

@@ -39,10 +39,10 @@ def test_every_entry_point_takes_the_options_keyword_only_and_none_of_their_fiel
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"checkpoints": ()}, "give at least one --checkpoint"),
-        ({"tta": "flip"}, "--tta must be one of none, hv, flips, d4, not 'flip'"),
-        ({"batch_size": 0}, "--batch-size must be at least 1, not 0"),
-        ({"calibration": "c.json", "coverage": 1.5}, "--coverage must be between 0 and 1"),
+        ({"checkpoints": ()}, "give at least one checkpoint in `checkpoints`"),
+        ({"tta": "flip"}, "`tta` must be one of none, hv, flips, d4, not 'flip'"),
+        ({"batch_size": 0}, "`batch_size` must be at least 1, not 0"),
+        ({"calibration": "c.json", "coverage": 1.5}, "`coverage` must be between 0 and 1"),
     ],
 )
 def test_a_bad_value_is_refused_when_the_options_are_made(settings: dict, message: str) -> None:

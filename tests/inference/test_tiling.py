@@ -34,7 +34,7 @@ def test_tiling_covers_the_scene_with_windows_ending_at_the_edge() -> None:
         256,
     )  # short sides shrink to 32k
     for window, overlap in ((100, 0), (256, 256), (256, -1)):
-        with pytest.raises(ValueError, match="--window|--overlap"):
+        with pytest.raises(ValueError, match="`window`|`overlap`"):
             plan_tiling(HEIGHT, WIDTH, window=window, overlap=overlap)
 
 

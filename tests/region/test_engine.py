@@ -82,7 +82,7 @@ def test_tasks_ask_for_gpu_and_compose_workers_only_when_predicting_on_gpus() ->
     assert placement([{}, {}]) == (None, None)
     assert placement([], "gpu") == on_gpus  # GPU workers that join later, as batch jobs do
     assert placement([{"GPU": 1}], "any") == (None, None)
-    with pytest.raises(ValueError, match="--predict-on must be one of auto, gpu, any"):
+    with pytest.raises(ValueError, match="`predict_on` must be one of auto, gpu, any"):
         placement([], "cuda")
 
 
@@ -349,13 +349,13 @@ def test_a_scheduler_file_that_is_none_is_one_line_naming_it(
 ) -> None:
     path = tmp_path / "scheduler.json"
     path.mkdir() if content is None else path.write_text(content)
-    with pytest.raises(ConfigError, match=re.escape(f"--scheduler {path}: {message}")):
+    with pytest.raises(ConfigError, match=re.escape(f"`scheduler` {path}: {message}")):
         cluster.connect(str(path))
 
 
 def test_a_scheduler_that_is_no_address_is_one_line_naming_it(tmp_path: Path) -> None:
     missing = str(tmp_path / "scheduler.json")
-    with pytest.raises(ConfigError, match=f"--scheduler {missing}: neither a scheduler file "
+    with pytest.raises(ConfigError, match=f"`scheduler` {missing}: neither a scheduler file "
                        "nor an address tcp://HOST:PORT \\(missing port number"):  # fmt: skip
         cluster.connect(missing)
 

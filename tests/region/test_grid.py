@@ -90,13 +90,13 @@ def test_a_region_of_empty_or_zero_area_polygons_is_one_line(
 def test_a_region_beyond_its_utm_zone_s_area_of_use_asks_for_a_crs(bbox: list[float]) -> None:
     """Round the globe in one UTM zone, a grid is 1 pixel wide and 1.8 million high."""
     with pytest.raises(ValueError, match=r"beyond its centre's UTM zone, EPSG:32601's area of "
-                       r"use \(lon -180.00..-174.00, lat 0.00..84.00\): give a --crs"):  # fmt: skip
+                       r"use \(lon -180.00..-174.00, lat 0.00..84.00\): give a `crs`"):  # fmt: skip
         region_grid(bbox_area(bbox), "EPSG:4326")
 
 
 def test_a_region_beyond_the_area_of_use_of_the_crs_given_names_it() -> None:
     brazil = bbox_area([-50, -10, -49, -9])
-    with pytest.raises(ValueError, match=r"--crs EPSG:3067: the region \(lon -50.00..-49.00"):
+    with pytest.raises(ValueError, match=r"`crs` EPSG:3067: the region \(lon -50.00..-49.00"):
         region_grid(brazil, "EPSG:4326", "EPSG:3067")
     assert region_grid(brazil, "EPSG:4326", "EPSG:6933").crs == "EPSG:6933"  # the world's
     finland = bbox_area([20, 59, 32, 70])  # two UTM zones: within a zone's width of its own
@@ -113,7 +113,7 @@ def test_a_region_beyond_the_area_of_use_of_the_crs_given_names_it() -> None:
         ([24.9, 60.4, 25.1, 60.3], r"60.4 25.1 60.3 is not W S E N in degrees \(-180 <= W, E"),
         ([24.9, 60.3, 25.1, 91.0], "is not W S E N in degrees"),
         ([190.0, 60.3, 25.1, 60.4], "is not W S E N in degrees"),
-        ([25.0, 60.3, 25.0, 60.4], r"--bbox 25.0 60.3 25.0 60.4 has no width"),
+        ([25.0, 60.3, 25.0, 60.4], r"`bbox` 25.0 60.3 25.0 60.4 has no width"),
     ],
 )
 def test_compose_and_a_region_check_a_box_by_one_rule(bbox: list[float], message: str) -> None:

@@ -58,7 +58,7 @@ def test_recipes_fill_what_the_run_leaves_unset() -> None:
         "input_conventions": "winner",
     }
     assert resolve(mixed) == mixed
-    with pytest.raises(ValueError, match="--recipe must be one of winner, agbm"):
+    with pytest.raises(ValueError, match="`recipe` must be one of winner, agbm"):
         resolve(TrainConfig(recipe="best"))
 
 
@@ -250,5 +250,5 @@ def test_settings_given_in_code_are_checked_by_the_same_types(tiny_data: Path) -
     config = resolve(TrainConfig(data=str(tiny_data), out="x", amp="fp8"))
     with pytest.raises(ValueError, match="setting amp: 'fp8' is not a valid"):
         check_config(config)
-    with pytest.raises(ValueError, match="need --lr > 0"):
+    with pytest.raises(ValueError, match="need `lr` > 0"):
         check_config(resolve(TrainConfig(data=str(tiny_data), out="x", lr=math.inf)))

@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from agbm import __version__
-from agbm.errors import AgbmError
+from agbm.errors import AgbmError, AgbmWarning
 
 #: Each command's module (in agbm.cli) and one-line help, in the order `agbm --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -108,11 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     print one clear line instead of a traceback; Ctrl-C prints one line on what is kept.
     """
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(chosen_command(argv)).parse_args(argv)
+    parser = build_parser(chosen_command(argv))
+    args = parser.parse_args(argv)
+    flags = command_flags(parser, args.command)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", AgbmWarning)  # each one, every command
+            warnings.showwarning = functools.partial(
+                _show_warning, args.command, flags, warnings.showwarning
+            )
+            return int(args.func(args) or 0)
     except (AgbmError, ValueError, OSError) as exc:
-        print(f"agbm {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"agbm {args.command}: error: {as_flags(one_line(exc), flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
@@ -125,11 +135,53 @@ def main(argv: list[str] | None = None) -> int:
         _leave_process_group()
 
 
+def command_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """Each parameter name the library may speak of -> the flag of `command` that gives it:
+    every option's `dest`, and the plural of one taking several values (`checkpoints` ->
+    `--checkpoint`), since the library names its parameters, not the CLI's flags."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags: dict[str, str] = {}
+    for action in subparsers.choices[command]._actions:
+        if not action.option_strings or action.dest == argparse.SUPPRESS:
+            continue
+        flag = next((o for o in action.option_strings if o.startswith("--")), None)
+        flags[action.dest] = flag or action.option_strings[0]
+        if action.nargs in ("+", "*"):
+            flags.setdefault(f"{action.dest}s", flags[action.dest])
+    return flags
+
+
+#: A parameter named in a library message: `name`.
+_PARAMETER = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def as_flags(text: str, flags: dict[str, str]) -> str:
+    """`text` with each backticked parameter that is one of `flags` spelt as its flag
+    (`coverage` -> --coverage); any other backticked word left as it is."""
+    return _PARAMETER.sub(lambda m: flags.get(m.group(1), m.group(0)), text)
+
+
+def _show_warning(
+    command: str,
+    flags: dict[str, str],
+    other: Callable[..., None],
+    message: Warning | str,
+    category: type[Warning],
+    *where: Any,
+) -> None:
+    """An `AgbmWarning` as one line on stderr, its parameters spelt as flags; any other
+    warning as `other` shows it (`warnings.showwarning`'s signature after the first three)."""
+    if not issubclass(category, AgbmWarning):
+        other(message, category, *where)
+        return
+    print(f"agbm {command}: warning: {as_flags(one_line(message), flags)}", file=sys.stderr)
+
+
 #: How torch's DataLoader opens the message of an error it re-raises from a worker.
 _WORKER_ERROR = "in DataLoader worker process"
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     """An error's own message on one line.
 
     An error raised in a DataLoader worker reaches the main process as the same type, its

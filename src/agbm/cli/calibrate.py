@@ -25,7 +25,9 @@ def _run(args: argparse.Namespace) -> int:
     check_coverage(args.coverage)  # before any prediction, and before the file is written
     check_output_file(args.out, [*args.checkpoint, *data_folders(args.data)])
     options = inference_options(args)
-    calibration = calibrate(args.data, options=options, split=args.split, workers=args.workers)
+    calibration = calibrate(
+        args.data, options=options, split=args.split, workers=args.workers, progress=True
+    )
     calibration.write(args.out)
     widths = calibration.pixel_quantiles(args.coverage)
     what = calibration.residuals  # pixels, or footprints of labels

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agbm.cli.options import add_calibration_options
+from agbm.errors import warn
 from agbm.io import check_output_file, refuse_overwriting_inputs
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _calibration(args: argparse.Namespace, folders: bool) -> Calibration | None:
         calibration = map_calibration(path, args.calibration)
     note = calibration.pixel_note(year_coverage(args.coverage), args.calibration)
     if note:  # (a coverage no bin can give was refused by pixel_note)
-        print(note, file=sys.stderr)
+        warn(note)
     return calibration
 
 

@@ -35,9 +35,9 @@ def check_bbox(
         region may be); else west must lie west of east.
     """
     if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
-        raise ValueError(f"--bbox needs four finite numbers W S E N, got {list(bbox)}")
+        raise ValueError(f"`bbox` needs four finite numbers W S E N, got {list(bbox)}")
     west, south, east, north = (float(v) for v in bbox)
-    text = f"--bbox {west} {south} {east} {north}"
+    text = f"`bbox` {west} {south} {east} {north}"
     order = "W != E" if antimeridian else "W < E"
     edges = -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90
     if not edges or (west > east and not antimeridian):
@@ -55,7 +55,7 @@ def check_compose_bbox(bbox: Sequence[float]) -> tuple[float, float, float, floa
     west, south, east, north = check_bbox(bbox)
     if east - west > MAX_DEGREES or north - south > MAX_DEGREES:
         raise ValueError(
-            f"--bbox {west} {south} {east} {north} spans more than {MAX_DEGREES} degree: "
+            f"`bbox` {west} {south} {east} {north} spans more than {MAX_DEGREES} degree: "
             "compose a larger region in several runs"
         )
     return west, south, east, north
@@ -88,10 +88,10 @@ def grid_like(path: Path | str) -> Any:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise DataError(f"{path}: has no CRS: --like needs a georeferenced GeoTIFF")
+                raise DataError(f"{path}: has no CRS: `like` needs a georeferenced GeoTIFF")
             if src.height * src.width > MAX_PIXELS:
                 raise ValueError(
-                    f"--like {path}: {src.height} x {src.width} pixels is more than compose "
+                    f"`like` {path}: {src.height} x {src.width} pixels is more than compose "
                     f"takes in one run ({MAX_PIXELS:,}); split the grid into smaller ones"
                 )
             return geobox_of((src.height, src.width), src.transform, src.crs.to_wkt())

@@ -142,7 +142,7 @@ def no_imagery(bounds: Sequence[float], year: int, url: str) -> DataError:
     start, end = year_span(year)
     return DataError(
         f"no Sentinel-1 or Sentinel-2 acquisition over {[round(b, 4) for b in bounds]} in "
-        f"--year {year} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d}) in {url}"
+        f"`year` {year} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d}) in {url}"
     )
 
 
@@ -223,7 +223,7 @@ def compose(
     With `s2_block`, each month's S2 acquisition is chosen per block of that many pixels
     from the grid's top-left (`month_s2`), as a region's tiles compose."""
     if sum(x is not None for x in (bbox, like, grid)) != 1:
-        raise ValueError("give either --bbox W S E N or --like GRID.tif")
+        raise ValueError("give either `bbox` (W S E N) or `like` (a GeoTIFF)")
     check_year(year)
     if grid is None:
         grid = grid_like(like) if like is not None else grid_for_bbox(tuple(bbox))

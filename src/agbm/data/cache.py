@@ -235,7 +235,7 @@ def write_manifest(out: Path, data: Path, split: str, chips: list[str], targets:
     if is_cache(out):
         manifest = read_manifest(out)
         source = {"source": str(data.resolve())}
-        check_record({"source": manifest["source"]}, source, out, "prepare into another --out")
+        check_record({"source": manifest["source"]}, source, out, "prepare into another `out`")
     manifest["splits"][split] = {"chips": chips, "targets": targets}
     write_record(out / MANIFEST, manifest)
 
@@ -250,7 +250,7 @@ def prepare(
     """Convert every chip of `split` not yet in the cache `out`; returns the chips converted."""
     data, out = Path(data), Path(out)
     if is_cache(data):
-        raise DataError(f"{data} is already a cache: give the raw data root as --data")
+        raise DataError(f"{data} is already a cache: give the raw data root as `data`")
     source = RawSource(data, split)
     chips, targets = source.chip_ids(), source.has_targets()
     writable_folder(out / split)  # a cache that cannot be written fails here, in one line

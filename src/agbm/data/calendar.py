@@ -15,7 +15,7 @@ def check_year(year: int) -> int:
     """`year` as `--year` takes it, or a one-line `ValueError` saying which years there are."""
     if not FIRST_YEAR <= year <= dt.MAXYEAR:
         raise ValueError(
-            f"--year {year}: a year names its months September {year - 1} to August {year}; "
+            f"`year` {year}: a year names its months September {year - 1} to August {year}; "
             f"Sentinel-1 data begin in October 2014, so give a year from {FIRST_YEAR}"
         )
     return year

@@ -99,11 +99,13 @@ def calibrate(
     options: InferenceOptions,
     split: str = "test",
     workers: int = 2,
+    progress: bool = False,
 ) -> Calibration:
     """The residual histograms of the model of `options` (its checkpoints and TTA) on the
     chips of `split` in `data`, which must have targets or labels the model never trained
-    on; `workers`: the chip loader's processes. A calibration in `options` is not used: the
-    chips are predicted without bounds."""
+    on; `workers`: the chip loader's processes; `progress`: show a progress bar of the
+    counting. A calibration in `options` is not used: the chips are predicted without
+    bounds."""
     data = Path(data)
     source = open_source(data, split)
     truth = _truth(data, split, source)
@@ -111,7 +113,7 @@ def calibrate(
     with tempfile.TemporaryDirectory() as folder:
         plain = replace(options, calibration=None)
         predict(data, folder, options=plain, split=split, workers=workers)
-        for chip in tqdm(truth.chips, desc="calibrate", unit="chip"):
+        for chip in tqdm(truth.chips, desc="calibrate", unit="chip", disable=not progress):
             pred = chip_prediction(Path(folder), chip, source.size(chip))
             truth.count(counts, pred, truth.read(chip))
     if not counts.counted():

@@ -35,17 +35,15 @@ the zone, and model predictions themselves).
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from agbm.data.geotiff import open_map
-from agbm.errors import DataError
+from agbm.errors import DataError, warn
 from agbm.evaluation.totals import (
     CARBON_FRACTION,
     CO2_PER_C,
@@ -282,9 +280,9 @@ def check_strata(
         return None
     edges = np.asarray(strata, np.float64)
     if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all():
-        raise ValueError(f"--strata: give at least 2 finite class edges in t/ha, not {strata}")
+        raise ValueError(f"`strata`: give at least 2 finite class edges in t/ha, not {strata}")
     if (np.diff(edges) <= 0).any():
-        raise ValueError(f"--strata: class edges must increase, not {list(strata)}")
+        raise ValueError(f"`strata`: class edges must increase, not {list(strata)}")
     return edges
 
 
@@ -530,7 +528,7 @@ def read_sample(
     """The plots and their values (`read_plots`), or for a change (`plots_to` and `map_to`
     both given) the first file's plots measured again in `plots_to` and their changes."""
     if (plots_to is None) != (map_to is None):
-        raise ValueError("a change needs both --plots-to (the plots measured again) and --map-to")
+        raise ValueError("a change needs both `plots_to` (the plots measured again) and `map_to`")
     labels = read_plots(plots)
     if plots_to is None:
         return labels, labels["agbd"].to_numpy(np.float64)
@@ -569,9 +567,7 @@ def paired_change(
         (len(second) - len(ib), path_to, path),
     ):
         if count:
-            tqdm.write(
-                f"note: {count:,} plot(s) of {of} are not in {other}: left out", file=sys.stderr
-            )
+            warn(f"{count:,} plot(s) of {of} are not in {other}: left out")
     change = after["agbd"].to_numpy(np.float64)[ib] - before["agbd"].to_numpy(np.float64)[ia]
     return before.iloc[ia].reset_index(drop=True), change
 
@@ -584,16 +580,13 @@ def zone_names(frame: Any, id_field: str | None, whole_map: bool) -> np.ndarray:
 
 
 def note_left_out(plots: Path | str, map: Path | str, unvalued: int, off_map: int) -> None:
-    """Say on stderr how many plots are left out, and why."""
+    """Warn of how many plots are left out, and why."""
     if unvalued:
-        tqdm.write(
-            f"note: {unvalued:,} plot(s) of {plots} have no value: left out", file=sys.stderr
-        )
+        warn(f"{unvalued:,} plot(s) of {plots} have no value: left out")
     if off_map:
-        tqdm.write(
-            f"note: {off_map:,} plot(s) of {plots} have no data of {map} under them (outside it "
-            "or on no-data): left out",
-            file=sys.stderr,
+        warn(
+            f"{off_map:,} plot(s) of {plots} have no data of {map} under them (outside it "
+            "or on no-data): left out"
         )
 
 

@@ -102,7 +102,7 @@ def scored_chips(truth: Path, split: str, partial: bool = False) -> tuple[list[s
                 raise DataError(
                     f"{len(missing)} of {len(chips)} {split} chip(s) have no target in "
                     f"{targets_folder(truth, split)} (first: {', '.join(missing[:3])}); pass "
-                    "--partial to score only the chips that have one"
+                    "`partial` to score only the chips that have one"
                 )
             absent = set(missing)
             chips = [c for c in chips if c not in absent]

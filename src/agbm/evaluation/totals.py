@@ -32,16 +32,14 @@ zones.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from agbm.data.geotiff import agbm_band, open_map
 from agbm.data.vector import read_vector, write_table
-from agbm.errors import DataError
+from agbm.errors import DataError, warn
 from agbm.extras import require
 from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
 from agbm.inference.layers import map_model
@@ -221,10 +219,9 @@ def map_calibration(map_path: Path | str, calibration: Path | str) -> Calibratio
     intervals = read_calibration(calibration)
     model = map_model(map_path)
     if model is None:
-        tqdm.write(
-            f"warning: {map_path} does not name the model that made it (no AGBM_CHECKPOINTS "
-            f"tag): cannot check that {calibration} is its calibration",
-            file=sys.stderr,
+        warn(
+            f"{map_path} does not name the model that made it (no AGBM_CHECKPOINTS tag): "
+            f"cannot check that {calibration} is its calibration"
         )
     else:
         intervals.check(*model, calibration, of=f"{map_path}'s ")
@@ -245,14 +242,14 @@ def zone_stats(
     `carbon_fraction`: carbon per unit of dry biomass, in (0, 1]."""
     if not 0 < carbon_fraction <= 1:  # NaN too
         raise ValueError(
-            f"--carbon-fraction must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
+            f"`carbon_fraction` must be in (0, 1] (carbon per unit of dry biomass; IPCC's "
             f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
         )
     check_coverage(coverage)
     intervals = map_calibration(map_path, calibration) if calibration is not None else None
     note = intervals.block_note(coverage, calibration) if intervals is not None else None
     if note:  # a coverage no block can give fails here
-        tqdm.write(note, file=sys.stderr)
+        warn(note)
     pandas = require("pandas", "labels")
     zones = read_zones(zones_path, id_field)
     edges = densified(zones)

@@ -64,7 +64,7 @@ def claim_predictions(out: Path, record: dict, overwrite: bool) -> None:
     if overwrite:
         write_record(out / RECORD, record)
     else:
-        claim_record(out / RECORD, record, "pass --overwrite to redo them all, or another --out")
+        claim_record(out / RECORD, record, "pass `overwrite` to redo them all, or another `out`")
 
 
 def predict(

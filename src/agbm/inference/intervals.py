@@ -51,7 +51,7 @@ RESIDUALS = ("pixels", "footprints")
 def check_coverage(coverage: float) -> None:
     """Refuse a coverage outside (0, 1), NaN too, in one line naming `--coverage`."""
     if not 0 < coverage < 1:
-        raise ValueError(f"--coverage must be between 0 and 1 (e.g. 0.9), not {coverage}")
+        raise ValueError(f"`coverage` must be between 0 and 1 (e.g. 0.9), not {coverage}")
 
 
 def residuals_needed(coverage: float) -> int:
@@ -85,22 +85,22 @@ def bin_names() -> list[str]:
 def _note(
     counts: dict[str, int], coverage: float, path: Path | str, what: str, then: str
 ) -> str | None:
-    """The warning line naming which of `counts` (residuals per `what`, bin or block size, of
+    """The warning naming which of `counts` (residuals per `what`, bin or block size, of
     the calibration file `path`) hold too few for `coverage`, and what `then` follows; None
     when none does; a one-line `DataError` when all do: that coverage cannot be given."""
     need = residuals_needed(coverage)
     short = {name: n for name, n in counts.items() if n < need}
     if len(short) == len(counts):
         raise DataError(
-            f"{path}: --coverage {coverage:g} needs at least {need:,} residuals per {what}, "
+            f"{path}: `coverage` {coverage:g} needs at least {need:,} residuals per {what}, "
             f"and its {what}s hold at most {max(counts.values(), default=0):,}: lower "
-            "--coverage, or calibrate on more chips"
+            "`coverage`, or calibrate on more chips"
         )
     if not short:
         return None
     listed = ", ".join(f"{name} ({n:,})" for name, n in short.items())
     return (
-        f"warning: {path}: too few residuals for --coverage {coverage:g} (it needs {need:,}) "
+        f"{path}: too few residuals for `coverage` {coverage:g} (it needs {need:,}) "
         f"in the {what}s {listed}: {then}"
     )
 

@@ -7,15 +7,14 @@ region's tiles and mosaic) only follow them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from agbm.data.geotiff import open_map
+from agbm.errors import warn
 
 #: The map's band name and tags: what a GIS shows of it.
 MAP_BAND = "AGBM (t/ha)"
@@ -44,9 +43,9 @@ class MapLayers:
     note: str | None = None
 
     def warn(self) -> None:
-        """Show the `note`, once per command, before the work."""
+        """Warn of the `note`, once per command, before the work."""
         if self.note:
-            tqdm.write(self.note, file=sys.stderr)
+            warn(self.note)
 
     def map_tags(self) -> dict[str, str]:
         """Every tag the map carries."""

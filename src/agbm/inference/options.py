@@ -30,9 +30,9 @@ SPREAD_TAG = (
 
 
 def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch of no chips or windows, in one line naming `--batch-size`."""
+    """Refuse a batch of no chips or windows, in one line naming `batch_size`."""
     if batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, not {batch_size}")
+        raise ValueError(f"`batch_size` must be at least 1, not {batch_size}")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class InferenceOptions:
         if self.calibration is not None:
             object.__setattr__(self, "calibration", Path(self.calibration))
         if not self.checkpoints:
-            raise ValueError("give at least one --checkpoint")
+            raise ValueError("give at least one checkpoint in `checkpoints`")
         check_tta(self.tta)
         check_batch_size(self.batch_size)
         if self.calibration is not None:

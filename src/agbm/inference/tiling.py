@@ -75,10 +75,10 @@ def plan_tiling(height: int, width: int, *, window: int = 256, overlap: int = 64
     of 32: a small scene costs no more than its own size.
     """
     if window <= 0 or window % WINDOW_MULTIPLE:
-        raise ValueError(f"--window must be a positive multiple of {WINDOW_MULTIPLE}, not {window}")
+        raise ValueError(f"`window` must be a positive multiple of {WINDOW_MULTIPLE}, not {window}")
     if not 0 <= overlap < window:
         raise ValueError(
-            f"--overlap must be in 0..{window - 1} (less than --window), not {overlap}"
+            f"`overlap` must be in 0..{window - 1} (less than `window`), not {overlap}"
         )
     stride = window - overlap
     h, w = (min(window, math.ceil(n / WINDOW_MULTIPLE) * WINDOW_MULTIPLE) for n in (height, width))

@@ -52,6 +52,6 @@ def collect(
         lines.append(describe_removed(f"plots in {path.name}", found))
         frames.append(found.frame)
     if not frames:
-        raise ValueError("give --gedi FILE ..., --download DIR or --plots FILE ...")
+        raise ValueError("give `gedi` (files), `download` (a folder) or `plots` (files)")
     joined = pandas.concat(frames, ignore_index=True)
     return geopandas().GeoDataFrame(joined, geometry="geometry", crs=LABELS_CRS), lines

@@ -63,7 +63,7 @@ class GediFilters:
     def __post_init__(self) -> None:
         if not 0 <= self.min_sensitivity <= 1:  # NaN too
             raise ValueError(
-                f"--min-sensitivity {self.min_sensitivity}: give a sensitivity from 0 to 1"
+                f"`min_sensitivity` {self.min_sensitivity}: give a sensitivity from 0 to 1"
             )
 
 

@@ -80,15 +80,15 @@ def parse_columns(items: Sequence[str]) -> dict[str, str]:
         name, sep, column = item.partition("=")
         name = name.strip().lower()
         if not sep or not column.strip():
-            raise ValueError(f"--columns {item!r}: give FIELD=NAME, e.g. agbd='AGB (t/ha)'")
+            raise ValueError(f"`columns` {item!r}: give FIELD=NAME, e.g. agbd='AGB (t/ha)'")
         if name not in PLOT_FIELDS:
             raise ValueError(
-                f"--columns {item!r}: no field {name!r}; fields: {', '.join(PLOT_FIELDS)}"
+                f"`columns` {item!r}: no field {name!r}; fields: {', '.join(PLOT_FIELDS)}"
             )
         columns[name] = column
     for pair in EITHER:
         if all(f in columns for f in pair):
-            raise ValueError(f"--columns: give {pair[0]} or {pair[1]}, not both")
+            raise ValueError(f"`columns`: give {pair[0]} or {pair[1]}, not both")
     return columns
 
 
@@ -98,7 +98,7 @@ def check_crs(crs: str) -> str:
     try:
         pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError:
-        raise ValueError(f"--plots-crs {crs}: not a CRS (give e.g. EPSG:3067)") from None
+        raise ValueError(f"`plots_crs` {crs}: not a CRS (give e.g. EPSG:3067)") from None
     return crs
 
 
@@ -135,7 +135,7 @@ def find_columns(table: Any, names: Mapping[str, str], path: Path, needed: Seque
             found[name] = column
         elif name in names or name in needed:
             listed = ", ".join(repr(str(c)) for c in table.columns if c != "geometry")
-            how = f"--columns {name}={wanted!r}" if name in names else f"a {name!r} column"
+            how = f"`columns` {name}={wanted!r}" if name in names else f"a {name!r} column"
             raise DataError(
                 f"{path}: no column {wanted!r} ({how}, {PLOT_FIELDS[name]}); its columns: "
                 f"{listed or 'none'}"
@@ -197,7 +197,7 @@ def parse_dates(table: Any, column: str, path: Path, first_row: int) -> Any:
         first = values[~empty].iloc[0]
         raise DataError(
             f"{path}: column {str(column)!r} holds numbers ({first}), not dates; if they "
-            f"are years, give --columns year={str(column).strip()!r}"
+            f"are years, give `columns` year={str(column).strip()!r}"
         )
     dates = pandas.to_datetime(values.where(~empty), utc=True, errors="coerce")
     bad = np.flatnonzero(~empty & dates.isna().to_numpy(bool))

@@ -107,18 +107,18 @@ def scheduler_address(scheduler: str) -> str:
     path = Path(scheduler)
     if path.is_dir():
         raise ConfigError(
-            f"--scheduler {scheduler}: a folder, not a scheduler file or address (tcp://HOST:PORT)"
+            f"`scheduler` {scheduler}: a folder, not a scheduler file or address (tcp://HOST:PORT)"
         )
     if not path.is_file():
         return scheduler
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:  # unreadable, not text, not JSON
-        raise ConfigError(f"--scheduler {scheduler}: not a Dask scheduler file ({exc})") from None
+        raise ConfigError(f"`scheduler` {scheduler}: not a Dask scheduler file ({exc})") from None
     address = record.get("address") if isinstance(record, dict) else None
     if not isinstance(address, str):
         raise ConfigError(
-            f'--scheduler {scheduler}: not a Dask scheduler file (it has no "address")'
+            f'`scheduler` {scheduler}: not a Dask scheduler file (it has no "address")'
         )
     return address
 
@@ -132,11 +132,11 @@ def connect(scheduler: str) -> Any:
         return distributed.Client(address)
     except ValueError as exc:  # "missing port number in address", an unknown protocol
         raise ConfigError(
-            f"--scheduler {scheduler}: neither a scheduler file nor an address "
+            f"`scheduler` {scheduler}: neither a scheduler file nor an address "
             f"tcp://HOST:PORT ({reason(exc)})"
         ) from None
     except OSError as exc:  # refused, timed out
-        raise ConfigError(f"--scheduler {scheduler}: no scheduler answers at {address} "
+        raise ConfigError(f"`scheduler` {scheduler}: no scheduler answers at {address} "
                           f"({reason(exc)})") from None  # fmt: skip
 
 
@@ -159,7 +159,7 @@ def placement(
     declared resources and `--predict-on` (`PREDICT_ON`): `COMPOSE` and `GPU` when
     predicting on GPU workers, else none (any worker runs either)."""
     if predict_on not in PREDICT_ON:
-        raise ValueError(f"--predict-on must be one of {', '.join(PREDICT_ON)}, not {predict_on}")
+        raise ValueError(f"`predict_on` must be one of {', '.join(PREDICT_ON)}, not {predict_on}")
     on_gpu = predict_on == "gpu" or (predict_on == "auto" and any(GPU in w for w in workers))
     return ({COMPOSE: 1}, {GPU: 1}) if on_gpu else (None, None)
 

@@ -199,7 +199,7 @@ def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
     that cannot be averaged). Returns the tiles' layers (`InferenceOptions.layers`)."""
     plan_tiling(*plan.grid.shape, window=options.window, overlap=options.overlap)
     if plan.retries < 0:
-        raise ValueError(f"--retries must be 0 or more, not {plan.retries}")
+        raise ValueError(f"`retries` must be 0 or more, not {plan.retries}")
     placement([], plan.predict_on)
     layers = options.layers()
     from agbm.inference.tta import check_ensemble  # torch: on this machine only

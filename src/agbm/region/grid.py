@@ -74,7 +74,7 @@ class RegionGrid:
         """The tiles of `tile_size` pixels that touch the area, in raster order."""
         if tile_size < 1 or tile_size % S2_BLOCK:
             raise ValueError(
-                f"--tile-size must be a positive multiple of {S2_BLOCK} pixels (the blocks "
+                f"`tile_size` must be a positive multiple of {S2_BLOCK} pixels (the blocks "
                 f"each month's S2 is chosen over), not {tile_size}"
             )
         height, width = self.shape
@@ -192,9 +192,9 @@ def check_area_of_use(area: Any, area_crs: str, crs: Any, named: bool) -> None:
     region = f"the region ({_box_text(lon.min(), lat.min(), lon.max(), lat.max())})"
     where = f"{crs.to_string()}'s area of use ({_box_text(*use.bounds)})"
     if named:
-        raise ValueError(f"--crs {crs.to_string()}: {region} reaches beyond {where}")
+        raise ValueError(f"`crs` {crs.to_string()}: {region} reaches beyond {where}")
     raise ValueError(
-        f"{region} reaches beyond its centre's UTM zone, {where}: give a --crs whose area of "
+        f"{region} reaches beyond its centre's UTM zone, {where}: give a `crs` whose area of "
         "use holds it (a national grid, or an equal-area one such as EPSG:6933 for the world)"
     )
 
@@ -209,9 +209,9 @@ def region_grid(area: Any, area_crs: str, crs: str | None = None) -> RegionGrid:
     try:
         target = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
-        raise ValueError(f"--crs {crs}: not a CRS pyproj knows ({exc})") from None
+        raise ValueError(f"`crs` {crs}: not a CRS pyproj knows ({exc})") from None
     if not target.is_projected:
-        raise ValueError(f"--crs {crs} is not projected: 10 m pixels need metres")
+        raise ValueError(f"`crs` {crs} is not projected: 10 m pixels need metres")
     check_area_of_use(area, area_crs, target, named)
     projected = reproject(area, area_crs, target)
     if projected.is_empty or not math.isfinite(projected.area):
@@ -232,6 +232,6 @@ def grid_of(
     """The grid of a region given as a vector file (`region`) or a lon/lat box (`bbox`),
     in `crs` or the UTM zone of its centre."""
     if (region is None) == (bbox is None):
-        raise ValueError("give either --region FILE or --bbox W S E N")
+        raise ValueError("give either `region` (a file) or `bbox` (W S E N)")
     area, area_crs = read_area(region) if region is not None else (bbox_area(bbox), "EPSG:4326")
     return region_grid(area, area_crs, crs)

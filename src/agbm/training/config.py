@@ -194,7 +194,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     from agbm.runtime import default_workers
 
     if config.recipe not in RECIPES:
-        raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
+        raise ValueError(f"`recipe` must be one of {', '.join(RECIPES)}, not {config.recipe!r}")
     recipe = RECIPES[config.recipe]
     values = {k: v for k, v in recipe.train.items() if getattr(config, k) is None}
     if config.min_lr is None:
@@ -228,7 +228,7 @@ def adopt_model(config: TrainConfig, arch: Mapping[str, Any]) -> TrainConfig:
     if "decoder_channels" in given:
         given["decoder_channels"] = list(given["decoder_channels"])
     options = given.pop("model_options", {})
-    conflicts = [f"--{k.replace('_', '-')} {v}" for k, v in given.items() if v != actual[k]]
+    conflicts = [f"`{k}` {v}" for k, v in given.items() if v != actual[k]]
     for key, value in options.items():
         same = (
             InputConventions.from_config(value) == conventions
@@ -239,9 +239,9 @@ def adopt_model(config: TrainConfig, arch: Mapping[str, Any]) -> TrainConfig:
             conflicts.append(f"model_options {key}: {value}")
     if conflicts:
         raise ValueError(
-            f"--init {config.init} holds a {arch['backbone']} model (temporal "
+            f"`init` {config.init} holds a {arch['backbone']} model (temporal "
             f"{arch['temporal']}, decoder {actual['decoder_channels']}); it contradicts "
-            f"{', '.join(conflicts)}: drop those options, or train without --init"
+            f"{', '.join(conflicts)}: drop those options, or train without `init`"
         )
     return dataclasses.replace(config, **actual)
 
@@ -312,26 +312,26 @@ def check_config(config: TrainConfig) -> None:
     import timm
 
     if not config.data:
-        raise ValueError("--data ROOT is required: the data root or cache to train on")
+        raise ValueError("`data` is required: the data root or cache to train on")
     if not Path(config.data).is_dir():
         raise DataError(f"data root {config.data!r} does not exist or is not a directory")
     if not config.out:
-        raise ValueError("--out RUN_DIR is required")
+        raise ValueError("`out` (the run folder) is required")
     if config.backbone is not None and not timm.is_model(config.backbone):
         raise ValueError(f"unknown timm backbone {config.backbone!r} (see timm.list_models())")
     if not config.full:
         check_fold(config.folds, config.fold)
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
+        raise ValueError("`tensorboard` needs the tensorboard package: pip install tensorboard")
     if config.epochs < 1 or config.batch_size < 1:
-        raise ValueError("--epochs and --batch-size must be positive")
+        raise ValueError("`epochs` and `batch_size` must be positive")
     typed_settings(dataclasses.asdict(config))  # every value of its field's type and words
     if not (math.isfinite(config.lr) and config.lr > 0) or not 0 <= config.min_lr <= config.lr:
         raise ValueError(
-            f"need --lr > 0 and 0 <= --min-lr <= --lr, got {config.lr}, {config.min_lr}"
+            f"need `lr` > 0 and 0 <= `min_lr` <= `lr`, got {config.lr}, {config.min_lr}"
         )
     if config.image_size < 0 or config.image_size % 32:
-        raise ValueError(f"--image-size must be a multiple of 32, got {config.image_size}")
+        raise ValueError(f"`image_size` must be a multiple of 32, got {config.image_size}")
     from agbm.training.augment import Augment
 
     options = {f.name for f in dataclasses.fields(Augment)} - {"crop"}

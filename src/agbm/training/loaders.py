@@ -45,7 +45,7 @@ def split_chips(config: TrainConfig, chips: list[str]) -> tuple[list[str], list[
     if not val_ids:
         raise ValueError(
             f"fold {config.fold} of {config.folds} holds no chip: there are only "
-            f"{len(chips)} training chips (use fewer --folds)"
+            f"{len(chips)} training chips (use fewer `folds`)"
         )
     return train_ids, val_ids
 
@@ -84,7 +84,7 @@ class TrainingData:
         if config.image_size and config.image_size > min(train_set.size):
             size = train_set.size
             raise ValueError(
-                f"--image-size {config.image_size} exceeds the chips' {size[0]}x{size[1]}"
+                f"`image_size` {config.image_size} exceeds the chips' {size[0]}x{size[1]}"
             )
         sampler = DistributedSampler(
             train_set, runtime.world, runtime.rank, shuffle=True, seed=config.seed, drop_last=True

@@ -33,7 +33,7 @@ def label_weights(labels: torch.Tensor, kind: str = "none") -> torch.Tensor:
     if kind == "none":
         return torch.ones_like(labels[..., 3])
     if kind != "se":
-        raise ValueError(f"--label-weights must be none or se, not {kind!r}")
+        raise ValueError(f"`label_weights` must be none or se, not {kind!r}")
     se = labels[..., 4]
     weight = 1 / se.clamp(min=1.0) ** 2  # a se under 1 t/ha is not more precise than that
     known = torch.isfinite(weight)

@@ -7,9 +7,9 @@ import numpy as np
 
 def check_fold(folds: int, fold: int) -> None:
     if folds < 2:
-        raise ValueError(f"--folds must be at least 2, got {folds}")
+        raise ValueError(f"`folds` must be at least 2, got {folds}")
     if not 0 <= fold < folds:
-        raise ValueError(f"--fold {fold} is out of range for {folds} folds (0..{folds - 1})")
+        raise ValueError(f"`fold` {fold} is out of range for {folds} folds (0..{folds - 1})")
 
 
 #: `fold_split`'s methods.
@@ -40,6 +40,6 @@ def fold_split(
     elif method == "seeded":
         held = np.random.default_rng(seed).permutation(len(chips))[fold::folds]
     else:
-        raise ValueError(f"--split must be winner or seeded, not {method!r}")
+        raise ValueError(f"`split` must be winner or seeded, not {method!r}")
     held_out = {chips[i] for i in held}
     return [c for c in chips if c not in held_out], [c for c in chips if c in held_out]

@@ -49,7 +49,7 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -
     written by the agbm recipe."""
     recipe = saved.get("recipe", "agbm")
     saved = {**dataclasses.asdict(resolve(TrainConfig(recipe=recipe))), **saved}
-    remedy = "resume with the same options, or start a new run from its weights with --init"
+    remedy = "resume with the same options, or start a new run from its weights with `init`"
     check_record(saved, current, path, remedy, ignore=_RESUMABLE_CHANGES)
 
 
@@ -82,8 +82,8 @@ def claim_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
         return
     if not overwrite:
         raise OutputError(
-            f"{out} already holds a training run ({found}); pass --resume to continue it "
-            "or --overwrite to start again (deleting it)"
+            f"{out} already holds a training run ({found}); pass `resume` to continue it "
+            "or `overwrite` to start again (deleting it)"
         )
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)

@@ -242,7 +242,7 @@ class Trainer:
             raise DivergedError(
                 f"training diverged: the loss is not finite at epoch {(step - 1) // per_epoch + 1}"
                 f", step {(step - 1) % per_epoch + 1} of {per_epoch}; nothing of this epoch was "
-                "saved (lower --lr, or check the data; --resume goes on from the last epoch saved)"
+                "saved (lower `lr`, or check the data; `resume` goes on from the last epoch saved)"
             )
 
     @torch.no_grad()
@@ -318,12 +318,12 @@ class Trainer:
         if self.data.val_set is not None and not math.isfinite(val):
             raise DivergedError(
                 f"training diverged: the validation RMSE of epoch {self.epoch} is {val}; "
-                "nothing of this epoch was saved (lower --lr, or check the data)"
+                "nothing of this epoch was saved (lower `lr`, or check the data)"
             )
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise DivergedError(
                 f"training diverged: weights are not finite after epoch {self.epoch}; nothing "
-                "of this epoch was saved (lower --lr, or check the data)"
+                "of this epoch was saved (lower `lr`, or check the data)"
             )
         improved = not math.isnan(val) and val < self.best
         if improved:
