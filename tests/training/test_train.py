@@ -221,9 +221,9 @@ def test_model_options_that_contradict_the_init_checkpoint_are_refused(
     base = TrainConfig(data=str(tiny_data), init=str(ckpt), batch_size=2, workers=0, epochs=1)
     runtime = Runtime(0, 1, torch.device("cpu"))
     for given, message in [
-        ({"backbone": "resnet34"}, "--backbone resnet34"),
-        ({"temporal": "pool"}, "--temporal pool"),
-        ({"decoder_channels": [16, 16, 16, 16, 16]}, "--decoder-channels [16, 16, 16, 16, 16]"),
+        ({"backbone": "resnet34"}, "`backbone` resnet34"),
+        ({"temporal": "pool"}, "`temporal` pool"),
+        ({"decoder_channels": [16, 16, 16, 16, 16]}, "`decoder_channels` [16, 16, 16, 16, 16]"),
         (
             {"model_options": {"input_conventions": "winner"}},
             "model_options input_conventions: winner",

@@ -312,11 +312,11 @@ def check_config(config: TrainConfig) -> None:
     import timm
 
     if not config.data:
-        raise ValueError("`data` is required: the data root or cache to train on")
+        raise ValueError("`data` ROOT is required: the data root or cache to train on")
     if not Path(config.data).is_dir():
         raise DataError(f"data root {config.data!r} does not exist or is not a directory")
     if not config.out:
-        raise ValueError("`out` (the run folder) is required")
+        raise ValueError("`out` RUN_DIR is required")
     if config.backbone is not None and not timm.is_model(config.backbone):
         raise ValueError(f"unknown timm backbone {config.backbone!r} (see timm.list_models())")
     if not config.full:
