@@ -295,6 +295,9 @@ def test_training_loads_matplotlib_only_to_draw() -> None:
         "agbm.inference.tiling",
         "agbm.training.config",
         "agbm.cli.options",
+        "agbm.evaluation.totals",  # agbm stats
+        "agbm.evaluation.change",  # agbm change, stats --change
+        "agbm.evaluation.estimate",  # agbm estimate
     ],
 )
 def test_the_ground_floor_loads_no_torch(module: str) -> None:

@@ -1,7 +1,10 @@
 """The evaluation layer: predictions scored with the challenge metric, and the baselines a
-model must beat."""
+model must beat. The names below are imported when first used (`agbm.lazy`), so that
+`agbm stats`, `change` and `estimate` load no torch: only the baselines need it."""
 
-from agbm.evaluation.baselines import baseline_scores
-from agbm.evaluation.evaluate import Evaluation, evaluate
+from agbm.lazy import lazy_package
 
-__all__ = ["Evaluation", "baseline_scores", "evaluate"]
+__all__ = lazy_package(
+    __name__,
+    {"baselines": ["baseline_scores"], "evaluate": ["Evaluation", "evaluate"]},
+)
