@@ -60,5 +60,7 @@ def map_place(
     check_ensemble(options.checkpoints)
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
     composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
-    done = predict_files(composed.s1, composed.s2, out, options=options, overwrite=overwrite)
+    done = predict_files(
+        composed.s1, composed.s2, out, options=options, overwrite=overwrite, progress=True
+    )
     return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

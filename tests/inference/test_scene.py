@@ -530,3 +530,20 @@ def test_with_tta_a_calibrated_scene_map_carries_the_passes_spread_as_band_4(
     assert main([*stats, "--map", str(hv), "--calibration", str(calib)]) == 0
     assert main([*stats, "--map", str(plain), "--calibration", str(calib)]) == 2
     assert "plain.tif's" in capsys.readouterr().err  # the plain map's TTA is none, not hv
+
+
+def test_the_library_shows_no_progress_bar_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Long loops take `progress` (off in the library, on from the CLI): predict_scene's."""
+    files = write_scene(tmp_path, (64, 64), seed=3)
+
+    def constant(image: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        return torch.full((image.shape[0], 1, *image.shape[-2:]), 7.0)
+
+    with open_scene(*files.stacks) as scene:
+        tiling = plan_tiling(scene.height, scene.width, window=32, overlap=0)
+        for progress in (False, True):
+            out = tmp_path / f"{progress}.tif"
+            predict_scene(scene, constant, out, tiling, batch_size=4, progress=progress)
+            assert ("predict-scene" in capsys.readouterr().err) is progress

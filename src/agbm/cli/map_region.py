@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
         args.retries,
         args.predict_on,
     )
-    result = map_region(plan, options=inference_options(args))
+    result = map_region(plan, options=inference_options(args), progress=True)
     print(describe(result))
     return 1 if result.failed else 0
 

@@ -17,7 +17,9 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.inference.scene import predict_files
 
     options = inference_options(args)
-    done = predict_files(args.s1, args.s2, args.out, options=options, overwrite=args.overwrite)
+    done = predict_files(
+        args.s1, args.s2, args.out, options=options, overwrite=args.overwrite, progress=True
+    )
     print(f"wrote {done.path} ({done.height} x {done.width} pixels, {done.windows} windows)")
     return 0
 

@@ -138,15 +138,19 @@ def predict_scene(
     batch_size: int = 8,
     conventions: InputConventions = AGBM_CONVENTIONS,
     layers: MapLayers | None = None,
+    progress: bool = False,
 ) -> None:
     """Predict `scene` window by window with `predictor`, blend and write the map to `out`
     with the bands and tags of `layers` (its spread needs a predictor that gives it). The
-    windows are made by `conventions`: those of the predictor's models."""
+    windows are made by `conventions`: those of the predictor's models; `progress` shows a
+    bar of the windows."""
     check_batch_size(batch_size)
     layers = layers or MapLayers()
     rows = min(tiling.size[0] + BLOCK, scene.height)
     blender = StripBlender(rows, scene.width, 1 + layers.spread)
-    bar = tqdm(total=len(tiling.corners()), desc="predict-scene", unit="window")
+    bar = tqdm(
+        total=len(tiling.corners()), desc="predict-scene", unit="window", disable=not progress
+    )
     # closing(): on an error too, the reading thread ends before the caller closes the inputs.
     reads = contextlib.closing(_prefetch(_batches(scene, tiling, batch_size, conventions)))
     with _output(Path(out), scene, layers) as dst, bar, reads as batches:
@@ -259,6 +263,7 @@ def predict_files(
     *,
     options: InferenceOptions,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> SceneMap:
     """`agbm predict-scene`: the map of the scene in the `s1` and `s2` files (stacks or
     `{MM}` patterns) by the model of `options` in their windows, written to `out` with the
@@ -280,5 +285,6 @@ def predict_files(
         predict_scene(
             scene, predictor, out, tiling,
             batch_size=options.batch_size, conventions=conventions, layers=layers,
+            progress=progress,
         )  # fmt: skip
     return SceneMap(out, scene.height, scene.width, len(tiling.corners()))

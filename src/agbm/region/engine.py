@@ -160,11 +160,13 @@ def clean_leftovers(folder: Path) -> None:
         remove_stale_temporaries(path)
 
 
-def map_region(plan: RegionPlan, *, options: InferenceOptions) -> RegionResult:
+def map_region(
+    plan: RegionPlan, *, options: InferenceOptions, progress: bool = False
+) -> RegionResult:
     """Map the region of `plan` tile by tile on a Dask cluster (see the module's docstring),
-    by the model of `options` with their layers; returns what was mapped, skipped and
-    failed. Every path is made absolute here, before it reaches a worker that may run in
-    another working folder."""
+    by the model of `options` with their layers (`progress`: a bar of the tiles); returns
+    what was mapped, skipped and failed. Every path is made absolute here, before it
+    reaches a worker that may run in another working folder."""
     plan, options = plan.absolute(), options.absolute()
     check_year(plan.year)
     check_grid(plan.grid)
@@ -185,7 +187,7 @@ def map_region(plan: RegionPlan, *, options: InferenceOptions) -> RegionResult:
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
         tqdm.write(f"Dask dashboard: {client.dashboard_link}")
-        _run_tiles(client, plan, options, todo, result)
+        _run_tiles(client, plan, options, todo, result, progress)
         _write_outputs(plan, record, layers)
         write_record(folder / REPORT, region_report(result, plan.grid, tiles, start))
         clean_leftovers(folder)  # of workers that died in this run too
@@ -214,9 +216,10 @@ def _run_tiles(
     options: InferenceOptions,
     todo: Sequence[Tile],
     result: RegionResult,
+    progress: bool,
 ) -> None:
-    """Submit the graph of `todo`'s tiles and collect it into `result` as it completes,
-    under one progress bar."""
+    """Submit the graph of `todo`'s tiles and collect it into `result` as it completes
+    (under one progress bar, with `progress`)."""
     distributed = require("distributed", "region")
     near = neighbours(plan.tiles, todo, plan.tile_size, options.window)
     needed = {n.id: n for t in todo for n in near[t.id]}
@@ -239,7 +242,7 @@ def _run_tiles(
         )
         for t in todo
     ]  # fmt: skip
-    with tqdm(total=len(predicted), desc="map-region", unit="tile") as bar:
+    with tqdm(total=len(predicted), desc="map-region", unit="tile", disable=not progress) as bar:
         for future in distributed.as_completed(predicted):
             tile_id = future.key.removeprefix("predict-")
             try:
