@@ -47,20 +47,22 @@ def map_place(
     s2_catalog: str | Path | None = None,
     inputs: Path | str | None = None,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> PlaceMap:
     """Compose, predict and draw the AGBM map of `bbox` (or the grid of `like`) in `year`
     from `catalog` (Sentinel-2 from `s2_catalog` when given) into `out`, by the model of
     `options` with their layers (`InferenceOptions.layers`: with a calibration, its bounds
     as bands 2 and 3, and with several members their spread as band 4); the composed
     inputs go to `inputs` (default: `inputs_folder`); an existing map `out` is replaced
-    only with `overwrite`. The output, the calibration and the checkpoints (each loaded
-    once on the CPU) are checked before composing, not after."""
+    only with `overwrite`; `progress` shows bars of the months composed and the windows
+    predicted. The output, the calibration and the checkpoints (each loaded once on the
+    CPU) are checked before composing, not after."""
     out = check_output_file(out, [like, *options.checkpoints, options.calibration], overwrite)
     options.layers()
     check_ensemble(options.checkpoints)
     folder = Path(inputs) if inputs is not None else inputs_folder(out)
-    composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=True)
+    composed = compose(folder, year, bbox, like, catalog, s2_catalog, progress=progress)
     done = predict_files(
-        composed.s1, composed.s2, out, options=options, overwrite=overwrite, progress=True
+        composed.s1, composed.s2, out, options=options, overwrite=overwrite, progress=progress
     )
     return PlaceMap(done, folder, quicklook(composed.s2, out, out.with_suffix(".png")))

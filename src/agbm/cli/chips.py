@@ -13,7 +13,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = make_chips(
         args.labels, args.year, args.out, catalog=args.catalog, s2_catalog=args.s2_catalog,
-        crs=args.crs, scheduler=args.scheduler, retries=args.retries,
+        crs=args.crs, scheduler=args.scheduler, retries=args.retries, progress=True,
     )  # fmt: skip
     print(describe(result))
     return 1 if result.failed else 0

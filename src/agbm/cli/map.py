@@ -26,6 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         s2_catalog=args.s2_catalog,
         inputs=args.inputs,
         overwrite=args.overwrite,
+        progress=True,
     )
     scene = done.map
     print(

@@ -125,10 +125,12 @@ def make_chips(
     crs: str | None = None,
     scheduler: str | None = None,
     retries: int = 2,
+    progress: bool = False,
 ) -> ChipsResult:
     """Make the chips of the labels at `labels_path` for `year` in `folder` (see the module
     docstring): `catalog`, `s2_catalog` as for `agbm map-region`, `crs` the chips' grid,
-    `scheduler` a Dask cluster (default: this machine's), `retries` per chip. Every path is
+    `scheduler` a Dask cluster (default: this machine's), `retries` per chip, `progress` a
+    bar of the chips. Every path is
     made absolute here, before it reaches a worker that may run in another working folder."""
     folder, labels_path = Path(os.path.abspath(folder)), Path(labels_path)
     catalog, s2_catalog = catalog_url(catalog), s2_catalog and catalog_url(s2_catalog)
@@ -149,23 +151,31 @@ def make_chips(
         todo = {c: v for c, v in chips.items() if c not in done}
         result.done = sorted(done)
         features_folder(folder, "train").mkdir(parents=True, exist_ok=True)
-        _compose_chips(client, result, folder, grid, todo, year, catalog, s2_catalog, retries)
+        jobs = ComposeJobs(folder, grid, year, catalog, s2_catalog, retries)
+        _compose_chips(client, result, jobs, todo, progress)
     return result
 
 
+@dataclass(frozen=True)
+class ComposeJobs:
+    """How a run's chips are composed: into `folder` on `grid`, for `year`, from `catalog`
+    (Sentinel-2 from `s2_catalog`), each retried `retries` times."""
+
+    folder: Path
+    grid: RegionGrid
+    year: int
+    catalog: str | Path
+    s2_catalog: str | Path | None
+    retries: int
+
+
 def _compose_chips(
-    client: Any,
-    result: ChipsResult,
-    folder: Path,
-    grid: RegionGrid,
-    todo: dict[str, tuple],
-    year: int,
-    catalog: str | Path,
-    s2_catalog: str | Path | None,
-    retries: int,
+    client: Any, result: ChipsResult, jobs: ComposeJobs, todo: dict[str, tuple], progress: bool
 ) -> None:
     """Compose `todo`'s chips on the cluster; write each one's files as it comes."""
     distributed = require("distributed", "region")
+    folder, grid, year, retries = jobs.folder, jobs.grid, jobs.year, jobs.retries
+    catalog, s2_catalog = jobs.catalog, jobs.s2_catalog
     resources = placement(worker_resources(client))[0]
     futures = {
         client.submit(
@@ -174,7 +184,7 @@ def _compose_chips(
         ): cid
         for cid, (tile, _) in todo.items()
     }  # fmt: skip
-    with tqdm(total=len(futures), desc="chips", unit="chip") as bar:
+    with tqdm(total=len(futures), desc="chips", unit="chip", disable=not progress) as bar:
         for future in distributed.as_completed(list(futures)):
             cid = futures[future]
             try:
