@@ -164,3 +164,18 @@ def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
     for column, value in expected.items():
         assert row[column] == pytest.approx(value, rel=1e-3, abs=1e-6), column
     assert "emissions 6 t CO2e" in capsys.readouterr().out
+
+
+def test_the_record_beside_the_change_map_never_replaces_an_input(
+    pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out change.tif --calibration change.json` wrote the record change.json over the
+    calibration it had just read, exit 0."""
+    calib = tmp_path / "change.json"
+    calib.write_bytes(pair["calib"].read_bytes())
+    before = calib.read_bytes()
+    args = ["change", "--from", str(pair["a"]), "--to", str(pair["b"]),
+            "--out", str(tmp_path / "change.tif"), "--calibration", str(calib)]  # fmt: skip
+    assert main(args) == 2
+    assert f"{calib} is one of this command's inputs" in capsys.readouterr().err
+    assert calib.read_bytes() == before and not (tmp_path / "change.tif").exists()

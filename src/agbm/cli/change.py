@@ -20,12 +20,12 @@ def _run(args: argparse.Namespace) -> int:
 
     folders = args.before.is_dir() and not change.map_path(args.before).is_file()
     inputs = [args.before, args.after, args.calibration]
+    record = args.out / "CHANGE.json" if folders else args.out.with_suffix(".json")
+    refuse_overwriting_inputs([record], inputs)  # a calibration named like the map, say
     if folders:
         refuse_overwriting_inputs([args.out], inputs)
-        record = args.out / "CHANGE.json"
     else:
         check_output_file(args.out, inputs, args.overwrite)
-        record = args.out.with_suffix(".json")
     intervals = change.ChangeIntervals(_calibration(args, folders), args.coverage)
     if folders:
         chips = change.folder_change(args.before, args.after, args.out, intervals=intervals)
