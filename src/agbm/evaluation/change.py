@@ -290,19 +290,21 @@ def _significant_areas(
     before: Path, after: Path, zones: Path | str, id_field: str | None, intervals: ChangeIntervals
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each zone's area (ha, true area) of significant loss and of significant gain: the
-    mapped area of a raster that has data only where the change map's significance is -1
-    (then +1), through the same zonal sums as every total."""
-    areas = []
+    mapped area of a raster that has data only where the change's significance is -1 (then
+    +1), both written in one pass over the two maps, through the same zonal sums as every
+    total."""
     with tempfile.TemporaryDirectory(prefix=".agbm-change-") as tmp:
-        change = Path(tmp) / "change.tif"
-        map_change(before, after, change, intervals=intervals)
-        for sign in (-1.0, 1.0):
-            mask = Path(tmp) / f"{sign:+.0f}.tif"
-            with open_map(change) as src:
-                profile = geotiff_profile(src.shape, 1, np.float32, src.crs, src.transform, np.nan)
-                with geotiff_writer(mask, profile) as dst:
-                    for window in _strips(src):
-                        significant = src.read(4, window=window)
-                        dst.write(np.where(significant == sign, 1.0, np.nan)[None], window=window)
-            areas.append(zone_stats(mask, zones, id_field)["mapped_ha"].to_numpy())
-    return areas[0], areas[1]
+        masks = (Path(tmp) / "loss.tif", Path(tmp) / "gain.tif")
+        with open_map(before) as a, open_map(after) as b:
+            profile = geotiff_profile(a.shape, 1, np.float32, a.crs, a.transform, np.nan)
+            with (
+                geotiff_writer(masks[0], profile) as loss,
+                geotiff_writer(masks[1], profile) as gain,
+            ):
+                for window in _strips(a):
+                    layers = intervals.layers(_agbm(before, a, window), _agbm(after, b, window))
+                    for dst, sign in ((loss, -1.0), (gain, 1.0)):
+                        mask = np.where(layers[3] == sign, 1.0, np.nan).astype(np.float32)
+                        dst.write(mask[None], window=window)
+        loss_ha, gain_ha = (zone_stats(m, zones, id_field)["mapped_ha"].to_numpy() for m in masks)
+    return loss_ha, gain_ha
