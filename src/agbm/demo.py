@@ -95,7 +95,7 @@ def run_demo(config: DemoConfig) -> dict[str, float]:
     if model >= min(baselines):
         print(
             "WARNING: the model does not beat both baselines; train longer "
-            "(--epochs) or check the data"
+            "(more epochs) or check the data"
         )
     print(f"figures: {out / 'figures'}/*.png and {run / 'loss.png'}; total {steps.total:.0f} s")
     return scores

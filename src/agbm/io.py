@@ -8,7 +8,7 @@ of what made a folder, and locks.
   The exceptions are files other libraries write in place (TensorBoard's event files).
 * An output is checked before any work: writable, not a directory (`check_output_file`),
   and never an input, inside an input folder or a folder holding an input, even with
-  --overwrite (`refuse_overwriting_inputs`).
+  `overwrite` (`refuse_overwriting_inputs`).
 * A folder that is filled over several runs (a training run, a cache, composed months,
   predictions, a demo) records what it was made for (`claim_record`), and a run with other
   settings is refused with the keys that differ, instead of mixing two results.
@@ -165,7 +165,7 @@ def refuse_overwriting_inputs(
             if how:
                 raise OutputError(
                     f"{output} {how} {source}: write somewhere else (outputs never replace "
-                    "inputs, even with --overwrite)"
+                    "inputs)"
                 )
 
 

@@ -196,7 +196,7 @@ def test_gedi_labels_are_refused_in_one_line(agbm_map: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("strata", "message"),
-    [([100], "at least 2"), ([0, 200, 100], "must increase"), ("strata.gpkg", "--strata-field")],
+    [([100], "at least 2"), ([0, 200, 100], "must increase"), ("strata.gpkg", "`strata_field`")],
 )
 def test_bad_strata_are_refused(agbm_map: Path, tmp_path: Path, strata, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -271,8 +271,8 @@ def test_a_missing_stratum_field_is_named_in_one_line(agbm_map: Path, tmp_path: 
         estimate(agbm_map, plots, strata=strata, strata_field="forest")
     message = str(caught.value)
     assert "\n" not in message and str(strata) in message
-    assert "no field 'forest' for --strata-field (it has: kind, note)" in message
-    with pytest.raises(ValueError, match="--strata-field forest: only with --strata FILE"):
+    assert "no field 'forest' for `strata_field` (it has: kind, note)" in message
+    with pytest.raises(ValueError, match="`strata_field` forest: only with `strata` FILE"):
         estimate(agbm_map, plots, strata=[0, 150], strata_field="forest")
 
 

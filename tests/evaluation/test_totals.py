@@ -145,7 +145,7 @@ def test_stats_writes_each_format_and_refuses_bad_zones(
     assert geopandas.read_file(tmp_path / "stats.gpkg")["agb_t"][0] == pytest.approx(100.0 * HA)
     assert pd.read_parquet(tmp_path / "stats.parquet")["agb_t"][0] == pytest.approx(100.0 * HA)
     assert "100 t of above-ground biomass" in capsys.readouterr().out
-    with pytest.raises(DataError, match=r"zones\.gpkg: no field 'plot' for --id"):
+    with pytest.raises(DataError, match=r"zones\.gpkg: no field 'plot' for `id_field`"):
         zone_stats(agbm_map, zones, "plot")
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 - 100), (X0 + 100, Y0), (X0, Y0 - 100)])
     bad = _zones(tmp_path, [bowtie], name="bad.gpkg")

@@ -182,7 +182,7 @@ def test_missing_weights_file_raises_with_instructions_as_cli_flags() -> None:
     with pytest.raises(PretrainedWeightsError) as err:
         TemporalUNet("resnet18", pretrained="nonexistent/path")
     message = str(err.value)
-    assert "--pretrained PATH/model.safetensors" in message and "--pretrained none" in message
+    assert "set `pretrained` to PATH/model.safetensors, or to none for random" in message
     assert ".." not in message and "\n" not in message
 
 

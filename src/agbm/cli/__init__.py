@@ -3,9 +3,10 @@ library, which itself never needs argparse.
 
 Every command module exposes ``DESCRIPTION`` and ``add_arguments(parser)``, which adds its
 options and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and
-returning an exit code). Only the module of the command given is imported: `agbm --help`
-and every command's start-up pay for no other command's libraries (torch above all). A new
-command is one new module here and one line in `COMMANDS`.
+returning an exit code); `args.flags` maps the library's parameter names to the command's
+flags, for lines of the library it prints (`as_flags`). Only the module of the command
+given is imported: `agbm --help` and every command's start-up pay for no other command's
+libraries (torch above all). A new command is one new module here and one line in `COMMANDS`.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
-    flags = command_flags(parser, args.command)
+    flags = args.flags = command_flags(parser, args.command)  # for a command's own lines
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", AgbmWarning)  # each one, every command

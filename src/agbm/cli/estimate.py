@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agbm.cli.options import add_zones_id_option
 from agbm.io import check_output_file
 
 
@@ -33,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     files = [args.map, args.plots, args.zones, args.plots_to, args.map_to]
     check_output_file(args.out, [*files, strata if isinstance(strata, Path) else None])
     table = estimate(
-        args.map, args.plots, args.zones, args.id, args.coverage, strata,
+        args.map, args.plots, args.zones, args.id_field, args.coverage, strata,
         args.plots_to, args.map_to, strata_field=args.strata_field,
     )  # fmt: skip
     write_estimates(table, args.out)
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="EST.csv: one row per zone, method")
     parser.add_argument("--zones", type=Path, help="polygons in any CRS (default: the whole map)")
-    parser.add_argument("--id", help="the zones' id field (default: their row number)")
+    add_zones_id_option(parser)
     parser.add_argument(
         "--coverage", type=float, default=0.9, help="the intervals' coverage (default 0.9)"
     )

@@ -23,6 +23,7 @@ def _area(args: argparse.Namespace) -> object | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agbm.cli import as_flags
     from agbm.labels import gedi
     from agbm.labels.collect import collect, read_all_plots
     from agbm.labels.frame import write_labels
@@ -42,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         granules += gedi.download(args.download, area.bounds, args.year)
     frame, lines = collect(granules, plots, area, args.year, filters)
     for line in lines:
-        print(line)
+        print(as_flags(line, args.flags))
     if frame.empty:  # chips, train and evaluate would refuse it: say so now, write nothing
         raise DataError(f"{args.out}: not written, no label is left (the counts above say why)")
     write_labels(frame, args.out)

@@ -53,6 +53,16 @@ MAP_CALIBRATION = (
 )
 
 
+def add_zones_id_option(parser: argparse.ArgumentParser) -> None:
+    """`--id`: the zones' id field (the library's `id_field`)."""
+    parser.add_argument(
+        "--id",
+        dest="id_field",
+        metavar="ID",
+        help="the zones' id field (default: their row number)",
+    )
+
+
 def add_calibration_options(
     parser: argparse.ArgumentParser, calibration_help: str = MAP_CALIBRATION
 ) -> None:

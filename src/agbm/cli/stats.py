@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from agbm.cli.change import add_pair_options
-from agbm.cli.options import add_calibration_options
+from agbm.cli.options import add_calibration_options, add_zones_id_option
 from agbm.io import check_output_file
 
 
@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, [args.map, args.zones, args.calibration])
     stats = zone_stats(
-        args.map, args.zones, args.id, args.calibration, args.coverage, args.carbon_fraction
+        args.map, args.zones, args.id_field, args.calibration, args.coverage, args.carbon_fraction
     )
     write_stats(stats, args.out)
     mapped = stats["mapped_ha"] > 0
@@ -41,7 +41,7 @@ def _change(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, [args.before, args.after, args.zones, args.calibration])
     stats = zone_change(
-        args.before, args.after, args.zones, id_field=args.id, calibration=args.calibration,
+        args.before, args.after, args.zones, id_field=args.id_field, calibration=args.calibration,
         coverage=args.coverage, carbon_fraction=args.carbon_fraction, years=args.years,
     )  # fmt: skip
     write_stats(stats, args.out)
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", type=Path, help="AGB map (t/ha): GeoTIFF or VRT")
     parser.add_argument("--zones", type=Path, required=True, help="polygons: GeoJSON, GPKG, SHP")
     parser.add_argument("--out", type=Path, required=True, help="STATS: .csv, .gpkg or .parquet")
-    parser.add_argument("--id", help="the zones' id field (default: their row number)")
+    add_zones_id_option(parser)
     add_calibration_options(
         parser, "CALIB.json (agbm calibrate) of the map's model: the intervals of the totals"
     )

@@ -266,14 +266,14 @@ def check_strata(
 ) -> np.ndarray | Any | None:
     """`strata` as increasing class edges in t/ha (at least 2: two classes; the first takes
     anything below its lower edge), or of a polygon file its strata (`read_strata`), or a
-    one-line error naming `--strata` or `--strata-field`."""
+    one-line error naming `strata` or `strata_field`."""
     if isinstance(strata, (str, Path)):
         if strata_field is None:
-            raise ValueError(f"--strata {strata}: name its stratum field with --strata-field")
+            raise ValueError(f"`strata` {strata}: name its stratum field with `strata_field`")
         return read_strata(strata, strata_field)
     if strata_field is not None:
         raise ValueError(
-            f"--strata-field {strata_field}: only with --strata FILE (polygons), not without "
+            f"`strata_field` {strata_field}: only with `strata` FILE (polygons), not without "
             "strata or with class edges"
         )
     if strata is None:
@@ -292,7 +292,7 @@ def read_strata(path: Path | str, field: str) -> Any:
     one-line `DataError` naming the file: not polygons, no such field, no stratum, strata
     that overlap (a place in two would count twice)."""
     shapely = require("shapely", "labels")
-    frame = read_zones(path, field, "--strata-field")
+    frame = read_zones(path, field, "strata_field")
     strata = frame[[field, "geometry"]].dissolve(by=field)
     if not len(strata):
         raise DataError(f"{path}: no polygon has a value of {field!r}: no stratum")

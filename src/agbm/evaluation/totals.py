@@ -49,9 +49,9 @@ CARBON_FRACTION = 0.47
 CO2_PER_C = 44.0 / 12.0
 
 
-def read_zones(path: Path | str, id_field: str | None, flag: str = "--id") -> Any:
+def read_zones(path: Path | str, id_field: str | None, name: str = "id_field") -> Any:
     """The zones of a vector file, checked: polygons with valid geometry and, when asked,
-    the id field (named by `flag` if missing: `--id`, `--strata-field`); else a one-line
+    the id field (the parameter `name` gives it: `id_field`, `strata_field`); else a one-line
     `DataError` naming the file."""
     path = Path(path)
     zones = read_vector(path, "vector file", "labels")
@@ -59,7 +59,7 @@ def read_zones(path: Path | str, id_field: str | None, flag: str = "--id") -> An
         raise DataError(f"{path}: has no CRS")
     if id_field is not None and id_field not in zones.columns:
         fields = ", ".join(c for c in zones.columns if c != "geometry")
-        raise DataError(f"{path}: no field {id_field!r} for {flag} (it has: {fields})")
+        raise DataError(f"{path}: no field {id_field!r} for `{name}` (it has: {fields})")
     empty = zones.geometry.is_empty  # False where missing (None): not valid, below
     if empty.any():
         first = int(np.flatnonzero(empty.to_numpy())[0])

@@ -134,7 +134,8 @@ def read_labels(path: Path | str, skip_missing_agbd: bool = False) -> Any:
 @dataclass(frozen=True)
 class Filtered:
     """A source's labels after its filters: how many it had (`total`), how many each filter
-    removed, in order, and the flag that keeps what a filter removed (`flags`)."""
+    removed, in order, and the parameter that keeps what a filter removed (`flags`, in
+    backticks: the CLI spells it as its flag)."""
 
     frame: Any
     total: int
@@ -162,8 +163,9 @@ def within(found: Filtered, area: Any | None = None, year: int | None = None) ->
 
 
 def describe_removed(what: str, found: Filtered) -> str:
-    """One line: how many `what` there were, how many each filter removed (with the flag
-    that keeps them), how many stay; and when a filter removed every label left, its flag."""
+    """One line: how many `what` there were, how many each filter removed (with the
+    parameter that keeps them), how many stay; and when a filter removed every label left,
+    that parameter."""
     parts = ", ".join(
         f"{reason}: {count:,}" + (f" ({found.flags[reason]})" if reason in found.flags else "")
         for reason, count in found.removed.items()

@@ -88,7 +88,7 @@ def _beams(path: Path) -> dict[str, np.ndarray]:
 def _tests(
     beams: dict[str, np.ndarray], filters: GediFilters
 ) -> list[tuple[str, np.ndarray, str | None]]:
-    """(reason, which footprints pass, the flag that keeps those it removes) of each test,
+    """(reason, which footprints pass, the parameter that keeps those it removes) of each test,
     in order: the values no label can have, then the user's filters that are on."""
     fields = ("agbd", "agbd_se", "lat_lowestmode", "lon_lowestmode")
     lat, lon = beams["lat_lowestmode"], beams["lon_lowestmode"]
@@ -99,14 +99,14 @@ def _tests(
         ("delta_time NaN", np.isfinite(beams["delta_time"]), None),
     ]
     if not filters.keep_low_quality:
-        tests.append(("l4_quality_flag != 1", beams["l4_quality_flag"] == 1, "--keep-low-quality"))
+        tests.append(("l4_quality_flag != 1", beams["l4_quality_flag"] == 1, "`keep_low_quality`"))
     if not filters.keep_degraded:
-        tests.append(("degrade_flag != 0", beams["degrade_flag"] == 0, "--keep-degraded"))
+        tests.append(("degrade_flag != 0", beams["degrade_flag"] == 0, "`keep_degraded`"))
     if filters.min_sensitivity > 0:
         tests.append((
             f"sensitivity < {filters.min_sensitivity}",
             beams["sensitivity"] >= filters.min_sensitivity,
-            "a lower --min-sensitivity",
+            "a lower `min_sensitivity`",
         ))  # fmt: skip
     return tests
 

@@ -41,8 +41,8 @@ from agbm.labels.frame import (
 
 #: What each field of a plots table holds (`--columns FIELD=NAME`).
 PLOT_FIELDS = {
-    "lon": "longitude (degrees), or x in --plots-crs",
-    "lat": "latitude (degrees), or y in --plots-crs",
+    "lon": "longitude (degrees), or x in `plots_crs`",
+    "lat": "latitude (degrees), or y in `plots_crs`",
     "agbd": "above-ground biomass density, t/ha",
     "se": "agbd's standard error, t/ha",
     "date": "the day it was measured",

@@ -101,6 +101,6 @@ def _download_hint(backbone: str, reason: str) -> str:
     return (
         f"cannot get pretrained weights for {backbone} ({reason}). On a machine with internet "
         f"access download https://huggingface.co/{hub_id}/resolve/main/model.safetensors, "
-        f"copy it here and pass --pretrained PATH/model.safetensors (in Python: "
-        f"pretrained='PATH/model.safetensors'), or --pretrained none for random init"
+        "copy it here and set `pretrained` to PATH/model.safetensors, or to none for random "
+        "init"
     )
