@@ -283,6 +283,10 @@ def test_training_loads_matplotlib_only_to_draw() -> None:
     [
         "agbm.io",
         "agbm.data",
+        "agbm.data.raw",  # a chip's files, read by agbm chips and the labels wing
+        "agbm.data.cache",
+        "agbm.data.sources",
+        "agbm.labels.chips",
         "agbm.labels.frame",
         "agbm.labels.collect",
         "agbm.labels.plots",
@@ -292,6 +296,7 @@ def test_training_loads_matplotlib_only_to_draw() -> None:
         "agbm.region.engine",
         "agbm.region.tasks",  # the compose task's module
         "agbm.region.cluster",  # every local worker's preload
+        "agbm.region.chips",  # agbm chips
         "agbm.inference.tiling",
         "agbm.training.config",
         "agbm.cli.options",

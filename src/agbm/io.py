@@ -164,8 +164,7 @@ def refuse_overwriting_inputs(
             how = _overlap(output, source)
             if how:
                 raise OutputError(
-                    f"{output} {how} {source}: write somewhere else (outputs never replace "
-                    "inputs)"
+                    f"{output} {how} {source}: write somewhere else (outputs never replace inputs)"
                 )
 
 

@@ -71,14 +71,40 @@ def test_this_machine_s_cluster_has_a_predict_worker_per_gpu_and_composes_on_the
     assert options["compose-3"]["resources"] == {"COMPOSE": 1}
     assert options["compose-3"]["env"]["CUDA_VISIBLE_DEVICES"] == ""  # no GPU for compose
     assert sorted(worker_specs(cores=1, gpus=1, memory=2**30)) == ["compose-0", "gpu-0"]
-    cpu_only = worker_specs(cores=2, gpus=0, memory=2**30)
-    assert sorted(cpu_only) == ["cpu-0", "cpu-1"]
-    assert all(s["options"]["resources"] is None for s in cpu_only.values())  # do either
 
 
-def test_tasks_ask_for_gpu_and_compose_workers_only_when_predicting_on_gpus() -> None:
+def test_with_no_gpu_one_worker_predicts_on_the_cores_the_composers_leave() -> None:
+    """16 cores: 4 compose workers and one predict worker of 12 torch threads, the memory
+    shared by threads; compose workers never get a predict task, so never load torch."""
+    options = {
+        n: s["options"] for n, s in worker_specs(cores=16, gpus=0, memory=16 * 2**30).items()
+    }
+    assert list(options) == ["compose-0", "compose-1", "compose-2", "compose-3", "predict-0"]
+    assert options["predict-0"]["resources"] == {"PREDICT": 1}
+    threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    assert [options["predict-0"]["env"][name] for name in threads] == ["12"] * 3
+    assert options["predict-0"]["memory_limit"] == 12 * 2**30
+    assert options["compose-0"]["resources"] == {"COMPOSE": 1}
+    assert options["compose-0"]["memory_limit"] == 2**30
+    assert "OMP_NUM_THREADS" not in options["compose-0"]["env"]  # Dask's 1
+    two = worker_specs(cores=2, gpus=0, memory=2**30)
+    assert sorted(two) == ["compose-0", "predict-0"]
+    assert two["predict-0"]["options"]["env"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_agbm_chips_cluster_only_composes() -> None:
+    """`agbm chips` predicts nothing: every core composes, GPUs or not."""
+    specs = worker_specs(cores=3, gpus=1, memory=3 * 2**30, predicting=False)
+    assert list(specs) == ["compose-0", "compose-1", "compose-2"]
+    assert all(s["options"]["memory_limit"] == 2**30 for s in specs.values())
+
+
+def test_tasks_ask_for_predict_and_compose_workers_only_when_some_declare_them() -> None:
     on_gpus = ({"COMPOSE": 1}, {"GPU": 1})
     assert placement([{"COMPOSE": 1}, {"GPU": 1}]) == on_gpus
+    assert placement([{"COMPOSE": 1}, {"GPU": 1}, {"PREDICT": 1}]) == on_gpus
+    assert placement([{"COMPOSE": 1}, {"PREDICT": 1}]) == ({"COMPOSE": 1}, {"PREDICT": 1})
+    assert placement([{"PREDICT": 1}], "any") == (None, None)
     assert placement([{}, {}]) == (None, None)
     assert placement([], "gpu") == on_gpus  # GPU workers that join later, as batch jobs do
     assert placement([{"GPU": 1}], "any") == (None, None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,22 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     inside = grid.inside(tile)
     assert inside.any() and not inside.all()
     assert np.isfinite(agbm[inside]).all() and np.isnan(agbm[~inside]).all()
+
+
+def test_composing_a_tile_loads_no_torch(catalog: Path, tmp_path: Path) -> None:
+    """What a compose worker does, run in a fresh interpreter: the tile is composed, and
+    torch, timm and smp stay out of `sys.modules` (a worker holds ~1 GB less)."""
+    code = (
+        "import sys, shapely; from agbm.region import region_grid; "
+        "from agbm.region.tiles import compose_tile; "
+        f"grid = region_grid(shapely.box(*{AREA!r}), 'EPSG:4326'); "
+        f"out = compose_tile({str(tmp_path)!r}, grid, grid.tiles(256)[0], 2021, {str(catalog)!r}); "
+        "print((out / 'S2.tif').is_file(), "
+        "[m for m in ('torch', 'timm', 'segmentation_models_pytorch') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().splitlines()[-1] == "True []"
 
 
 def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(

@@ -48,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
 DESCRIPTION = (
     "Map the biomass of a region of any size (a vector file's polygons in any CRS, or a "
     "lon/lat box; W > E crosses the antimeridian) on a 10 m grid, tile by tile on a Dask "
-    "cluster: this machine's (a predict worker per GPU, compose workers on the other cores) "
+    "cluster: this machine's (a predict worker per GPU, or one on the cores the compose "
+    "workers leave) "
     "or --scheduler's. Each tile's inputs are "
     "composed once from the STAC catalog and its map predicted from every window of the "
     "region's one lattice that reaches into it, so the map does not depend on the tile "
@@ -76,13 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_inference_options(parser, "windows")
     add_cluster_options(
         parser, "tile", "a cluster of this machine: one worker per GPU predicts, one per other "
-        "core composes"
+        "core composes (no GPU: a quarter of the cores compose, one worker predicts on the rest)"
     )  # fmt: skip
     parser.add_argument(
         "--predict-on", choices=PREDICT_ON, default="auto",
-        help="predict on workers declaring the resource GPU, composing on those declaring "
-        "COMPOSE: when one is connected at the start (auto), always (gpu: they may join "
-        "later), or on any worker (any)",
+        help="predict on workers declaring the resource GPU (else PREDICT), composing on "
+        "those declaring COMPOSE: when one is connected at the start (auto), on GPU workers "
+        "always (gpu: they may join later), or on any worker (any)",
     )  # fmt: skip
     add_calibration_options(parser)
     parser.set_defaults(func=_run)

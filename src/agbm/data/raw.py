@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.crs
-import torch
 
 from agbm.data.bands import MONTHS, SENSORS
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
@@ -26,7 +25,6 @@ from agbm.data.layout import (
     prediction_path,
     target_path,
 )
-from agbm.data.normalise import normalise
 from agbm.errors import DataError
 
 
@@ -96,8 +94,13 @@ def read_chip(
     Returns `image` float32 `[12, 15, H, W]` (S1 bands then S2 bands, each in [0, 1] with the
     default conventions, no data as 0) and `present` bool `[12]`, False for a month with
     neither S1 nor S2 file (its image is all zeros). A month with only one of the two has the
-    other's bands at 0.
+    other's bands at 0. Normalising is torch's work, imported here: reading a chip's files
+    (`read_raw_chip`, what `agbm chips` and the labels wing do) loads no torch.
     """
+    import torch
+
+    from agbm.data.normalise import normalise
+
     chip = read_raw_chip(root, chip_id, split)
     arrays = (torch.from_numpy(a) for a in (chip.s1, chip.s2, chip.acquired))
     image = normalise(*arrays, conventions)

@@ -145,7 +145,11 @@ def make_chips(
     }  # fmt: skip
     result = ChipsResult(folder)
     # The cluster is reached before the folder is claimed: one that is not leaves no folder.
-    with client_for(scheduler) as client, output_folder(folder), hold_folder(folder, "agbm chips"):
+    with (
+        client_for(scheduler, predicting=False) as client,
+        output_folder(folder),
+        hold_folder(folder, "agbm chips"),
+    ):
         claim_record(folder / RECORD, record, "give another folder, or delete this one")
         done = {c for c in chips if chip_labels_path(folder, c, "train").is_file()}
         todo = {c: v for c, v in chips.items() if c not in done}

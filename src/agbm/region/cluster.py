@@ -1,11 +1,13 @@
 """The Dask cluster a region's tasks run on, and where each kind of task goes on it.
 
-This machine's cluster (`local_cluster`: one single-threaded worker per core, one per GPU
-predicting on it and the others composing) or one already running (`connect`: an address,
-or a scheduler file); `client_for` gives a client of either. Tasks are placed by Dask worker
-resources (`placement`): when predicting on GPUs, predict tasks need the resource `GPU` and
-compose tasks the resource `COMPOSE`. `agbm map-region` (`engine`) and `agbm chips`
-(`chips`) both run on it. Light to import: each local worker preloads this module.
+This machine's cluster (`local_cluster`: workers that compose, single-threaded, and workers
+that predict, one per GPU or, with none, one using the cores the composers leave) or one
+already running (`connect`: an address, or a scheduler file); `client_for` gives a client of
+either. Tasks are placed by Dask worker resources (`placement`): predict tasks need the
+resource `GPU` (or `PREDICT`, a CPU predict worker) and compose tasks the resource
+`COMPOSE`, so that a compose worker never loads torch. `agbm map-region` (`engine`) and
+`agbm chips` (`chips`, compose workers only) both run on it. Light to import: each local
+worker preloads this module.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from typing import Any
 from agbm.errors import ConfigError, reason
 from agbm.extras import require
 
-#: The Dask worker resources that place tasks: a worker with `GPU` predicts on its GPU (and
-#: does nothing else), a worker with `COMPOSE` composes.
-GPU, COMPOSE = "GPU", "COMPOSE"
-#: `--predict-on`: on `GPU` workers when any is connected at the start (`auto`), always
-#: (`gpu`: they may join later, as batch jobs do), or on any worker (`any`).
+#: The Dask worker resources that place tasks: a worker with `GPU` predicts on its GPU, one
+#: with `PREDICT` on the CPU (each does nothing else), a worker with `COMPOSE` composes.
+GPU, PREDICT, COMPOSE = "GPU", "PREDICT", "COMPOSE"
+#: `--predict-on`: on `GPU` workers when any is connected at the start, else on `PREDICT`
+#: workers when any is (`auto`); on `GPU` workers always (`gpu`: they may join later, as
+#: batch jobs do); or on any worker (`any`).
 PREDICT_ON = ("auto", "gpu", "any")
 #: Each local worker's GDAL block cache, MB. GDAL's default, 5 % of the machine's memory
 #: per process, adds up to most of it over one worker per core; 256 MB costs a predict task
@@ -34,30 +37,57 @@ PREDICT_ON = ("auto", "gpu", "any")
 GDAL_CACHE_MB = 256
 
 
-def worker_specs(cores: int, gpus: int, memory: int) -> dict[str, dict[str, Any]]:
-    """The workers of this machine's cluster, as `distributed.SpecCluster` specs: one
-    single-threaded worker per core (torch and GDAL keep to one thread in each, as Dask
-    sets; a GDAL block cache of `GDAL_CACHE_MB` each), of which one per GPU predicts on it
-    (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the others compose (resource `COMPOSE`, no
-    GPU); with no GPU every worker does either. `memory` (bytes) is shared evenly: each
+def composers(cores: int) -> int:
+    """How many compose workers a machine of `cores` cores and no GPU runs beside its one
+    CPU predict worker: a quarter of the cores (at least one). Composing waits on the
+    catalog's files more than on the CPU, and the model, most of a CPU run's time, gets the
+    rest of the cores as threads of one process: one copy of the models, not one per core."""
+    return max(1, cores // 4)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment that gives a worker's torch `threads` threads: Dask sets all three
+    of these to 1 for its workers, and torch takes `MKL_NUM_THREADS` over `OMP_NUM_THREADS`
+    (measured: with only the latter, a worker's torch kept to one thread)."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return dict.fromkeys(names, str(threads))
+
+
+def worker_specs(
+    cores: int, gpus: int, memory: int, *, predicting: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The workers of this machine's cluster, as `distributed.SpecCluster` specs. Compose
+    workers are single-threaded (GDAL keeps to one thread in each, as Dask sets; a GDAL
+    block cache of `GDAL_CACHE_MB` each; resource `COMPOSE`, no GPU). With `gpus`, one
+    worker per GPU predicts on it (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the other
+    cores compose; with none, `composers(cores)` compose and one worker predicts (resource
+    `PREDICT`) with torch on the other cores' threads (`thread_env`); not `predicting`
+    (`agbm chips`), every core composes. `memory` (bytes) is shared by threads: each
     worker's limit. Each worker keeps Dask's log to itself (its INFO lines at start, a
     "Compute Failed" per try of a failed task, its warnings at Ctrl-C: the run reports each
     failed tile once, with its cause) and runs `dask_setup`."""
     nanny = require("distributed", "region").Nanny
-    count = max(1, cores - gpus) + gpus
-    limit = memory // count
+    if not predicting:
+        composing, predictors = max(1, cores), {}
+    elif gpus:
+        composing = max(1, cores - gpus)
+        predictors = {
+            f"gpu-{n}": ({GPU: 1}, {"CUDA_VISIBLE_DEVICES": str(n)}, 1) for n in range(gpus)
+        }
+    else:
+        composing, threads = composers(cores), max(1, cores - composers(cores))
+        predictors = {"predict-0": ({PREDICT: 1}, thread_env(threads), threads)}
+    share = memory // (composing + sum(threads for *_, threads in predictors.values()))
 
-    def spec(resources: dict[str, int] | None, devices: str | None) -> dict[str, Any]:
-        env = {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)}
-        env |= {} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}
-        options = {"nthreads": 1, "memory_limit": limit, "resources": resources, "env": env}
-        options |= {"silence_logs": logging.CRITICAL, "preload": [__name__]}
+    def spec(resources: dict[str, int], env: dict[str, str], threads: int) -> dict[str, Any]:
+        env = {"GDAL_CACHEMAX": str(GDAL_CACHE_MB)} | env
+        options = {"nthreads": 1, "memory_limit": share * threads, "resources": resources}
+        options |= {"env": env, "silence_logs": logging.CRITICAL, "preload": [__name__]}
         return {"cls": nanny, "options": options}
 
-    if not gpus:
-        return {f"cpu-{n}": spec(None, None) for n in range(count)}
-    specs = {f"compose-{n}": spec({COMPOSE: 1}, "") for n in range(count - gpus)}
-    return specs | {f"gpu-{n}": spec({GPU: 1}, str(n)) for n in range(gpus)}
+    compose = ({COMPOSE: 1}, {"CUDA_VISIBLE_DEVICES": ""}, 1)
+    specs = {f"compose-{n}": spec(*compose) for n in range(composing)}
+    return specs | {name: spec(*predictor) for name, predictor in predictors.items()}
 
 
 def dask_setup(worker: Any) -> None:
@@ -69,28 +99,37 @@ def dask_setup(worker: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def local_cluster() -> Any:
-    """A cluster of this machine (`worker_specs` of its cores, GPUs and memory): what
-    `distributed.LocalCluster` is, with the compose and predict workers told apart."""
-    import torch  # here, not in the workers that preload this module
-
+def local_cluster(predicting: bool = True) -> Any:
+    """A cluster of this machine (`worker_specs` of its cores, GPUs and memory; with
+    `predicting`, its predict workers): what `distributed.LocalCluster` is, with the compose
+    and predict workers told apart."""
     distributed = require("distributed", "region")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    specs = worker_specs(cores or 1, torch.cuda.device_count(), distributed.system.MEMORY_LIMIT)
+    gpus = _gpu_count() if predicting else 0
+    memory = distributed.system.MEMORY_LIMIT
+    specs = worker_specs(cores or 1, gpus, memory, predicting=predicting)
     scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
     return distributed.SpecCluster(specs, scheduler, silence_logs=logging.ERROR)
 
 
+def _gpu_count() -> int:
+    """How many GPUs torch sees here: imported here, on the machine that runs the command,
+    not in the workers that preload this module."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 @contextlib.contextmanager
-def local_client() -> Iterator[Any]:
-    """A client of `local_cluster()`, which goes with it. Ctrl-C closes both without a word
-    from Dask (its warnings on workers stopped while busy): the command's one line on what
-    is kept says it all."""
+def local_client(predicting: bool = True) -> Iterator[Any]:
+    """A client of `local_cluster(predicting)`, which goes with it. Ctrl-C closes both
+    without a word from Dask (its warnings on workers stopped while busy): the command's
+    one line on what is kept says it all."""
     distributed = require("distributed", "region")
     logger = logging.getLogger("distributed")
     level = logger.level
     try:
-        with local_cluster() as cluster, distributed.Client(cluster) as client:
+        with local_cluster(predicting) as cluster, distributed.Client(cluster) as client:
             try:
                 yield client
             except KeyboardInterrupt:
@@ -141,11 +180,12 @@ def connect(scheduler: str) -> Any:
 
 
 @contextlib.contextmanager
-def client_for(scheduler: str | None) -> Iterator[Any]:
+def client_for(scheduler: str | None, *, predicting: bool = True) -> Iterator[Any]:
     """A Dask client: of the cluster at `scheduler` (an address, or a scheduler file's path:
-    `connect`), or of `local_cluster()`, which goes with the client (`local_client`)."""
+    `connect`), or of `local_cluster(predicting)`, which goes with the client
+    (`local_client`; `predicting`: with predict workers, else compose workers only)."""
     if scheduler is None:
-        with local_client() as client:
+        with local_client(predicting) as client:
             yield client
         return
     with connect(scheduler) as client:
@@ -156,12 +196,16 @@ def placement(
     workers: Iterable[Mapping[str, float]], predict_on: str = "auto"
 ) -> tuple[dict[str, int] | None, dict[str, int] | None]:
     """The Dask resources compose and predict tasks ask for, given the connected workers'
-    declared resources and `--predict-on` (`PREDICT_ON`): `COMPOSE` and `GPU` when
-    predicting on GPU workers, else none (any worker runs either)."""
+    declared resources and `predict_on` (`PREDICT_ON`): `COMPOSE`, and `GPU` or `PREDICT`,
+    when predicting on such workers; else none (any worker runs either)."""
     if predict_on not in PREDICT_ON:
         raise ValueError(f"`predict_on` must be one of {', '.join(PREDICT_ON)}, not {predict_on}")
-    on_gpu = predict_on == "gpu" or (predict_on == "auto" and any(GPU in w for w in workers))
-    return ({COMPOSE: 1}, {GPU: 1}) if on_gpu else (None, None)
+    workers = list(workers)
+    if predict_on == "gpu" or (predict_on == "auto" and any(GPU in w for w in workers)):
+        return {COMPOSE: 1}, {GPU: 1}
+    if predict_on == "auto" and any(PREDICT in w for w in workers):
+        return {COMPOSE: 1}, {PREDICT: 1}
+    return None, None
 
 
 def worker_resources(client: Any) -> list[dict[str, float]]:
