@@ -14,7 +14,8 @@ bench/predict.py's). It reports:
 - each task's mean seconds and the workers' peak memory, compose and predict apart;
 - the bytes fetched per km², against the bytes the region's own share of the source
   files holds (what fetching each pixel once costs), and the composed inputs per km²;
-- the window passes per pixel (model evaluations of each map pixel) for these tiles.
+- the window passes per pixel (model evaluations of each map pixel) for these tiles, now
+  and as before each window was predicted once, and region.json's own figures.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.server
+import json
 import statistics
 import tempfile
 import threading
@@ -38,8 +40,9 @@ from agbm.inference import InferenceOptions
 from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet, save_model
 from agbm.region import region_grid
-from agbm.region.engine import RegionPlan, map_region, neighbours
+from agbm.region.engine import RegionPlan, map_region
 from agbm.region.grid import RegionGrid
+from agbm.region.lattice import extent, lattice, plan_windows, tiles_over
 
 #: The region's margin inside the catalog's rasters, in metres.
 MARGIN = 200
@@ -119,11 +122,16 @@ def own_bytes(stac: Path, area: shapely.Geometry) -> float:
     return total
 
 
-def passes_per_pixel(grid: RegionGrid, tile_size: int, window: int, overlap: int) -> float:
-    """Model evaluations per map pixel: every tile predicts each window reaching into it."""
+def passes_per_pixel(
+    grid: RegionGrid, tile_size: int, window: int, overlap: int
+) -> tuple[float, float]:
+    """Model evaluations per map pixel of the region's tiles: now (each window once, by its
+    owner) and before (each tile predicted every window reaching into it)."""
     tiling = plan_tiling(*grid.shape, window=window, overlap=overlap)
-    evaluated = sum(len(tiling.corners_touching(t.block)) for t in grid.tiles(tile_size))
-    return evaluated * window * window / (grid.shape[0] * grid.shape[1])
+    tiles = grid.tiles(tile_size)
+    pixels = sum(t.height * t.width for t in tiles) / (tiling.size[0] * tiling.size[1])
+    before = sum(len(tiling.corners_touching(t.block)) for t in tiles)
+    return plan_windows(tiles, tiling, tile_size).windows() / pixels, before / pixels
 
 
 def folder_bytes(folder: Path) -> int:
@@ -174,15 +182,20 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
           f"({args.blocksize} px source blocks)")  # fmt: skip
     inputs = folder_bytes(out / "inputs" / "tiles")
     print(f"{label}, composed inputs on disk: {inputs / km2 / 1e6:.1f} MB/km²")
-    passes = passes_per_pixel(grid, args.tile_size, args.window, args.overlap)
-    one = passes_per_pixel(grid, args.tiles * args.tile_size, args.window, args.overlap)
+    passes, before = passes_per_pixel(grid, args.tile_size, args.window, args.overlap)
+    one, _ = passes_per_pixel(grid, args.tiles * args.tile_size, args.window, args.overlap)
     print(f"{label}, window {args.window} overlap {args.overlap}: {passes:.2f} window passes "
-          f"per pixel ({one:.2f} as one tile)")  # fmt: skip
+          f"per pixel ({before:.2f} before each window was predicted once; {one:.2f} as one "
+          "tile)")  # fmt: skip
+    report = json.loads((out / "region.json").read_text())
+    print(f"{label}, region.json: windows_predicted {report['windows_predicted']}, "
+          f"passes_per_pixel {report['passes_per_pixel']}")  # fmt: skip
 
 
-def plan(counts: list[int], tile_size: int, window: int) -> None:
-    """Planning a region of each of `counts` tiles: its grid's tiles and their neighbours
-    (what map-region does before it submits the first task), one figure per line."""
+def plan(counts: list[int], tile_size: int, window: int, overlap: int) -> None:
+    """Planning a region of each of `counts` tiles, as map-region does before it submits
+    the first task: its grid's tiles, its windows' owners and each tile's sources, and the
+    tiles each owner's windows read; one figure per line, then the passes per pixel."""
     for count in counts:
         side = round(count**0.5) * tile_size * PIXEL_M
         area = shapely.box(4_000_000, 3_000_000, 4_000_000 + side, 3_000_000 + side)
@@ -190,10 +203,20 @@ def plan(counts: list[int], tile_size: int, window: int) -> None:
         grid = region_grid(area, "EPSG:3035", "EPSG:3035")  # equal-area Europe
         tiles = grid.tiles(tile_size)
         tiled = time.perf_counter()
-        neighbours(tiles, tiles, tile_size, window)
+        tiling = plan_tiling(*grid.shape, window=window, overlap=overlap)
+        windows = plan_windows(tiles, tiling, tile_size)
+        owned = time.perf_counter()
+        at = lattice(tiles, tile_size)
+        for corners in windows.owned.values():
+            tiles_over(at, extent(corners, tiling), tile_size)
         done = time.perf_counter()
+        passes = (
+            windows.windows() * tiling.size[0] * tiling.size[1] / (grid.shape[0] * grid.shape[1])
+        )
         print(f"planning {len(tiles)} tiles of {tile_size} px: grid and tiles "
-              f"{tiled - start:.2f} s, neighbours {done - tiled:.2f} s")  # fmt: skip
+              f"{tiled - start:.2f} s, windows' owners and sources {owned - tiled:.2f} s, "
+              f"the tiles each owner reads {done - owned:.2f} s; {windows.windows()} windows, "
+              f"{passes:.3f} passes per pixel")  # fmt: skip
 
 
 def main() -> None:
@@ -210,7 +233,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     if args.plan:
-        plan(args.plan, args.tile_size, args.window)
+        plan(args.plan, args.tile_size, args.window, args.overlap)
         return
     with tempfile.TemporaryDirectory() as tmp:
         run(args, Path(tmp))

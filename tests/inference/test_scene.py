@@ -6,6 +6,7 @@ import shutil
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas
 import numpy as np
@@ -19,13 +20,13 @@ from rasterio.transform import Affine
 
 from agbm.cli import main
 from agbm.data import CHANNELS, MONTHS, S1_NODATA, S2_NODATA_CLOUD, normalise
-from agbm.data.scene import open_scene
+from agbm.data.scene import Scene, open_scene
 from agbm.data.synth import NoiseBank, clean_s2, clean_vh_vv, forest_scene
 from agbm.errors import DataError
 from agbm.inference import predict_scene
 from agbm.inference.layers import SPREAD_BAND, MapLayers
-from agbm.inference.scene import model_predictor, predict_block
-from agbm.inference.tiling import BLOCK, plan_tiling, taper
+from agbm.inference.scene import Predictor, model_predictor, predict_sums
+from agbm.inference.tiling import BLOCK, Block, Tiling, plan_tiling, taper
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from tests.helpers import write_calibration
@@ -416,6 +417,15 @@ def test_an_output_that_is_an_input_or_exists_is_refused(
     assert main([*base, "--out", str(out), "--overwrite"]) == 0
     assert main([*base, "--out", str(tmp_path)]) == 2  # checked before any model ran
     assert "is a directory" in capsys.readouterr().err
+
+
+def predict_block(
+    scene: Scene, predictor: Predictor, tiling: Tiling, block: Block, **kw: Any
+) -> np.ndarray:
+    """The blend over `block` of every window reaching into it."""
+    return predict_sums(
+        scene, predictor, tiling, block, tiling.corners_touching(block), **kw
+    ).blend()
 
 
 @pytest.mark.parametrize("tile", [48])  # 150 x 170 in uneven tiles

@@ -167,8 +167,8 @@ def test_a_region_runs_on_a_cluster_already_there(
 ) -> None:
     """distributed's own command-line tools start a scheduler and two workers on 127.0.0.1,
     one declaring the resource COMPOSE, the other GPU; `--scheduler FILE` runs the same
-    graph on them, composing on the first and predicting on the second only (on its CPU,
-    as this machine has no GPU)."""
+    graph on them, composing and blending on the first and predicting on the second only
+    (on its CPU, as this machine has no GPU)."""
     stac, checkpoint, bbox = setup
     bin_dir = Path(sys.executable).parent
     scheduler_file = tmp_path / "scheduler.json"
@@ -198,7 +198,9 @@ def test_a_region_runs_on_a_cluster_already_there(
         assert np.isfinite(read_map(tmp_path / "out")).any()
         tasks = json.loads((tmp_path / "out" / "region.json").read_text())["tasks"]
         assert {t["compose"]["worker"] for t in tasks.values()} == {"composer"}
-        assert {t["predict"]["worker"] for t in tasks.values()} == {"gpu"}
+        predicts = [t["predict"] for t in tasks.values() if "predict" in t]  # tiles owning windows
+        assert predicts and {p["worker"] for p in predicts} == {"gpu"}
+        assert {t["blend"]["worker"] for t in tasks.values()} == {"composer"}  # no torch there
     finally:
         for process in (*workers, scheduler):
             process.terminate()
@@ -345,7 +347,7 @@ def test_a_failed_tile_reaches_the_client_as_its_id_and_its_cause_s_whole_line(
     missing = tmp_path / ("a-long-folder-name-" * 10) / "S1_0_vv.tif"
     cause = f"month 10 July: reading its scenes failed ({missing}: No such file); run again"
 
-    def compose_tile(*args: object) -> None:
+    def compose_tile(*args: object, **kwargs: object) -> None:
         try:
             rasterio.open(missing)
         except rasterio.errors.RasterioIOError:
@@ -355,7 +357,7 @@ def test_a_failed_tile_reaches_the_client_as_its_id_and_its_cause_s_whole_line(
     grid = grid_of(bbox=[27.0, 61.3, 27.1, 61.4])
     tile = grid.tiles(256)[0]
     with pytest.raises(TileError) as failed:
-        tasks.compose_task(tmp_path, grid, tile, 2021, "catalog.json", None)
+        tasks.compose_task(tmp_path, grid, tile, year=2021, catalog="catalog.json", s2_catalog=None)
     sent = distributed.core.error_message(failed.value)["exception"].data
     _, received, _ = distributed.core.clean_exception(sent)
     assert type(received) is TileError
@@ -466,23 +468,3 @@ def test_every_value_is_checked_before_the_folder_is_claimed(
     (line,) = capsys.readouterr().err.splitlines()
     assert message in line
     assert not (tmp_path / "o").exists()
-
-
-def test_tile_neighbours_come_from_the_lattice_as_a_search_over_pairs_finds_them() -> None:
-    """A tile's neighbours (the tiles a window reaching into it may read) were found by a
-    search over every pair: minutes for a country. The lattice gives the same ones."""
-    from agbm.region.engine import _within, neighbours
-    from agbm.region.grid import Tile
-
-    rng = np.random.default_rng(0)
-    size, shape = 256, (9 * 256 + 100, 7 * 256 + 40)  # cut tiles at the grid's edge
-    tiles = [
-        Tile(f"r{r:04d}_c{c:04d}", r * size, c * size,
-             min(size, shape[0] - r * size), min(size, shape[1] - c * size))
-        for r in range(10) for c in range(8) if rng.random() < 0.7  # a region with holes
-    ]  # fmt: skip
-    for reach in (64, 256, 300, 600):
-        found = neighbours(tiles, tiles, size, reach)
-        for tile in tiles:
-            assert found[tile.id] == [t for t in tiles if _within(t, tile, reach)], reach
-    assert len(neighbours(tiles, tiles[:1], size, 256)[tiles[0].id]) <= 9

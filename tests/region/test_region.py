@@ -5,6 +5,7 @@ depend on the tiling, and a broken file fails only the tiles that read it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ import shapely
 
 from agbm.cli import main
 from agbm.inference import InferenceOptions
+from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet, save_model
 from agbm.region import grid_of
 from agbm.region.engine import RegionPlan, map_region
@@ -99,6 +101,19 @@ def test_the_map_is_the_same_in_3_x_3_tiles_and_in_one_with_no_data_in_the_hole(
     np.testing.assert_allclose(tiled, single, atol=1e-3, rtol=0)
     assert np.nanstd(tiled) > 0  # the textures come through: seams would show
     assert (region["tiled"] / "agbm.png").stat().st_size > 0
+    assert not (region["tiled"] / "partials").exists() or not any(
+        (region["tiled"] / "partials").iterdir()
+    )
+    report = json.loads((region["tiled"] / "region.json").read_text())
+    assert report["windows_predicted"] == len(
+        plan_tiling(750, 750, window=64, overlap=16).corners()
+    )
+    assert report["passes_per_pixel"] == pytest.approx(
+        report["windows_predicted"] * 64**2 / 750**2, abs=1e-3
+    )
+    totals = report["task_totals"]
+    assert [totals[k]["tasks"] for k in ("compose", "predict", "blend")] == [9, 9, 9]
+    assert all(totals[k]["seconds"] > 0 and totals[k]["peak_mib"] > 0 for k in totals)
     with rasterio.open(region["tiled"] / "inputs" / "S2.vrt") as s2:  # kept for other models
         assert (s2.count, s2.shape) == (132, (750, 750))
 
@@ -117,6 +132,23 @@ def test_a_broken_file_fails_only_the_tiles_that_read_it_and_names_it(
     failed = re.findall(r"tile (r\d+_c\d+) failed: (.*)", out)
     assert [t for t, _ in failed] == ["r0001_c0001", "r0001_c0002", "r0002_c0001", "r0002_c0002"]
     assert all("composing tile r0002_c0002" in c and broken.name in c for _, c in failed)
+    partials = sorted(p.stem for p in (tmp_path / "out" / "partials").iterdir())
+    assert "r0000_c0000" in partials  # the failed tiles' maps need it: kept for a rerun
     mapped = _map(tmp_path / "out")
     np.testing.assert_allclose(mapped[:256], _map(region["tiled"])[:256], atol=1e-3, rtol=0)
     assert np.isnan(mapped[512:, 512:]).all()
+
+
+def test_a_dry_run_prints_the_plan_and_touches_nothing(
+    region: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sizing a run before it starts: tiles, windows, passes per pixel, bytes; no folder."""
+    out = tmp_path / "never"
+    assert main([*_args(region), "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    windows = len(plan_tiling(750, 750, window=64, overlap=16).corners())
+    assert lines[0] == "tiles: 9 (56 km² composed)"
+    assert lines[1] == f"windows: {windows:,}, each predicted once: " + (
+        f"{round(windows * 64**2 / 750**2, 3)} window passes per pixel"
+    )
+    assert lines[2].startswith("to fetch: ~0.00 TB") and not out.exists()

@@ -13,12 +13,22 @@ import rasterio
 import shapely
 import torch
 
+from agbm.data.conventions import InputConventions
 from agbm.inference.layers import BOUND_BANDS, MAP_BAND, SPREAD_BAND, MapLayers
-from agbm.inference.scene import model_predictor
-from agbm.inference.tiling import plan_tiling
+from agbm.inference.scene import Predictor, model_predictor
+from agbm.inference.tiling import Tiling, plan_tiling
 from agbm.models import TemporalUNet
 from agbm.region import region_grid
-from agbm.region.tiles import compose_tile, map_path, predict_tile, write_inputs_mosaic
+from agbm.region.grid import RegionGrid, Tile
+from agbm.region.lattice import plan_windows
+from agbm.region.tiles import (
+    blend_tile,
+    compose_tile,
+    map_path,
+    partial_path,
+    predict_windows,
+    write_inputs_mosaic,
+)
 from bench.catalog import AREA, S1Item, S2Item, build
 
 D = dt.date
@@ -31,6 +41,23 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("stac"), s1, s2)
 
 
+def _map_tile(
+    folder: Path, grid: RegionGrid, tile: Tile, predictor: Predictor, tiling: Tiling,
+    conventions: InputConventions, layers: MapLayers,
+) -> Path:  # fmt: skip
+    """A region of one tile: it predicts the windows it owns, then blends its map."""
+    windows = plan_windows([tile], tiling, 256)
+    assert windows.sources == {tile.id: [tile.id]}
+    corners = windows.owned[tile.id]
+    assert corners == tiling.corners()  # one tile owns every window
+    partial = predict_windows(
+        folder, grid, tile, predictor, tiling=tiling, corners=corners,
+        conventions=conventions, batch_size=4, layers=layers,
+    )  # fmt: skip
+    assert partial == partial_path(folder, tile.id)
+    return blend_tile(folder, grid, tile, sources=[tile.id], layers=layers)
+
+
 def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     catalog: Path, tmp_path: Path
 ) -> None:
@@ -38,7 +65,7 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     lower_half = shapely.box(west, south, east, (south + north) / 2)  # the region's area
     grid = region_grid(lower_half, "EPSG:4326")
     (tile,) = grid.tiles(256)  # a 400 x 200 m area: one tile
-    inputs = compose_tile(tmp_path, grid, tile, 2021, catalog)
+    inputs = compose_tile(tmp_path, grid, tile, year=2021, catalog=catalog)
     with rasterio.open(inputs / "S2.tif") as s2:
         assert (s2.count, s2.shape, s2.transform) == (132, grid.shape, grid.transform)
     for vrt in write_inputs_mosaic(tmp_path, grid, [tile]):
@@ -48,7 +75,7 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     torch.manual_seed(0)
     predictor = model_predictor([model], torch.device("cpu"), tta="none")
     tiling = plan_tiling(*grid.shape, window=32, overlap=8)
-    out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4)
+    out = _map_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, MapLayers())
     assert out == map_path(tmp_path, tile)
     with rasterio.open(out) as src:
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
@@ -70,7 +97,8 @@ def test_composing_a_tile_loads_no_torch(catalog: Path, tmp_path: Path) -> None:
         "import sys, shapely; from agbm.region import region_grid; "
         "from agbm.region.tiles import compose_tile; "
         f"grid = region_grid(shapely.box(*{AREA!r}), 'EPSG:4326'); "
-        f"out = compose_tile({str(tmp_path)!r}, grid, grid.tiles(256)[0], 2021, {str(catalog)!r}); "
+        f"out = compose_tile({str(tmp_path)!r}, grid, grid.tiles(256)[0], year=2021, "
+        f"catalog={str(catalog)!r}); "
         "print((out / 'S2.tif').is_file(), "
         "[m for m in ('torch', 'timm', 'segmentation_models_pytorch') if m in sys.modules])"
     )
@@ -84,7 +112,7 @@ def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
 ) -> None:
     grid = region_grid(shapely.box(*AREA), "EPSG:4326")
     (tile,) = grid.tiles(256)
-    compose_tile(tmp_path, grid, tile, 2021, catalog)
+    compose_tile(tmp_path, grid, tile, year=2021, catalog=catalog)
     write_inputs_mosaic(tmp_path, grid, [tile])
     model = TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5).eval()
     predictor = model_predictor([model], torch.device("cpu"), tta="hv", spread=True)
@@ -94,7 +122,7 @@ def test_a_tile_carries_its_bounds_as_bands_2_and_3_and_the_spread_as_4(
         return np.maximum(agbm - 5, 0), agbm + 5
 
     layers = MapLayers(bounds, spread=True, tags={"AGBM_BOUNDS": "test"})
-    out = predict_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, 4, None, layers)
+    out = _map_tile(tmp_path, grid, tile, predictor, tiling, model.conventions, layers)
     with rasterio.open(out) as src:
         assert src.count == 4 and src.tags()["AGBM_BOUNDS"] == "test"
         assert "AGBM_UNITS" in src.tags()  # beside the layers' own tags

@@ -23,8 +23,8 @@ from agbm.region.grid import S2_BLOCK, TILE_SIZE
 def _run(args: argparse.Namespace) -> int:
     from agbm.io import refuse_overwriting_inputs
     from agbm.region import grid_of
-    from agbm.region.engine import RegionPlan, map_region
-    from agbm.region.report import describe
+    from agbm.region.engine import RegionPlan, dry_run, map_region
+    from agbm.region.report import describe, describe_plan
 
     refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
     grid = grid_of(args.region, args.bbox, args.crs)
@@ -39,6 +39,9 @@ def _run(args: argparse.Namespace) -> int:
         args.retries,
         args.predict_on,
     )
+    if args.dry_run:
+        print(describe_plan(dry_run(plan, options=inference_options(args), progress=True)))
+        return 0
     result = map_region(plan, options=inference_options(args), progress=True)
     print(describe(result))
     return 1 if result.failed else 0
@@ -49,12 +52,12 @@ DESCRIPTION = (
     "Map the biomass of a region of any size (a vector file's polygons in any CRS, or a "
     "lon/lat box; W > E crosses the antimeridian) on a 10 m grid, tile by tile on a Dask "
     "cluster: this machine's (a predict worker per GPU, or one on the cores the compose "
-    "workers leave) "
-    "or --scheduler's. Each tile's inputs are "
-    "composed once from the STAC catalog and its map predicted from every window of the "
-    "region's one lattice that reaches into it, so the map does not depend on the tile "
-    "size. Writes OUT/tiles/*.tif (COGs), OUT/agbm.vrt, OUT/agbm.png, OUT/collection.json "
-    "(STAC), OUT/region.json and keeps OUT/inputs/. Resumable: tiles done are skipped. "
+    "workers leave) or --scheduler's. Each tile's inputs are composed once from the STAC "
+    "catalog, each window of the region's one lattice is predicted once (by the tile "
+    "holding its top-left corner), and each tile's map blends every window that reaches "
+    "into it, so the map does not depend on the tile size. Writes OUT/tiles/*.tif (COGs), "
+    "OUT/agbm.vrt, OUT/agbm.png, OUT/collection.json (STAC), OUT/region.json and keeps "
+    "OUT/inputs/. Resumable: tiles done are skipped. --dry-run sizes a run first. "
     "Needs pip install 'agbm[region]'."
 )
 
@@ -86,4 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "always (gpu: they may join later), or on any worker (any)",
     )  # fmt: skip
     add_calibration_options(parser)
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="plan only: print the tiles, the windows, the window passes per pixel and the "
+        "bytes to fetch, and exit (no cluster, no folder, nothing fetched)",
+    )  # fmt: skip
     parser.set_defaults(func=_run)

@@ -44,7 +44,7 @@ from agbm.data.geotiff import geotiff_profile, geotiff_writer
 from agbm.data.scene import Scene, open_scene
 from agbm.inference.layers import MapLayers
 from agbm.inference.options import InferenceOptions, check_batch_size
-from agbm.inference.tiling import BLOCK, Block, StripBlender, Tiling, plan_tiling
+from agbm.inference.tiling import BLOCK, Block, BlockSums, StripBlender, Tiling, plan_tiling
 from agbm.inference.tta import load_for_inference, predict_spread, shared_conventions
 from agbm.io import check_output_file, output_folder, remove_stale_temporaries
 from agbm.runtime import autocast_dtype, local_device
@@ -168,6 +168,38 @@ def predict_scene(
         _write_rows(dst, *blender.release(scene.height), layers)
 
 
+def predict_sums(
+    scene: Scene,
+    predictor: Predictor,
+    tiling: Tiling,
+    block: Block,
+    corners: Sequence[tuple[int, int]],
+    *,
+    batch_size: int = 8,
+    conventions: InputConventions = AGBM_CONVENTIONS,
+    layers: MapLayers | None = None,
+) -> BlockSums:
+    """The weighted sums over `block` of the windows of `scene`'s lattice (`tiling`) at
+    `corners`, each read whole (across the block's borders) and weighted as `predict_scene`
+    weights it: pixels no month observed get no weight. `layers`: the map's, whose spread
+    the predictor must give. A region's tile sums the windows it owns over their extent."""
+    layers = layers or MapLayers()
+    sums = BlockSums.zeros(block, 1 + layers.spread)
+    for batch, image, present, observed in _batches(
+        scene, tiling, batch_size, conventions, corners
+    ):
+        for (row, col), pred, seen in zip(
+            batch, _predict(predictor, image, present, conventions), observed, strict=True
+        ):
+            if pred is not None:
+                layers.check(pred)
+                weights = tiling.weights(row, col)
+                sums.add_window(
+                    row, col, pred, weights * seen[: weights.shape[0], : weights.shape[1]]
+                )
+    return sums
+
+
 def predict_block(
     scene: Scene,
     predictor: Predictor,
@@ -179,36 +211,15 @@ def predict_block(
     layers: MapLayers | None = None,
 ) -> np.ndarray:
     """The predictor's layers `[layers, height, width]` (AGBM, and the spread when it gives
-    it) of one block of `scene` (a region's tile): the blend of every window of the scene's
-    lattice (`tiling`) that reaches into the block, each read whole across the block's
-    borders and weighted as `predict_scene` weights it. So a map made block by block equals
-    the map made in one pass, whatever the blocks (tested to 1e-3 t/ha); NaN where no
-    window observed anything. `layers`: the map's, whose spread the predictor must give."""
-    layers = layers or MapLayers()
-    top, left, height, width = block
-    total = np.zeros((1 + layers.spread, height, width), dtype=np.float64)
-    weight = np.zeros((height, width), dtype=np.float64)
+    it) of one block of `scene`: the blend of every window of the scene's lattice
+    (`tiling`) that reaches into the block (`predict_sums`). So a map made block by block
+    equals the map made in one pass, whatever the blocks (tested to 1e-3 t/ha); NaN where
+    no window observed anything. `layers`: the map's, whose spread the predictor must give."""
     corners = tiling.corners_touching(block)
-    for batch, image, present, observed in _batches(
-        scene, tiling, batch_size, conventions, corners
-    ):
-        for (row, col), pred, seen in zip(
-            batch, _predict(predictor, image, present, conventions), observed, strict=True
-        ):
-            if pred is None:
-                continue
-            layers.check(pred)
-            weights = tiling.weights(row, col)
-            weights = weights * seen[: weights.shape[0], : weights.shape[1]]
-            r0, r1 = max(row, top), min(row + weights.shape[0], top + height)
-            c0, c1 = max(col, left), min(col + weights.shape[1], left + width)
-            here = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
-            there = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-            total[(slice(None), *here)] += pred[(slice(None), *there)] * weights[there]
-            weight[here] += weights[there]
-    out = np.full(total.shape, np.nan, dtype=np.float32)
-    np.divide(total, weight, out=out, where=weight > 0, casting="unsafe")
-    return out
+    return predict_sums(
+        scene, predictor, tiling, block, corners,
+        batch_size=batch_size, conventions=conventions, layers=layers,
+    ).blend()  # fmt: skip
 
 
 def model_predictor(

@@ -57,6 +57,56 @@ class Tiling:
         return np.outer(rows, cols)
 
 
+@dataclass
+class BlockSums:
+    """Weighted prediction sums `total` float64 `[layers, h, w]` (of AGBM, and its spread)
+    and summed weights `weight` `[h, w]` over one `block` of a scene: what the windows
+    reaching into the block add (`add`), blended by dividing (`blend`). A region's tile
+    blends its own windows and the sums its neighbours' windows left over it the same way
+    (`add_sums`), so a map made tile by tile is the map made whole."""
+
+    block: Block
+    total: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def zeros(cls, block: Block, layers: int = 1) -> BlockSums:
+        """No sums yet over `block`, of `layers` layers."""
+        height, width = block[2:]
+        total = np.zeros((layers, height, width), dtype=np.float64)
+        return cls(block, total, np.zeros((height, width), dtype=np.float64))
+
+    def add(self, row: int, col: int, weighted: np.ndarray, weights: np.ndarray) -> None:
+        """Add `weighted` `[layers, h, w]` (layers times weights) and `weights` `[h, w]`
+        that start at scene pixel (`row`, `col`), cropped to the block (nothing when they
+        miss it)."""
+        top, left, height, width = self.block
+        r0, r1 = max(row, top), min(row + weights.shape[0], top + height)
+        c0, c1 = max(col, left), min(col + weights.shape[1], left + width)
+        if r0 >= r1 or c0 >= c1:
+            return
+        here = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+        there = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
+        self.total[(slice(None), *here)] += weighted[(slice(None), *there)]
+        self.weight[here] += weights[there]
+
+    def add_window(self, row: int, col: int, pred: np.ndarray, weights: np.ndarray) -> None:
+        """Add a window's prediction `[layers, >= h, >= w]` with its `weights` `[h, w]` (the
+        window cropped to the scene) at scene pixel (`row`, `col`)."""
+        h, w = weights.shape
+        self.add(row, col, pred[:, :h, :w] * weights, weights)
+
+    def add_sums(self, other: BlockSums) -> None:
+        """Add the sums of another block where it overlaps this one."""
+        self.add(other.block[0], other.block[1], other.total, other.weight)
+
+    def blend(self) -> np.ndarray:
+        """float32 `[layers, h, w]`: the weighted means, NaN where nothing added weight."""
+        out = np.full(self.total.shape, np.nan, dtype=np.float32)
+        np.divide(self.total, self.weight, out=out, where=self.weight > 0, casting="unsafe")
+        return out
+
+
 def _starts(length: int, size: int, stride: int) -> tuple[int, ...]:
     """Window starts along one axis, from 0 to `length - size` in equal steps of at most
     `stride`: equal overlaps keep every window edge inside a neighbour's full-weight middle

@@ -183,8 +183,9 @@ def _compose_chips(
     resources = placement(worker_resources(client))[0]
     futures = {
         client.submit(
-            compose_task, folder / "compose", grid, tile, year, catalog, s2_catalog,
-            key=f"chip-{cid}", retries=retries, pure=False, resources=resources,
+            compose_task, folder / "compose", grid, tile, year=year, catalog=catalog,
+            s2_catalog=s2_catalog, key=f"chip-{cid}", retries=retries, pure=False,
+            resources=resources,
         ): cid
         for cid, (tile, _) in todo.items()
     }  # fmt: skip

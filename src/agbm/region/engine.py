@@ -1,7 +1,9 @@
 """`agbm map-region`'s engine: the region's tiles as a Dask distributed graph.
 
-Tasks (`tasks`): compose a tile (CPU workers, many); predict a tile once every tile its
-windows reach is composed. This room plans and runs them: it checks every setting before any
+Tasks (`tasks`): compose a tile (CPU workers, many); predict the windows a tile owns
+(`lattice`: each window once) once every tile they read is composed; blend a tile's map
+once every tile whose windows reach into it has predicted. This room plans and runs them
+(`TileGraph`, in bounded batches; `dry_run` only plans): it checks every setting before any
 folder is claimed, submits the graph on the plan's cluster (`cluster`: this machine's, or
 one already running), collects what each task did, and writes the map's mosaic, STAC
 collection, record and quick-look at the end, and the report (`report`). Dask schedules,
@@ -9,7 +11,8 @@ retries and spreads the tasks; a tile that still fails is recorded in `region.js
 line naming it and the cause, and the others go on.
 
 Resumable: a tile whose map exists is skipped, a composed tile is reused (compose itself
-resumes by month), every file is written atomically, and a folder made for another year,
+resumes by month), a tile's partial sums are reused until every map they reach into is
+written, every file is written atomically, and a folder made for another year,
 grid, catalog or model is refused.
 
 Importing this module loads no torch, as every worker does at its start (`local_cluster`'s
@@ -38,7 +41,7 @@ from agbm.data.geotiff import MosaicPart, write_mosaic_vrt
 from agbm.extras import require
 from agbm.inference.layers import MapLayers
 from agbm.inference.options import InferenceOptions
-from agbm.inference.tiling import WINDOW_MULTIPLE, plan_tiling
+from agbm.inference.tiling import WINDOW_MULTIPLE, Tiling, plan_tiling
 from agbm.io import (
     claim_record,
     hold_folder,
@@ -48,10 +51,17 @@ from agbm.io import (
 )
 from agbm.region.cluster import COMPOSE, client_for, placement, worker_resources
 from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
-from agbm.region.report import REPORT, RegionResult, region_report
+from agbm.region.lattice import WindowPlan, extent, lattice, plan_windows, tiles_over
+from agbm.region.report import REPORT, RegionResult, plan_figures, region_report
 from agbm.region.stac import write_collection
-from agbm.region.tasks import cause_line, compose_task, predict_task
-from agbm.region.tiles import inputs_folder, map_path, near_folder, write_inputs_mosaic
+from agbm.region.tasks import blend_task, cause_line, compose_task, predict_task
+from agbm.region.tiles import (
+    inputs_folder,
+    map_path,
+    near_folder,
+    partial_path,
+    write_inputs_mosaic,
+)
 
 #: The region folder's record of what made it.
 RUN_RECORD = "run.json"
@@ -94,34 +104,9 @@ class RegionPlan:
         """The tiles that cut the grid."""
         return self.grid.tiles(self.tile_size)
 
-
-def neighbours(
-    tiles: Sequence[Tile], of: Sequence[Tile], tile_size: int, reach: int
-) -> dict[str, list[Tile]]:
-    """For each tile of `of`, the tiles of `tiles` within `reach` pixels of it (itself
-    included): those a window reaching into it may read. Found on the lattice (a tile's
-    row and column, `top // tile_size`, `left // tile_size`), not by a search over pairs:
-    a country's 10^5 tiles take a moment, not minutes."""
-    at = {(t.top // tile_size, t.left // tile_size): t for t in tiles}
-    steps = range(-math.ceil(reach / tile_size), math.ceil(reach / tile_size) + 1)
-    found = {}
-    for tile in of:
-        row, col = tile.top // tile_size, tile.left // tile_size
-        near = (at.get((row + dr, col + dc)) for dr in steps for dc in steps)
-        found[tile.id] = [t for t in near if t is not None and _within(t, tile, reach)]
-    return found
-
-
-def _within(other: Tile, tile: Tile, reach: int) -> bool:
-    """Whether `other` overlaps `tile` grown by `reach` pixels on every side."""
-    top, left = tile.top - reach, tile.left - reach
-    bottom, right = tile.top + tile.height + reach, tile.left + tile.width + reach
-    return (
-        other.top < bottom
-        and other.top + other.height > top
-        and other.left < right
-        and other.left + other.width > left
-    )
+    def tiling(self, options: InferenceOptions) -> Tiling:
+        """The region's one window lattice, in the windows of `options`."""
+        return plan_tiling(*self.grid.shape, window=options.window, overlap=options.overlap)
 
 
 def run_record(plan: RegionPlan, options: InferenceOptions, bands: Sequence[str]) -> dict[str, Any]:
@@ -156,7 +141,8 @@ def clean_leftovers(folder: Path) -> None:
     """Delete what killed runs left half-written in a region folder (their temporaries),
     before any task starts. Compose clears its own tile folders when it resumes them."""
     near = near_folder(folder)
-    for path in (folder, folder / "tiles", near, *(near.iterdir() if near.is_dir() else ())):
+    folders = (folder, folder / "tiles", folder / "partials", near)
+    for path in (*folders, *(near.iterdir() if near.is_dir() else ())):
         remove_stale_temporaries(path)
 
 
@@ -164,9 +150,9 @@ def map_region(
     plan: RegionPlan, *, options: InferenceOptions, progress: bool = False
 ) -> RegionResult:
     """Map the region of `plan` tile by tile on a Dask cluster (see the module's docstring),
-    by the model of `options` with their layers (`progress`: a bar of the tiles); returns
-    what was mapped, skipped and failed. Every path is made absolute here, before it
-    reaches a worker that may run in another working folder."""
+    by the model of `options` with their layers (`progress`: bars of the planning and of
+    the tiles); returns what was mapped, skipped and failed. Every path is made absolute
+    here, before it reaches a worker that may run in another working folder."""
     plan, options = plan.absolute(), options.absolute()
     check_year(plan.year)
     check_grid(plan.grid)
@@ -174,6 +160,7 @@ def map_region(
     layers = check_settings(plan, options)
     check_imagery(plan.catalog, plan.s2_catalog, plan.grid.lonlat_bounds(), plan.year)
     record = run_record(plan, options, layers.bands())
+    windows = plan_windows(tiles, plan.tiling(options), plan.tile_size, progress=progress)
     folder, result = plan.folder, RegionResult(plan.folder)
     start = time.perf_counter()
     # The cluster is reached before the folder is claimed: one that is not leaves no folder.
@@ -187,11 +174,34 @@ def map_region(
         todo = [t for t in tiles if not map_path(folder, t).is_file()]
         result.skipped = [t.id for t in tiles if t not in todo]
         tqdm.write(f"Dask dashboard: {client.dashboard_link}")
-        _run_tiles(client, plan, options, todo, result, progress)
+        graph = TileGraph(client, plan, options, windows, layers)
+        graph.run(todo, result, progress)
+        remove_spent_partials(folder, windows, tiles)
         _write_outputs(plan, record, layers)
-        write_record(folder / REPORT, region_report(result, plan.grid, tiles, start))
+        area = math.prod(plan.tiling(options).size)
+        write_record(folder / REPORT, region_report(result, plan.grid, tiles, start, area))
         clean_leftovers(folder)  # of workers that died in this run too
     return result
+
+
+def dry_run(plan: RegionPlan, *, options: InferenceOptions, progress: bool = False) -> dict:
+    """What a run of `plan` would do, without a cluster, a folder or a byte fetched: its
+    tiles, the windows they predict (each once), the window passes per pixel and the bytes
+    to fetch and to keep (`plan_figures`). Checks the grid, tiles and windows as a run
+    would; `progress`: a bar of the planning."""
+    check_grid(plan.grid)
+    tiles, tiling = plan.tiles, plan.tiling(options)
+    windows = plan_windows(tiles, tiling, plan.tile_size, progress=progress)
+    return plan_figures(tiles, windows, math.prod(tiling.size))
+
+
+def remove_spent_partials(folder: Path, windows: WindowPlan, tiles: Sequence[Tile]) -> None:
+    """Delete each tile's partial sums once every map they reach into is written; those a
+    map still to make needs stay for the next run."""
+    by_id = {t.id: t for t in tiles}
+    for owner, recipients in windows.recipients().items():
+        if all(map_path(folder, by_id[r]).is_file() for r in recipients):
+            partial_path(folder, owner).unlink(missing_ok=True)
 
 
 def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
@@ -210,50 +220,106 @@ def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
     return layers
 
 
-def _run_tiles(
-    client: Any,
-    plan: RegionPlan,
-    options: InferenceOptions,
-    todo: Sequence[Tile],
-    result: RegionResult,
-    progress: bool,
-) -> None:
-    """Submit the graph of `todo`'s tiles and collect it into `result` as it completes
-    (under one progress bar, with `progress`)."""
-    distributed = require("distributed", "region")
-    near = neighbours(plan.tiles, todo, plan.tile_size, options.window)
-    needed = {n.id: n for t in todo for n in near[t.id]}
-    workers = worker_resources(client)
-    compose_on, predict_on = placement(workers, plan.predict_on)
-    folder, grid, retries = plan.folder, plan.grid, plan.retries
-    if compose_on and not any(COMPOSE in w for w in workers):
-        tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
-    composed = {
-        tid: client.submit(
-            compose_task, folder, grid, t, plan.year, plan.catalog, plan.s2_catalog,
-            key=f"compose-{tid}", retries=retries, pure=False, resources=compose_on,
-        )
-        for tid, t in needed.items()
-    }  # fmt: skip
-    predicted = [
-        client.submit(
-            predict_task, [composed[n.id] for n in near[t.id]], folder, grid, t, near[t.id],
-            options, key=f"predict-{t.id}", retries=retries, pure=False, resources=predict_on,
-        )
-        for t in todo
-    ]  # fmt: skip
-    with tqdm(total=len(predicted), desc="map-region", unit="tile", disable=not progress) as bar:
-        for future in distributed.as_completed(predicted):
-            tile_id = future.key.removeprefix("predict-")
-            try:
-                result.tasks.setdefault(tile_id, {})["predict"] = future.result()
-                result.mapped.append(tile_id)
-            except Exception as exc:  # the tile's own cause, after Dask's retries
-                result.failed[tile_id] = cause_line(exc)
-            bar.update()
-    for tile_id, future in composed.items():
-        if future.status == "finished":
-            result.tasks.setdefault(tile_id, {})["compose"] = future.result()
+#: How many tiles' maps are in flight at once: the graph goes to the scheduler in batches
+#: of this many tiles (with the compose and predict tasks they need), not a country at once.
+TILES_IN_FLIGHT = 512
+
+
+class TileGraph:
+    """The region's Dask graph, submitted tile by tile (`blend`) with the tasks each tile's
+    map needs and no task twice: compose a tile (`compose`), predict the windows a tile owns
+    once the tiles they read are composed (`predict`; none where its partial sums are on
+    disk from an earlier run), blend a map once every tile whose windows reach into it has
+    predicted. A failed task fails the maps that need it, with its cause."""
+
+    def __init__(
+        self,
+        client: Any,
+        plan: RegionPlan,
+        options: InferenceOptions,
+        windows: WindowPlan,
+        layers: MapLayers,
+    ) -> None:
+        self.client, self.plan, self.options = client, plan, options
+        self.windows, self.layers = windows, layers
+        self.tiling = plan.tiling(options)
+        self.at = lattice(plan.tiles, plan.tile_size)
+        self.by_id = {t.id: t for t in plan.tiles}
+        workers = worker_resources(client)
+        self.compose_on, self.predict_on = placement(workers, plan.predict_on)
+        if self.compose_on and not any(COMPOSE in w for w in workers):
+            tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
+        self.composed: dict[str, Any] = {}
+        self.predicted: dict[str, Any] = {}
+
+    def _submit(self, function: Any, *args: Any, key: str, resources: Any, **kwargs: Any) -> Any:
+        """One task of the graph, retried as the plan says."""
+        return self.client.submit(
+            function, *args, key=key, retries=self.plan.retries, pure=False,
+            resources=resources, **kwargs,
+        )  # fmt: skip
+
+    def compose(self, tile: Tile) -> Any:
+        """The future of `tile`'s compose task, submitted once."""
+        if tile.id not in self.composed:
+            plan = self.plan
+            self.composed[tile.id] = self._submit(
+                compose_task, plan.folder, plan.grid, tile, key=f"compose-{tile.id}",
+                resources=self.compose_on, year=plan.year, catalog=plan.catalog,
+                s2_catalog=plan.s2_catalog,
+            )  # fmt: skip
+        return self.composed[tile.id]
+
+    def predict(self, owner: str) -> Any | None:
+        """The future of the predict task of the windows `owner` owns, submitted once; None
+        when its partial sums are on disk already."""
+        if owner not in self.predicted:
+            if partial_path(self.plan.folder, owner).is_file():
+                return None
+            corners = self.windows.owned[owner]
+            reads = tiles_over(self.at, extent(corners, self.tiling), self.plan.tile_size)
+            self.predicted[owner] = self._submit(
+                predict_task, [self.compose(t) for t in reads], self.plan.folder,
+                self.plan.grid, self.by_id[owner], key=f"predict-{owner}",
+                resources=self.predict_on, reads=reads, corners=corners, options=self.options,
+            )  # fmt: skip
+        return self.predicted[owner]
+
+    def blend(self, tile: Tile) -> Any:
+        """The future of `tile`'s map, with every task it needs submitted."""
+        sources = self.windows.sources[tile.id]
+        predicted = [f for f in map(self.predict, sources) if f is not None]
+        return self._submit(
+            blend_task, predicted, self.plan.folder, self.plan.grid, tile,
+            key=f"blend-{tile.id}", resources=self.compose_on, sources=sources,
+            layers=self.layers,
+        )  # fmt: skip
+
+    def run(self, todo: Sequence[Tile], result: RegionResult, progress: bool) -> None:
+        """Map `todo`'s tiles, `TILES_IN_FLIGHT` at a time, into `result` as they complete
+        (under one progress bar, with `progress`), then each task's record."""
+        distributed = require("distributed", "region")
+        queue, pending = iter(todo), distributed.as_completed()
+
+        def top_up() -> None:
+            while pending.count() < TILES_IN_FLIGHT and (tile := next(queue, None)):
+                pending.add(self.blend(tile))
+
+        top_up()
+        with tqdm(total=len(todo), desc="map-region", unit="tile", disable=not progress) as bar:
+            for future in pending:
+                tile_id = future.key.removeprefix("blend-")
+                try:
+                    result.tasks.setdefault(tile_id, {})["blend"] = future.result()
+                    result.mapped.append(tile_id)
+                except Exception as exc:  # the tile's own cause, after Dask's retries
+                    result.failed[tile_id] = cause_line(exc)
+                bar.update()
+                top_up()
+        for kind, futures in (("compose", self.composed), ("predict", self.predicted)):
+            for tile_id, future in futures.items():
+                if future.status == "finished":
+                    result.tasks.setdefault(tile_id, {})[kind] = future.result()
 
 
 def _write_outputs(plan: RegionPlan, record: dict, layers: MapLayers) -> None:

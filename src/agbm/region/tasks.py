@@ -1,6 +1,8 @@
 """The tasks of a region's Dask graph, each run on a worker: compose a tile's core
-(`compose_task`), and predict a tile from the mosaic of the tiles near it once they are
-composed (`predict_task`, the models loaded once per worker). Each returns what it cost
+(`compose_task`); predict the windows a tile owns from the mosaic of the tiles they read,
+once those are composed (`predict_task`, the models loaded once per worker); and blend a
+tile's map from the partial sums of the tiles whose windows reach into it (`blend_task`,
+on a compose worker: no torch). Each returns what it cost
 (`task_record`), and a failure is a `TileError` naming the tile and its cause on one line
 (`tile_work`, `cause_line`), which Dask retries and the run reports.
 """
@@ -21,7 +23,8 @@ from agbm.inference.layers import MapLayers
 from agbm.inference.options import InferenceOptions
 from agbm.inference.tiling import plan_tiling
 from agbm.region.grid import RegionGrid, Tile
-from agbm.region.tiles import compose_tile, predict_tile, write_inputs_mosaic
+from agbm.region.lattice import Corner
+from agbm.region.tiles import blend_tile, compose_tile, predict_windows, write_inputs_mosaic
 
 if TYPE_CHECKING:
     from agbm.inference.scene import Predictor
@@ -64,15 +67,18 @@ def compose_task(
     folder: Path,
     grid: RegionGrid,
     tile: Tile,
+    *,
     year: int,
     catalog: str | Path,
     s2_catalog: str | Path | None,
 ) -> dict[str, Any]:
-    """Compose one tile's core; a failure names the tile (its neighbours report it)."""
+    """Compose one tile's core; a failure names the tile (the tiles that read it report it)."""
     start = time.perf_counter()
-    tile_work(
-        "composing", tile, lambda: compose_tile(folder, grid, tile, year, catalog, s2_catalog)
-    )
+
+    def work() -> None:
+        compose_tile(folder, grid, tile, year=year, catalog=catalog, s2_catalog=s2_catalog)
+
+    tile_work("composing", tile, work)
     return task_record(start)
 
 
@@ -91,22 +97,46 @@ def predict_task(
     folder: Path,
     grid: RegionGrid,
     tile: Tile,
-    near: Sequence[Tile],
+    *,
+    reads: Sequence[Tile],
+    corners: Sequence[Corner],
     options: InferenceOptions,
 ) -> dict[str, Any]:
-    """Predict one tile from the mosaic of the tiles near it. Dask passes the results of
-    their compose tasks as `composed`, so this runs once all are done."""
+    """Predict the windows `tile` owns (`corners`) from the mosaic of the tiles they read
+    (`reads`) into its partial sums. Dask passes the results of those tiles' compose tasks
+    as `composed`, so this runs once all are done. Its record counts the `windows`."""
     del composed  # only the order matters: they are on disk now
     start = time.perf_counter()
 
     def work() -> None:
-        write_inputs_mosaic(folder, grid, near, name=f"near-{tile.id}")
+        write_inputs_mosaic(folder, grid, reads, name=f"near-{tile.id}")
         predictor, conventions, layers = _predictor(options)
         tiling = plan_tiling(*grid.shape, window=options.window, overlap=options.overlap)
-        predict_tile(
-            folder, grid, tile, predictor, tiling, conventions, options.batch_size,
-            f"near-{tile.id}", layers,
+        predict_windows(
+            folder, grid, tile, predictor, tiling=tiling, corners=corners,
+            conventions=conventions, batch_size=options.batch_size,
+            mosaic=f"near-{tile.id}", layers=layers,
         )  # fmt: skip
 
     tile_work("predicting", tile, work)
+    return task_record(start) | {"windows": len(corners)}
+
+
+def blend_task(
+    predicted: Sequence[dict],
+    folder: Path,
+    grid: RegionGrid,
+    tile: Tile,
+    *,
+    sources: Sequence[str],
+    layers: MapLayers,
+) -> dict[str, Any]:
+    """Write one tile's map from the partial sums of its `sources` (`blend_tile`). Dask
+    passes the results of their predict tasks still to run as `predicted`, so this runs once
+    all are in; one that failed fails this tile with its cause. Needs no torch."""
+    del predicted  # only the order matters: the sums are on disk now
+    start = time.perf_counter()
+    tile_work(
+        "blending", tile, lambda: blend_tile(folder, grid, tile, sources=sources, layers=layers)
+    )
     return task_record(start)
