@@ -7,11 +7,11 @@ one Sentinel-1 item over the whole region and four overlapping Sentinel-2 square
 July dates, as MGRS tiles overlap, every COG in `--blocksize` px blocks. It serves the
 catalog from a local HTTP server that answers range requests and counts the bytes it
 sends, as a cloud bucket would, and maps a square region of `--tiles` x `--tiles` tiles
-on a cluster of 1, then 2 single-threaded workers (a tiny encoder: the model's own speed is
-bench/predict.py's). It reports:
+on map-region's own cluster of 1, then 2 cores (`worker_specs`: compose workers and one
+predict worker; a tiny encoder: the model's own speed is bench/predict.py's). It reports:
 
 - tiles per second for each worker count, and the speed-up;
-- each task's mean seconds and the workers' peak memory, compose and predict apart;
+- each task's mean seconds and the workers' peak memory, compose, predict and blend apart;
 - the bytes fetched per km², against the bytes the region's own share of the source
   files holds (what fetching each pixel once costs), and the composed inputs per km²;
 - the window passes per pixel (model evaluations of each map pixel) for these tiles, now
@@ -40,6 +40,7 @@ from agbm.inference import InferenceOptions
 from agbm.inference.tiling import plan_tiling
 from agbm.models import TemporalUNet, save_model
 from agbm.region import region_grid
+from agbm.region.cluster import worker_specs
 from agbm.region.engine import RegionPlan, map_region
 from agbm.region.grid import RegionGrid
 from agbm.region.lattice import extent, lattice, plan_windows, tiles_over
@@ -154,7 +155,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}/catalog.json"
         for workers in args.workers:
             server.sent = 0
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1)
+            cluster = distributed.SpecCluster(
+                worker_specs(workers, 0, distributed.system.MEMORY_LIMIT),
+                {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}},
+            )  # map-region's own workers for `workers` cores: compose apart from predict
             with cluster, distributed.Client(cluster):
                 start = time.perf_counter()
                 out = tmp / f"out{workers}"
@@ -164,12 +168,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 seconds = time.perf_counter() - start
             assert not result.failed, result.failed
             rates[workers] = len(result.mapped) / seconds
-            print(f"{label}, {workers} worker(s): {rates[workers]:.3f} tiles/s ({seconds:.0f} s)")
-            for task in ("compose", "predict"):
+            print(f"{label}, {workers} core(s): {rates[workers]:.3f} tiles/s ({seconds:.0f} s)")
+            for task in ("compose", "predict", "blend"):
                 records = [t[task] for t in result.tasks.values() if task in t]
                 mean = statistics.mean(r["seconds"] for r in records)
                 peak = max(r["peak_mib"] for r in records)
-                print(f"{label}, {workers} worker(s), {task}: {mean:.1f} s per tile, "
+                print(f"{label}, {workers} core(s), {task}: {mean:.1f} s per tile, "
                       f"worker peak {peak} MiB")  # fmt: skip
             fetched = server.sent
         if len(rates) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def _map_tile(
     return blend_tile(folder, grid, tile, sources=[tile.id], layers=layers)
 
 
-def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
+def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area_blending_without_torch(
     catalog: Path, tmp_path: Path
 ) -> None:
     west, south, east, north = AREA
@@ -88,6 +89,21 @@ def test_a_tile_is_composed_joined_and_mapped_with_no_data_outside_the_area(
     inside = grid.inside(tile)
     assert inside.any() and not inside.all()
     assert np.isfinite(agbm[inside]).all() and np.isnan(agbm[~inside]).all()
+    out.unlink()  # blended again from its partial sums, as a compose worker does
+    code = (
+        "import sys, pickle; from agbm.region.tiles import blend_tile; "
+        "folder, grid, tile, layers = pickle.loads(sys.stdin.buffer.read()); "
+        "blend_tile(folder, grid, tile, sources=[tile.id], layers=layers); "
+        "print([m for m in ('torch', 'timm', 'segmentation_models_pytorch') if m in sys.modules])"
+    )
+    task = pickle.dumps((tmp_path, grid, tile, MapLayers()))
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=task, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().splitlines()[-1] == "[]"
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), agbm)
 
 
 def test_composing_a_tile_loads_no_torch(catalog: Path, tmp_path: Path) -> None:
