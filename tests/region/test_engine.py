@@ -73,23 +73,22 @@ def test_this_machine_s_cluster_has_a_predict_worker_per_gpu_and_composes_on_the
     assert sorted(worker_specs(cores=1, gpus=1, memory=2**30)) == ["compose-0", "gpu-0"]
 
 
-def test_with_no_gpu_one_worker_predicts_on_the_cores_the_composers_leave() -> None:
-    """16 cores: 4 compose workers and one predict worker of 12 torch threads, the memory
+def test_with_no_gpu_one_worker_predicts_on_every_core_beside_the_composers() -> None:
+    """16 cores: 4 compose workers and one predict worker of 16 torch threads, the memory
     shared by threads; compose workers never get a predict task, so never load torch."""
-    options = {
-        n: s["options"] for n, s in worker_specs(cores=16, gpus=0, memory=16 * 2**30).items()
-    }
+    specs = worker_specs(cores=16, gpus=0, memory=20 * 2**30)
+    options = {n: s["options"] for n, s in specs.items()}
     assert list(options) == ["compose-0", "compose-1", "compose-2", "compose-3", "predict-0"]
     assert options["predict-0"]["resources"] == {"PREDICT": 1}
     threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    assert [options["predict-0"]["env"][name] for name in threads] == ["12"] * 3
-    assert options["predict-0"]["memory_limit"] == 12 * 2**30
+    assert [options["predict-0"]["env"][name] for name in threads] == ["16"] * 3
+    assert options["predict-0"]["memory_limit"] == 16 * 2**30
     assert options["compose-0"]["resources"] == {"COMPOSE": 1}
     assert options["compose-0"]["memory_limit"] == 2**30
     assert "OMP_NUM_THREADS" not in options["compose-0"]["env"]  # Dask's 1
     two = worker_specs(cores=2, gpus=0, memory=2**30)
     assert sorted(two) == ["compose-0", "predict-0"]
-    assert two["predict-0"]["options"]["env"]["OMP_NUM_THREADS"] == "1"
+    assert two["predict-0"]["options"]["env"]["OMP_NUM_THREADS"] == "2"
 
 
 def test_agbm_chips_cluster_only_composes() -> None:

@@ -51,8 +51,8 @@ def _run(args: argparse.Namespace) -> int:
 DESCRIPTION = (
     "Map the biomass of a region of any size (a vector file's polygons in any CRS, or a "
     "lon/lat box; W > E crosses the antimeridian) on a 10 m grid, tile by tile on a Dask "
-    "cluster: this machine's (a predict worker per GPU, or one on the cores the compose "
-    "workers leave) or --scheduler's. Each tile's inputs are composed once from the STAC "
+    "cluster: this machine's (a predict worker per GPU, or one on the CPU's threads, and "
+    "compose workers) or --scheduler's. Each tile's inputs are composed once from the STAC "
     "catalog, each window of the region's one lattice is predicted once (by the tile "
     "holding its top-left corner), and each tile's map blends every window that reaches "
     "into it, so the map does not depend on the tile size. Writes OUT/tiles/*.tif (COGs), "
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_inference_options(parser, "windows")
     add_cluster_options(
         parser, "tile", "a cluster of this machine: one worker per GPU predicts, one per other "
-        "core composes (no GPU: a quarter of the cores compose, one worker predicts on the rest)"
+        "core composes (no GPU: a quarter of the cores compose, one worker predicts on all)"
     )  # fmt: skip
     parser.add_argument(
         "--predict-on", choices=PREDICT_ON, default="auto",

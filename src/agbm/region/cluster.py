@@ -39,9 +39,11 @@ GDAL_CACHE_MB = 256
 
 def composers(cores: int) -> int:
     """How many compose workers a machine of `cores` cores and no GPU runs beside its one
-    CPU predict worker: a quarter of the cores (at least one). Composing waits on the
-    catalog's files more than on the CPU, and the model, most of a CPU run's time, gets the
-    rest of the cores as threads of one process: one copy of the models, not one per core."""
+    CPU predict worker, whose torch threads use every core: a quarter of the cores (at
+    least one). Composing waits on the catalog's files more than on the CPU, and the model,
+    most of a CPU run's time, is then the work (one copy of the models, not one per core;
+    measured in bench/region.py: with its threads on the composers' cores too, a 2-core
+    machine predicts on both once the first tiles are composed)."""
     return max(1, cores // 4)
 
 
@@ -61,7 +63,7 @@ def worker_specs(
     block cache of `GDAL_CACHE_MB` each; resource `COMPOSE`, no GPU). With `gpus`, one
     worker per GPU predicts on it (`CUDA_VISIBLE_DEVICES`, resource `GPU`) and the other
     cores compose; with none, `composers(cores)` compose and one worker predicts (resource
-    `PREDICT`) with torch on the other cores' threads (`thread_env`); not `predicting`
+    `PREDICT`) with torch's threads on every core (`thread_env`); not `predicting`
     (`agbm chips`), every core composes. `memory` (bytes) is shared by threads: each
     worker's limit. Each worker keeps Dask's log to itself (its INFO lines at start, a
     "Compute Failed" per try of a failed task, its warnings at Ctrl-C: the run reports each
@@ -75,7 +77,7 @@ def worker_specs(
             f"gpu-{n}": ({GPU: 1}, {"CUDA_VISIBLE_DEVICES": str(n)}, 1) for n in range(gpus)
         }
     else:
-        composing, threads = composers(cores), max(1, cores - composers(cores))
+        composing, threads = composers(cores), max(1, cores)
         predictors = {"predict-0": ({PREDICT: 1}, thread_env(threads), threads)}
     share = memory // (composing + sum(threads for *_, threads in predictors.values()))
 
