@@ -317,7 +317,7 @@ def _check_fields(data: dict) -> None:
     if (given := data.pop("format", None)) not in FORMATS:
         raise ValueError(f"format {given!r}, not one of {', '.join(FORMATS)}")
     names = {f.name for f in fields(Calibration)}
-    needed = {f.name for f in fields(Calibration) if f.default is MISSING}
+    needed = {f.name for f in fields(Calibration) if MISSING is f.default is f.default_factory}
     if wrong := sorted(needed - data.keys()) or sorted(data.keys() - names):
         raise ValueError(f"missing or unknown field(s): {', '.join(wrong)}")
     checkpoints, tta, chips = data["checkpoints"], data["tta"], data["chips"]
