@@ -110,9 +110,12 @@ def fake_sample(seed: int) -> dict:
     }
 
 
-def write_calibration(checkpoint: Path, tta: str, widths: list[float], path: Path) -> Path:
-    """A calibration file by hand: per bin of predicted AGB, residuals all `widths[b]`."""
-    from agbm.inference.intervals import EDGES, STEP, Calibration
+def write_calibration(
+    checkpoint: Path, tta: str, widths: list[float], path: Path, kind: str = "stock"
+) -> Path:
+    """A calibration file by hand: per bin of predicted AGB (of predicted change for `kind`
+    "change": `CHANGE_BINS`), residuals all `widths[b]`; those of 1 px blocks all 5 t/ha."""
+    from agbm.inference.intervals import CHANGE_BINS, EDGES, PIXEL_BINS, STEP, Calibration
     from agbm.io import file_sha256
 
     def counts(value: float) -> list[int]:
@@ -121,4 +124,7 @@ def write_calibration(checkpoint: Path, tta: str, widths: list[float], path: Pat
         return histogram.tolist()
 
     pixel = [counts(w) for w in widths]
-    return Calibration([file_sha256(checkpoint)], tta, pixel, {"1": counts(5.0)}, 1).write(path)
+    bins = list(CHANGE_BINS if kind == "change" else PIXEL_BINS)
+    blocks = {"1": counts(5.0)}
+    record = Calibration([file_sha256(checkpoint)], tta, pixel, blocks, 1, kind=kind, bins=bins)
+    return record.write(path)

@@ -35,6 +35,7 @@ FIGURE = re.compile(r"^\S.*: (peak memory )?-?\d+(\.\d+)?x?( |$)")
         ["recipes.py", "--epochs", "1", "--chips", "6", "--test-chips", "1", "--size", "32"],
         ["labels.py", "--labels", "2000", "--side-km", "20"],
         ["startup.py", "--repeats", "1"],
+        ["change.py", "--chips", "4", "--epochs", "1"],
         pytest.param(
             ["amp_accuracy.py", "--tta", "none"],
             marks=pytest.mark.skipif(not WINNER_FIXTURE.is_dir(), reason="needs ../shared"),

@@ -24,6 +24,9 @@ B = np.array([[10.0, 28.0, 200.0], [20.0, 130.0, 100.0]], np.float32)
 #: histogram step): bins 0-25, 25-50, 50-100, 100-150, 150-200, 200-300, 300+ t/ha.
 WIDTHS = [5, 10, 20, 30, 40, 50, 60]
 HALF = {0: 5.05, 1: 10.05, 3: 30.05, 5: 50.05}
+#: A paired calibration's half-widths per bin of predicted change (`CHANGE_BINS`): < -100,
+#: -100 to -50, -50 to -20, -20 to -5, -5 to 5, 5-20, 20-50, 50+ t/ha.
+CHANGE_WIDTHS = [30, 20, 10, 6, 3, 6, 10, 20]
 T = Affine(10, 0, 500000, 0, -10, 6900000)
 
 
@@ -39,8 +42,9 @@ def pair(tmp_path: Path) -> dict[str, Path]:
     model = tmp_path / "m.pt"
     model.write_bytes(b"weights")
     calib = write_calibration(model, "none", WIDTHS, tmp_path / "calib.json")
+    paired = write_calibration(model, "none", CHANGE_WIDTHS, tmp_path / "paired.json", "change")
     a, b = _map(tmp_path / "a.tif", A, model), _map(tmp_path / "b.tif", B, model)
-    return {"model": model, "calib": calib, "a": a, "b": b}
+    return {"model": model, "calib": calib, "paired": paired, "a": a, "b": b}
 
 
 def _bounds(a: float, wa: float, b: float, wb: float) -> tuple[float, float]:
@@ -73,6 +77,55 @@ def test_the_change_and_its_union_bound_interval_are_the_hand_computed_ones(
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["minimum_detectable_change_t_ha"] == {"1 px (0.01 ha)": 10.1}
     assert record["years"] == [2020, 2021] and record["coverage"] == 0.9
+
+
+def test_the_paired_interval_is_the_change_plus_minus_its_bins_quantile(
+    pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a calibration of the change (`--change-calibration`), B - A = [[10, -2, 190],
+    [-100, NaN, 0]] takes the half-widths of its bins of predicted change at 90 % directly
+    (+ the histogram's step), and a block's minimum detectable change is its quantile once."""
+    out = tmp_path / "change.tif"
+    args = ["change", "--from", str(pair["a"]), "--to", str(pair["b"]), "--out", str(out),
+            "--change-calibration", str(pair["paired"])]  # fmt: skip
+    assert main(args) == 0
+    with rasterio.open(out) as src:
+        change, low, high, significant = src.read()
+        assert "paired calibration" in src.tags()["AGBM_BOUNDS"]
+    half = np.array([[6.05, 3.05, 20.05], [20.05, np.nan, 3.05]])  # bins 5-20, -5 to 5, 50+, ...
+    np.testing.assert_allclose(low, (B - A) - half, atol=1e-4)
+    np.testing.assert_allclose(high, (B - A) + half, atol=1e-4)
+    np.testing.assert_array_equal(significant, [[1, 0, 1], [-1, np.nan, 0]])
+    assert "block of 1 px (0.01 ha)       ± 5.1" in capsys.readouterr().out  # not 2 x 5.05
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["minimum_detectable_change_t_ha"] == {"1 px (0.01 ha)": 5.05}
+    assert record["rule"].startswith("paired")
+
+
+def test_a_calibration_of_the_other_kind_or_of_other_maps_is_refused_naming_it(
+    pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other weights")
+    others = write_calibration(other, "none", CHANGE_WIDTHS, tmp_path / "others.json", "change")
+    maps = ["change", "--from", str(pair["a"]), "--to", str(pair["b"])]
+    refused = {
+        ("--change-calibration", pair["calib"]): "calib.json: a calibration of the stocks of "
+        "one year (agbm calibrate), not of the change between two years (agbm calibrate "
+        "--change): give it as --calibration",
+        ("--calibration", pair["paired"]): "paired.json: a calibration of the change between "
+        "two years (agbm calibrate --change), not of the stocks of one year (agbm calibrate): "
+        "give it as --change-calibration",
+        ("--change-calibration", others): "others.json: calibrated for checkpoints",
+    }
+    for (flag, calib), message in refused.items():
+        assert main([*maps, "--out", str(tmp_path / "c.tif"), flag, str(calib)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    both = ["--calibration", str(pair["calib"]), "--change-calibration", str(pair["paired"])]
+    assert main([*maps, "--out", str(tmp_path / "c.tif"), *both]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not (tmp_path / "c.tif").exists()
 
 
 def test_maps_on_other_grids_or_of_other_models_are_refused_saying_which(
@@ -120,18 +173,17 @@ def test_without_a_calibration_the_change_map_has_the_change_only(
         np.testing.assert_array_equal(src.read(1), B - A)
 
 
-def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def stand(tmp_path: Path) -> dict[str, Path]:
     """4 x 4 pixels of 0.01 ha in an equal-area grid: 100 t/ha in year A; in year B a 2 x 2
-    clear-cut (0) and 104 elsewhere."""
+    clear-cut (0) and 104 elsewhere; one zone, all of it; the model's calibrations."""
     import geopandas
-    import pandas as pd
     from shapely.geometry import box
 
     model = tmp_path / "m.pt"
     model.write_bytes(b"weights")
     calib = write_calibration(model, "none", WIDTHS, tmp_path / "calib.json")
+    paired = write_calibration(model, "none", CHANGE_WIDTHS, tmp_path / "paired.json", "change")
     laea = Affine(10, 0, 4_000_000, 0, -10, 3_000_040)
     before = np.full((4, 4), 100.0, np.float32)
     after = np.full((4, 4), 104.0, np.float32)
@@ -145,11 +197,24 @@ def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
     zones = tmp_path / "zones.gpkg"
     zone = box(4_000_000, 3_000_000, 4_000_040, 3_000_040)
     geopandas.GeoDataFrame({"name": ["stand"]}, geometry=[zone], crs="EPSG:3035").to_file(zones)
-    out = tmp_path / "change.csv"
-    args = ["stats", "--change", "--from", str(maps[0]), "--to", str(maps[1]), "--zones",
-            str(zones), "--id", "name", "--out", str(out), "--calibration", str(calib),
+    return {"a": maps[0], "b": maps[1], "zones": zones, "calib": calib, "paired": paired}
+
+
+def _stats_change(stand: dict[str, Path], out: Path, *calibration: str) -> int:
+    """`agbm stats --change` of the stand's two years, 2020 and 2022, to `out`."""
+    args = ["stats", "--change", "--from", str(stand["a"]), "--to", str(stand["b"]), "--zones",
+            str(stand["zones"]), "--id", "name", "--out", str(out), *calibration,
             "--years", "2020", "2022"]  # fmt: skip
-    assert main(args) == 0
+    return main(args)
+
+
+def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
+    stand: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    out = tmp_path / "change.csv"
+    assert _stats_change(stand, out, "--calibration", str(stand["calib"])) == 0
     row = pd.read_csv(out).iloc[0]
     delta = 12 * 0.01 * 104 - 16 * 0.01 * 100  # -3.52 t
     emissions = -delta * 0.47 * 44 / 12  # a loss: a positive emission
@@ -164,6 +229,33 @@ def test_stats_change_gives_each_zones_net_change_and_emissions_as_by_hand(
     for column, value in expected.items():
         assert row[column] == pytest.approx(value, rel=1e-3, abs=1e-6), column
     assert "emissions 6 t CO2e" in capsys.readouterr().out
+
+
+def test_stats_change_with_a_paired_calibration_takes_its_block_quantile_once(
+    stand: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The paired calibration's only block (1 px, 5.05 t/ha) serves the 16 px zone: the
+    change's interval is delta +- 5.05 x 0.16 ha (the union bound's was twice that). The
+    cut pixels (-100: bin -100 to -50, +- 20.05) are a loss; the others (+4: bin -5 to 5,
+    +- 3.05) a gain."""
+    import pandas as pd
+
+    out = tmp_path / "change.csv"
+    assert _stats_change(stand, out, "--change-calibration", str(stand["paired"])) == 0
+    row = pd.read_csv(out).iloc[0]
+    delta, half = 12 * 0.01 * 104 - 16 * 0.01 * 100, 5.05 * 0.16
+    expected = {
+        "delta_agb_t": delta, "delta_agb_t_low": delta - half, "delta_agb_t_high": delta + half,
+        "interval_block_px": 1, "coverage": 0.9, "loss_ha": 0.04, "gain_ha": 0.12,
+    }  # fmt: skip
+    for column, value in expected.items():
+        assert row[column] == pytest.approx(value, rel=1e-3, abs=1e-6), column
+    capsys.readouterr()
+    stock = ["--change-calibration", str(stand["calib"])]
+    assert _stats_change(stand, tmp_path / "x.csv", *stock) == 2
+    err = capsys.readouterr().err
+    assert "calib.json: a calibration of the stocks" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_the_record_beside_the_change_map_never_replaces_an_input(

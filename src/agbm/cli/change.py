@@ -11,7 +11,7 @@ from agbm.errors import warn
 from agbm.io import check_output_file, refuse_overwriting_inputs
 
 if TYPE_CHECKING:
-    from agbm.inference.intervals import Calibration
+    from agbm.evaluation.change import ChangeIntervals
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -19,14 +19,14 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.evaluation.evaluate import format_rows
 
     folders = args.before.is_dir() and not change.map_path(args.before).is_file()
-    inputs = [args.before, args.after, args.calibration]
+    inputs = [args.before, args.after, args.calibration, args.change_calibration]
     record = args.out / "CHANGE.json" if folders else args.out.with_suffix(".json")
     refuse_overwriting_inputs([record], inputs)  # a calibration named like the map, say
     if folders:
         refuse_overwriting_inputs([args.out], inputs)
     else:
         check_output_file(args.out, inputs, args.overwrite)
-    intervals = change.ChangeIntervals(_calibration(args, folders), args.coverage)
+    intervals = _intervals(args, folders)
     if folders:
         chips = change.folder_change(args.before, args.after, args.out, intervals=intervals)
         print(f"wrote the change of {len(chips)} chip(s) to {args.out}")
@@ -41,24 +41,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibration(args: argparse.Namespace, folders: bool) -> Calibration | None:
-    """The stock calibration, checked against both years' maps (a chip's, for folders)."""
-    if args.calibration is None:
-        return None
+def _intervals(args: argparse.Namespace, folders: bool) -> ChangeIntervals:
+    """How the change's bounds are made: by the union bound on --calibration's, or from
+    --change-calibration's (one of them, or neither: no bounds), checked against both
+    years' maps (a chip's, for folders)."""
     from agbm.data.layout import agbm_chips, prediction_path
-    from agbm.evaluation.change import map_path, year_coverage
+    from agbm.evaluation.change import ChangeIntervals, map_path
     from agbm.evaluation.totals import map_calibration
     from agbm.inference.intervals import check_coverage
 
+    given = [(f, kind) for f, kind in _calibrations(args) if f is not None]
+    if len(given) > 1:
+        raise ValueError("give --calibration (the union bound) or --change-calibration, not both")
+    if not given:
+        return ChangeIntervals(None, args.coverage)
+    ((file, kind),) = given
     check_coverage(args.coverage)
     for year in (args.before, args.after):
         chips = agbm_chips(year) if folders else []
         path = prediction_path(year, chips[0]) if chips else map_path(year)
-        calibration = map_calibration(path, args.calibration)
-    note = calibration.pixel_note(year_coverage(args.coverage), args.calibration)
+        calibration = map_calibration(path, file, kind)
+    intervals = ChangeIntervals(calibration, args.coverage)
+    note = calibration.pixel_note(intervals.each, file)
     if note:  # (a coverage no bin can give was refused by pixel_note)
         warn(note)
-    return calibration
+    return intervals
+
+
+def _calibrations(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
+    """The calibration files a command was given, with the kind each must be."""
+    return [(args.calibration, "stock"), (args.change_calibration, "change")]
 
 
 #: `agbm change --help`'s description.
@@ -71,26 +83,48 @@ DESCRIPTION = (
     "correlation of the two years' errors (conservative); a change is significant where the "
     "whole interval is below 0 (loss, -1) or above (gain, +1). Maps: OUT.tif with bands "
     "change, low, high, significance; folders: {chip}_change.tif, _low, _high, "
-    "_significant.tif. Prints the minimum detectable change per block size and records it "
-    "in OUT's .json (folders: OUT/CHANGE.json). Maps on other grids or of other models are "
-    "refused."
+    "_significant.tif. With --change-calibration instead (agbm calibrate --change: the "
+    "change itself calibrated on paired references), the interval is the change +- its "
+    "bin's quantile at c directly: narrower, where the references are like the region's in "
+    "both years. Prints the minimum detectable change per block size and records it "
+    "in OUT's .json (folders: OUT/CHANGE.json). Maps on other grids or of other models, and "
+    "a calibration of other maps or of the other kind, are refused."
 )
 
 
-def add_pair_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """`--from A --to B` and `--years`: the two years' maps that `change` and `stats
-    --change` compare."""
+#: `--from` and `--to`'s helps where they are two years' maps.
+MAP_PAIR = (
+    "year A's map (GeoTIFF, VRT, region folder) or predict folder",
+    "year B's, of the same model and grid",
+)
+
+
+def add_pair_options(
+    parser: argparse.ArgumentParser, required: bool = True, helps: tuple[str, str] = MAP_PAIR
+) -> None:
+    """`--from A --to B` and `--years`: the two years that `change` and `stats --change`
+    compare (their maps), or that `calibrate --change` calibrates on (their roots: then
+    `helps` say so, and there are no `--years`)."""
     parser.add_argument(
-        "--from", dest="before", required=required, type=Path, metavar="A",
-        help="year A's map (GeoTIFF, VRT, region folder) or predict folder",
-    )  # fmt: skip
+        "--from", dest="before", required=required, type=Path, metavar="A", help=helps[0]
+    )
     parser.add_argument(
-        "--to", dest="after", required=required, type=Path, metavar="B",
-        help="year B's, of the same model and grid",
-    )  # fmt: skip
+        "--to", dest="after", required=required, type=Path, metavar="B", help=helps[1]
+    )
+    if helps == MAP_PAIR:
+        parser.add_argument(
+            "--years", nargs=2, type=int, metavar=("A", "B"),
+            help="the two maps' years (tags; emissions per year)",
+        )  # fmt: skip
+
+
+def add_change_calibration_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--change-calibration`: a paired calibration of the change (`agbm calibrate
+    --change`), for `what` the command does with it."""
     parser.add_argument(
-        "--years", nargs=2, type=int, metavar=("A", "B"),
-        help="the two maps' years (tags; emissions per year)",
+        "--change-calibration", type=Path, metavar="CHANGE_CALIB",
+        help=f"CHANGE_CALIB.json (agbm calibrate --change) of the maps' model: {what} from "
+        "the paired calibration at --coverage directly, instead of --calibration's union bound",
     )  # fmt: skip
 
 
@@ -104,5 +138,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_calibration_options(
         parser, "CALIB.json (agbm calibrate) of the maps' model: the change's bounds"
     )
+    add_change_calibration_option(parser, "the change's bounds")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out map")
     parser.set_defaults(func=_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agbm.cli.change import add_pair_options
+from agbm.cli.change import add_change_calibration_option, add_pair_options
 from agbm.cli.options import add_calibration_options, add_zones_id_option
 from agbm.io import check_output_file
 
@@ -15,6 +15,8 @@ def _run(args: argparse.Namespace) -> int:
         return _change(args)
     if args.map is None:
         raise ValueError("give --map, or --change --from A --to B")
+    if args.change_calibration is not None:
+        raise ValueError("--change-calibration gives the intervals of --change")
     from agbm.evaluation.totals import write_stats, zone_stats
 
     check_output_file(args.out, [args.map, args.zones, args.calibration])
@@ -39,10 +41,12 @@ def _change(args: argparse.Namespace) -> int:
     from agbm.evaluation.change import zone_change
     from agbm.evaluation.totals import write_stats
 
-    check_output_file(args.out, [args.before, args.after, args.zones, args.calibration])
+    inputs = [args.before, args.after, args.zones, args.calibration, args.change_calibration]
+    check_output_file(args.out, inputs)
     stats = zone_change(
         args.before, args.after, args.zones, id_field=args.id_field, calibration=args.calibration,
-        coverage=args.coverage, carbon_fraction=args.carbon_fraction, years=args.years,
+        change_calibration=args.change_calibration, coverage=args.coverage,
+        carbon_fraction=args.carbon_fraction, years=args.years,
     )  # fmt: skip
     write_stats(stats, args.out)
     print(
@@ -84,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="each zone's net change between --from and --to instead: both years' AGB, "
         "delta_agb_t, carbon, emissions_co2e_t (a loss is a positive emission; per year with "
         "--years), and with --calibration their intervals by the union bound and the areas "
-        "of significant loss and gain (loss_ha, gain_ha)",
+        "of significant loss and gain (loss_ha, gain_ha); with --change-calibration, from "
+        "the paired block quantile nearest each zone's mapped area instead",
     )  # fmt: skip
     add_pair_options(parser, required=False)
+    add_change_calibration_option(parser, "the intervals of --change's totals")
     parser.set_defaults(func=_run)

@@ -7,6 +7,13 @@ interval covers its truth with probability at least 1 - (1 - c)/2 (`year_coverag
 cover theirs with probability at least c, and then the true change B - A lies in
 [low_B - high_A, high_B - low_A], whatever the correlation. The price is width: the
 interval is conservative.
+
+Where paired references exist (the same chips with targets in two years, like the region's),
+the change itself can be calibrated (`agbm calibrate --change`: a calibration of kind
+"change"): then the change interval is the change +- its bin's conformal quantile at
+coverage c directly (the bins are of the predicted change), and a block's the block
+quantile; the two years' correlated errors cancel in those residuals as they do in the
+change, so the interval is as wide as it needs to be, not wider.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ from rasterio.windows import Window
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map, reason, write_geotiff
 from agbm.data.layout import agbm_chips, prediction_path
 from agbm.errors import DataError
-from agbm.evaluation.totals import CARBON_FRACTION, CO2_PER_C, zone_stats
+from agbm.evaluation.totals import (
+    CARBON_FRACTION,
+    CO2_PER_C,
+    map_calibration,
+    zone_calibration,
+    zone_halfwidths,
+    zone_stats,
+)
 from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
 from agbm.inference.layers import map_model
 from agbm.io import replacing, writable_folder
@@ -54,9 +68,11 @@ def year_coverage(coverage: float) -> float:
 class ChangeIntervals:
     """How a change and its interval are made from two years' AGB (t/ha).
 
-    calibration: the stock calibration of the maps' model (`agbm calibrate`), or None for
-        the change alone (no bounds, no significance).
-    coverage: the change intervals' coverage (each year's is `year_coverage` of it).
+    calibration: the calibration of the maps' model: of the stocks (`agbm calibrate`,
+        kind "stock": the union bound) or of the change (`agbm calibrate --change`, kind
+        "change": paired); None for the change alone (no bounds, no significance).
+    coverage: the change intervals' coverage (with a stock calibration each year's is
+        `year_coverage` of it).
     """
 
     calibration: Calibration | None
@@ -66,6 +82,24 @@ class ChangeIntervals:
     def bands(self) -> int:
         return len(CHANGE_BANDS) if self.calibration is not None else 1
 
+    @property
+    def paired(self) -> bool:
+        """Whether the intervals come from a calibration of the change itself."""
+        return self.calibration is not None and self.calibration.kind == "change"
+
+    @property
+    def each(self) -> float:
+        """The coverage the calibration's own intervals are taken at: the change's when it is
+        paired, each year's (`year_coverage`) for the union bound."""
+        return self.coverage if self.paired else year_coverage(self.coverage)
+
+    @property
+    def rule(self) -> str:
+        """How the bounds are made, for the map's tags and its record."""
+        if self.paired:
+            return "paired: the change +- the calibrated change's quantile at coverage"
+        return "union bound: each year's calibrated interval at 1 - (1 - coverage) / 2"
+
     def layers(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         """`[bands, h, w]` float32: the change, and with a calibration its bounds and its
         significance (-1 where the whole interval is below 0, +1 where above; NaN where
@@ -73,10 +107,13 @@ class ChangeIntervals:
         change = after - before
         if self.calibration is None:
             return change[None].astype(np.float32)
-        year = year_coverage(self.coverage)
-        low_a, high_a = self.calibration.bounds(before, year)
-        low_b, high_b = self.calibration.bounds(after, year)
-        low, high = low_b - high_a, high_b - low_a
+        if self.paired:
+            half = self.calibration.halfwidths(change, self.coverage)
+            low, high = change - half, change + half
+        else:
+            low_a, high_a = self.calibration.bounds(before, self.each)
+            low_b, high_b = self.calibration.bounds(after, self.each)
+            low, high = low_b - high_a, high_b - low_a
         significant = np.where(high < 0, -1.0, np.where(low > 0, 1.0, 0.0))
         significant[~(np.isfinite(low) & np.isfinite(high))] = np.nan
         return np.stack([change, low, high, significant]).astype(np.float32)
@@ -84,12 +121,13 @@ class ChangeIntervals:
     def minimum_detectable(self) -> dict[int, float]:
         """The smallest change a block's mean must show to be significant, t/ha, by block
         side in px: the half-width of its change interval at zero change, the two years'
-        block half-widths added (NaN where the calibration has too few residuals)."""
+        block half-widths added (union bound) or the calibrated change's block quantile
+        (paired); NaN where the calibration has too few residuals."""
         if self.calibration is None:
             return {}
-        year = year_coverage(self.coverage)
         sides = sorted(int(s) for s in self.calibration.blocks)
-        return {s: 2 * self.calibration.block_quantile(s, year) for s in sides}
+        terms = 1 if self.paired else 2
+        return {s: terms * self.calibration.block_quantile(s, self.each) for s in sides}
 
 
 def check_pair(before: Path, after: Path) -> None:
@@ -173,10 +211,15 @@ def change_tags(
     tags = {"AGBM_CHANGE": f"{after} minus {before}, t/ha"}
     if years is not None:
         tags["AGBM_YEARS"] = f"{years[0]} {years[1]}"
-    if intervals.calibration is not None:
+    if intervals.paired:
+        tags["AGBM_BOUNDS"] = (
+            f"bands 2-3: {intervals.coverage:.0%} bounds of the change from its paired "
+            "calibration (agbm calibrate --change)"
+        )
+    elif intervals.calibration is not None:
         tags["AGBM_BOUNDS"] = (
             f"bands 2-3: {intervals.coverage:.0%} bounds of the change by the union bound "
-            f"(each year's calibrated bounds at {year_coverage(intervals.coverage):.1%})"
+            f"(each year's calibrated bounds at {intervals.each:.1%})"
         )
     return tags
 
@@ -220,7 +263,7 @@ def write_record(
         "to": str(after),
         "years": list(years) if years is not None else None,
         "coverage": intervals.coverage if intervals.calibration is not None else None,
-        "rule": "union bound: each year's calibrated interval at 1 - (1 - coverage) / 2",
+        "rule": intervals.rule if intervals.calibration is not None else None,
         "minimum_detectable_change_t_ha": {
             f"{side} px ({side * side * PIXEL_HA:g} ha)": round(mdc, 3)
             for side, mdc in intervals.minimum_detectable().items()
@@ -237,6 +280,7 @@ def zone_change(
     *,
     id_field: str | None = None,
     calibration: Path | str | None = None,
+    change_calibration: Path | str | None = None,
     coverage: float = 0.9,
     carbon_fraction: float = CARBON_FRACTION,
     years: Sequence[int] | None = None,
@@ -245,18 +289,29 @@ def zone_change(
     zone): both years' AGB, `delta_agb_t`, carbon, and emissions in CO2e (a loss is a
     positive emission), per year between `years` when given; with `calibration`, the
     intervals of the change by the union bound on each year's block intervals (at
-    `year_coverage`) and the areas of significant loss and gain (`loss_ha`, `gain_ha`).
+    `year_coverage`) and the areas of significant loss and gain (`loss_ha`, `gain_ha`);
+    with `change_calibration` instead, the intervals of the change from the paired block
+    quantile at `coverage` nearest each zone's mapped area (`interval_block_px` its side),
+    and those areas by the paired rule.
 
     before, after: the two years' maps. zones: polygons (any CRS); id_field: their id.
-    calibration: the maps' model's stock calibration. coverage: the change's coverage.
+    calibration: the maps' model's stock calibration. change_calibration: its paired
+    calibration of the change (`agbm calibrate --change`). coverage: the change's coverage.
     carbon_fraction: carbon per unit of dry biomass. years: (A, B).
     """
+    if calibration is not None and change_calibration is not None:
+        raise ValueError(
+            "give `calibration` (the union bound) or `change_calibration` (paired), not both"
+        )
     before, after = map_path(before), map_path(after)
     check_pair(before, after)
     each = year_coverage(coverage) if calibration is not None else coverage
     a, b = (
         zone_stats(m, zones, id_field, calibration, each, carbon_fraction) for m in (before, after)
     )
+    paired = zone_calibration(before, change_calibration, coverage, "change")
+    if paired is not None:  # of the model of both maps (one note is enough)
+        map_calibration(after, change_calibration, "change")
     table = b[["zone", "area_ha", "geometry"]].copy()
     table["mapped_ha"] = np.minimum(a["mapped_ha"], b["mapped_ha"])
     table["agb_t_from"], table["agb_t_to"] = a["agb_t"], b["agb_t"]
@@ -264,6 +319,12 @@ def zone_change(
     if calibration is not None:
         delta["delta_agb_t_low"] = b["agb_t_low"] - a["agb_t_high"]
         delta["delta_agb_t_high"] = b["agb_t_high"] - a["agb_t_low"]
+    if paired is not None:
+        mapped = table["mapped_ha"].to_numpy(float)
+        half, sides = zone_halfwidths(paired, mapped, coverage)
+        delta["delta_agb_t_low"] = delta["delta_agb_t"] - half * mapped
+        delta["delta_agb_t_high"] = delta["delta_agb_t"] + half * mapped
+        table["interval_block_px"] = sides
     span = years[1] - years[0] if years is not None else None
     for name, values in delta.items():
         table[name] = values
@@ -273,10 +334,11 @@ def zone_change(
         table[_swapped(emission)] = -carbon * CO2_PER_C  # the change's low is emissions' high
         if span:
             table[f"{_swapped(emission)}_per_year"] = -carbon * CO2_PER_C / span
-    if calibration is not None:
+    intervals = paired or (read_calibration(calibration) if calibration is not None else None)
+    if intervals is not None:
         table["coverage"] = coverage
         table["loss_ha"], table["gain_ha"] = _significant_areas(
-            before, after, zones, id_field, ChangeIntervals(read_calibration(calibration), coverage)
+            before, after, zones, id_field, ChangeIntervals(intervals, coverage)
         )
     return table
 

@@ -213,10 +213,13 @@ def zone_sums(map_path: Path, zones: Any) -> tuple[np.ndarray, np.ndarray]:
     return tuple(table[f"{name}_area_weighted_sum"].to_numpy(float) for name in ("has", "agbm"))
 
 
-def map_calibration(map_path: Path | str, calibration: Path | str) -> Calibration:
-    """The calibration file `calibration`, checked to be of the model that made the map at
-    `map_path` (its tags); a map without those tags is used unchecked, with a warning."""
-    intervals = read_calibration(calibration)
+def map_calibration(
+    map_path: Path | str, calibration: Path | str, kind: str = "stock"
+) -> Calibration:
+    """The calibration file `calibration` of `kind` (`KINDS`: another is refused), checked
+    to be of the model that made the map at `map_path` (its tags); a map without those tags
+    is used unchecked, with a warning."""
+    intervals = read_calibration(calibration, kind)
     model = map_model(map_path)
     if model is None:
         warn(
@@ -226,6 +229,35 @@ def map_calibration(map_path: Path | str, calibration: Path | str) -> Calibratio
     else:
         intervals.check(*model, calibration, of=f"{map_path}'s ")
     return intervals
+
+
+def zone_calibration(
+    map_path: Path | str, calibration: Path | str | None, coverage: float, kind: str = "stock"
+) -> Calibration | None:
+    """The calibration of `kind` for zones' totals of the map at `map_path` at `coverage`
+    (`map_calibration`; None without one), warning of the block sizes with too few
+    residuals for it; a coverage no block can give is a one-line `DataError`."""
+    if calibration is None:
+        return None
+    intervals = map_calibration(map_path, calibration, kind)
+    if note := intervals.block_note(coverage, calibration):
+        warn(note)
+    return intervals
+
+
+def zone_halfwidths(
+    intervals: Calibration, mapped_ha: np.ndarray, coverage: float
+) -> tuple[np.ndarray, Any]:
+    """(the half-width, t/ha, of the mean of each zone of `mapped_ha` at `coverage`; the
+    side of the calibrated block it comes from, pandas' Int64): `block_halfwidth`'s, NaN and
+    no side for a zone without map data."""
+    pandas = require("pandas", "labels")
+    half, side = np.array([
+        intervals.block_halfwidth(ha / PIXEL_HA, coverage) if ha > 0 else (math.nan, math.nan)
+        for ha in mapped_ha
+    ]).reshape(-1, 2).T  # fmt: skip
+    sides = pandas.array([int(s) if np.isfinite(s) else None for s in side], dtype="Int64")
+    return half, sides
 
 
 def zone_stats(
@@ -246,11 +278,7 @@ def zone_stats(
             f"default for forests is {CARBON_FRACTION}), not {carbon_fraction}"
         )
     check_coverage(coverage)
-    intervals = map_calibration(map_path, calibration) if calibration is not None else None
-    note = intervals.block_note(coverage, calibration) if intervals is not None else None
-    if note:  # a coverage no block can give fails here
-        warn(note)
-    pandas = require("pandas", "labels")
+    intervals = zone_calibration(map_path, calibration, coverage)
     zones = read_zones(zones_path, id_field)
     edges = densified(zones)
     area = geodesic_ha(edges)
@@ -267,16 +295,10 @@ def zone_stats(
         "agb_t": agb,
     }
     if intervals is not None:
-        half, side = np.array([
-            intervals.block_halfwidth(ha / PIXEL_HA, coverage) if ha > 0 else (math.nan, math.nan)
-            for ha in mapped
-        ]).reshape(-1, 2).T  # fmt: skip
+        half, table["interval_block_px"] = zone_halfwidths(intervals, mapped, coverage)
         table["agb_t_low"] = np.maximum(agb - half * mapped, 0.0)
         table["agb_t_high"] = agb + half * mapped
         table["coverage"] = np.where(has, coverage, np.nan)
-        table["interval_block_px"] = pandas.array(
-            [int(s) if np.isfinite(s) else None for s in side], dtype="Int64"
-        )
     for name in [k for k in list(table) if k.startswith("agb_t")]:
         carbon = table[name] * carbon_fraction
         table[name.replace("agb_t", "carbon_t")] = carbon
