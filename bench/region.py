@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import http.server
 import json
+import math
 import statistics
 import tempfile
 import threading
@@ -44,6 +45,7 @@ from agbm.region.cluster import worker_specs
 from agbm.region.engine import RegionPlan, map_region
 from agbm.region.grid import RegionGrid
 from agbm.region.lattice import extent, lattice, plan_windows, tiles_over
+from agbm.region.report import passes_per_pixel
 
 #: The region's margin inside the catalog's rasters, in metres.
 MARGIN = 200
@@ -123,16 +125,18 @@ def own_bytes(stac: Path, area: shapely.Geometry) -> float:
     return total
 
 
-def passes_per_pixel(
+def passes_now_and_before(
     grid: RegionGrid, tile_size: int, window: int, overlap: int
 ) -> tuple[float, float]:
-    """Model evaluations per map pixel of the region's tiles: now (each window once, by its
-    owner) and before (each tile predicted every window reaching into it)."""
+    """Model evaluations per map pixel of the region's tiles (`passes_per_pixel`): now
+    (each window once, by its owner) and before (each tile predicted every window reaching
+    into it)."""
     tiling = plan_tiling(*grid.shape, window=window, overlap=overlap)
     tiles = grid.tiles(tile_size)
-    pixels = sum(t.height * t.width for t in tiles) / (tiling.size[0] * tiling.size[1])
+    area, pixels = math.prod(tiling.size), sum(t.height * t.width for t in tiles)
     before = sum(len(tiling.corners_touching(t.block)) for t in tiles)
-    return plan_windows(tiles, tiling, tile_size).windows() / pixels, before / pixels
+    now = plan_windows(tiles, tiling, tile_size).windows()
+    return passes_per_pixel(now, area, pixels), passes_per_pixel(before, area, pixels)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -186,8 +190,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
           f"({args.blocksize} px source blocks)")  # fmt: skip
     inputs = folder_bytes(out / "inputs" / "tiles")
     print(f"{label}, composed inputs on disk: {inputs / km2 / 1e6:.1f} MB/km²")
-    passes, before = passes_per_pixel(grid, args.tile_size, args.window, args.overlap)
-    one, _ = passes_per_pixel(grid, args.tiles * args.tile_size, args.window, args.overlap)
+    passes, before = passes_now_and_before(grid, args.tile_size, args.window, args.overlap)
+    one, _ = passes_now_and_before(grid, args.tiles * args.tile_size, args.window, args.overlap)
     print(f"{label}, window {args.window} overlap {args.overlap}: {passes:.2f} window passes "
           f"per pixel ({before:.2f} before each window was predicted once; {one:.2f} as one "
           "tile)")  # fmt: skip
@@ -214,9 +218,8 @@ def plan(counts: list[int], tile_size: int, window: int, overlap: int) -> None:
         for corners in windows.owned.values():
             tiles_over(at, extent(corners, tiling), tile_size)
         done = time.perf_counter()
-        passes = (
-            windows.windows() * tiling.size[0] * tiling.size[1] / (grid.shape[0] * grid.shape[1])
-        )
+        pixels = sum(t.height * t.width for t in tiles)
+        passes = passes_per_pixel(windows.windows(), math.prod(tiling.size), pixels)
         print(f"planning {len(tiles)} tiles of {tile_size} px: grid and tiles "
               f"{tiled - start:.2f} s, windows' owners and sources {owned - tiled:.2f} s, "
               f"the tiles each owner reads {done - owned:.2f} s; {windows.windows()} windows, "

@@ -160,7 +160,8 @@ def map_region(
     layers = check_settings(plan, options)
     check_imagery(plan.catalog, plan.s2_catalog, plan.grid.lonlat_bounds(), plan.year)
     record = run_record(plan, options, layers.bands())
-    windows = plan_windows(tiles, plan.tiling(options), plan.tile_size, progress=progress)
+    tiling = plan.tiling(options)
+    windows = plan_windows(tiles, tiling, plan.tile_size, progress=progress)
     folder, result = plan.folder, RegionResult(plan.folder)
     start = time.perf_counter()
     # The cluster is reached before the folder is claimed: one that is not leaves no folder.
@@ -178,7 +179,7 @@ def map_region(
         graph.run(todo, result, progress)
         remove_spent_partials(folder, windows, tiles)
         _write_outputs(plan, record, layers)
-        area = math.prod(plan.tiling(options).size)
+        area = math.prod(tiling.size)
         write_record(folder / REPORT, region_report(result, plan.grid, tiles, start, area))
         clean_leftovers(folder)  # of workers that died in this run too
     return result
@@ -209,7 +210,7 @@ def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
     task: the windows, the retries, `--predict-on`, the calibration, and the
     checkpoints, each loaded once on this machine's CPU (a file that is not one, or models
     that cannot be averaged). Returns the tiles' layers (`InferenceOptions.layers`)."""
-    plan_tiling(*plan.grid.shape, window=options.window, overlap=options.overlap)
+    plan.tiling(options)
     if plan.retries < 0:
         raise ValueError(f"`retries` must be 0 or more, not {plan.retries}")
     placement([], plan.predict_on)
