@@ -33,13 +33,17 @@ def test_a_footprint_mean_takes_each_pixel_by_the_share_of_the_disc_on_it() -> N
     assert math.isnan(means[4])
 
 
-def test_a_no_data_pixel_beside_a_disc_leaves_its_mean_and_one_under_it_makes_it_nan() -> None:
-    """Chip predictions are NaN where nothing was observed; a NaN in a disc's window but off
-    the disc made its mean NaN (NaN x weight 0), dropping the label."""
+def test_no_data_pixels_take_no_part_in_a_footprint_mean_and_a_disc_wholly_on_them_is_nan() -> None:
+    """Chip predictions are NaN where nothing was observed. A NaN in a disc's window but off
+    the disc once made its mean NaN (NaN x weight 0); one under part of a disc now takes no
+    part, as on a map (`footprint_means_on_map`)."""
     pred = PRED.clone()
     pred[0, 0, 4, 3] = math.nan  # beside pixel (4, 4), in the window of a disc on it
-    means = footprint_means_on_chip(pred, _labels((4.5, 4.5, 0.3, 0, 1), (4.5, 3.5, 0.3, 0, 1)))[0]
+    pred[0, 0, 1, 1] = math.nan  # a quarter of the first disc of the first test
+    labels = _labels((4.5, 4.5, 0.3, 0, 1), (4.5, 3.5, 0.3, 0, 1), (2.0, 2.0, 1.0, 0, 1))
+    means = footprint_means_on_chip(pred, labels)[0]
     assert means[0] == pytest.approx(44.0) and math.isnan(means[1])
+    assert means[2] == pytest.approx((12 + 21 + 22) / 3, abs=1e-4)
 
 
 def test_the_footprint_loss_is_an_rmse_over_labels_weighted_and_shifted() -> None:

@@ -23,10 +23,11 @@ sampling's error: at most 0.05 of the spread (max - min) of the pixel values und
 for a disc of 0.5 to 3 px radius, 0.02 for GEDI's 12.5 m on 10 m pixels (measured and
 derived in tests/labels/test_footprints.py).
 
-They differ on pixels without data: on a chip a NaN pixel under a disc makes its mean NaN
-(a chip's prediction is NaN only where nothing was observed, and such a label teaches
-nothing); on a map no-data pixels take no part, and only a disc with no data under it is
-NaN (a region's map has no-data edges that a label may overlap).
+Both treat pixels without data alike: they take no part, and only a disc with no data
+under it is NaN. A chip's prediction is NaN only where nothing was observed, and a region's
+map has no-data edges that a label may overlap; either way the rest of the disc still
+measures the label's footprint, so calibration on chips and `agbm evaluate --labels` on a
+map compare a label with one mean.
 """
 
 from __future__ import annotations
@@ -106,14 +107,15 @@ def footprint_means_on_chip(
     reach: int | None = None,
 ) -> torch.Tensor:
     """The prediction `pred` `[B, 1, H, W]` averaged over each label's disc (`labels`
-    `[B, K, 5]`, as `disc_weights`, moved by `shift` pixels): `[B, K]`, NaN for padding rows,
-    discs off the chip and discs on a NaN pixel (one beside the disc, in its window, does
-    not count). `reach`: as `disc_weights`."""
+    `[B, K, 5]`, as `disc_weights`, moved by `shift` pixels): `[B, K]`. NaN pixels take no
+    part (as on a map); a padding row, a disc off the chip and a disc with only NaN pixels
+    under it are NaN. `reach`: as `disc_weights`."""
     import torch
 
     index, weight = disc_weights(labels, tuple(pred.shape[-2:]), shift, reach)
     flat = pred.float().flatten(1)  # [B, H*W]
     values = torch.gather(flat, 1, index.flatten(1)).reshape(index.shape)
+    weight = weight * torch.isfinite(values)
     values = torch.where(weight > 0, values, torch.zeros_like(values))  # NaN x 0 is NaN
     total = weight.sum(-1)
     means = (values * weight).sum(-1) / total.clamp(min=_EPS)
