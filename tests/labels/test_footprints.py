@@ -87,19 +87,10 @@ def test_the_chip_and_the_map_backends_agree_within_the_sub_sampling_error(
     neighbours by up to the whole range."""
     rng = np.random.default_rng(1)
     values = rng.uniform(0, 300, (SIZE, SIZE)).astype(np.float32)
-    path = _chip_map(tmp_path / "chip.tif", values)
-    labels = _labels_at(_discs(rng, 200, rng.uniform(*radius_m, 200) / PIXEL_M))
-    with rasterio.open(path) as src:
-        grids = {"chip": (src.crs, src.transform, src.shape)}
-    placed = place_labels(labels, grids, "labels.gpkg")["chip"].sort_values("agbd")
-    on_chip = footprint_means_on_chip(
-        torch.from_numpy(values)[None, None], torch.from_numpy(label_array(placed))[None]
-    )[0].numpy()
-    on_map = footprint_means_on_map(path, labels)
-    discs = placed[["row", "col", "radius_px"]].to_numpy()
-    spread = np.array([np.ptp(values[_window(*disc)]) for disc in discs])
-    assert len(placed) == 200 and np.isfinite(on_map).all()
-    assert (np.abs(on_chip - on_map) <= eps * spread).all()
+    discs = _discs(rng, 200, rng.uniform(*radius_m, 200) / PIXEL_M)
+    on_chip, on_map = _both_backends(tmp_path, values, discs)
+    assert np.isfinite(on_map).all()
+    assert (np.abs(on_chip - on_map) <= eps * _spread(values, discs)).all()
 
 
 def test_the_two_backends_leave_out_no_data_pixels_alike(tmp_path: Path) -> None:
@@ -111,24 +102,36 @@ def test_the_two_backends_leave_out_no_data_pixels_alike(tmp_path: Path) -> None
     rng = np.random.default_rng(2)
     values = rng.uniform(0, 300, (SIZE, SIZE)).astype(np.float32)
     values[:, : SIZE // 2] = np.nan
-    path = _chip_map(tmp_path / "chip.tif", values)
     discs = _discs(rng, 100, rng.uniform(0.5, 3.0, 100))
     discs[:80, 1] = SIZE / 2 + rng.uniform(0.0, 2.0, 80)  # across its edge, centre on data
     discs[80:, 1] = rng.uniform(4.0, SIZE / 2 - 4.0, 20)  # wholly on it (radius <= 3 px)
+    on_chip, on_map = _both_backends(tmp_path, values, discs)
+    both = np.isfinite(on_map)
+    assert (np.isfinite(on_chip) == both).all() and both[:80].all() and not both[80:].any()
+    assert (np.abs(on_chip[:80] - on_map[:80]) <= EPS * _spread(values, discs[:80])).all()
+
+
+def _both_backends(tmp_path: Path, values: np.ndarray, discs: np.ndarray) -> tuple:
+    """(chip backend's, map backend's) means of `values` (NaN: no data) over `discs`
+    (`_discs`' rows), in their order: the labels placed on the chip by its grid (as `agbm
+    chips` and `train --labels` do) and drawn on the map in metres (as `evaluate --labels`
+    does)."""
+    path = _chip_map(tmp_path / "chip.tif", values)
     labels = _labels_at(discs)
     with rasterio.open(path) as src:
         grids = {"chip": (src.crs, src.transform, src.shape)}
     placed = place_labels(labels, grids, "labels.gpkg")["chip"].sort_values("agbd")
+    assert len(placed) == len(discs)
     on_chip = footprint_means_on_chip(
         torch.from_numpy(values)[None, None], torch.from_numpy(label_array(placed))[None]
     )[0].numpy()
-    on_map = footprint_means_on_map(path, labels)
-    both = np.isfinite(on_map)
-    assert (np.isfinite(on_chip) == both).all() and not both[80:].any()
-    spread = np.array([np.nanmax(values[_window(*d)]) - np.nanmin(values[_window(*d)])
-                       for d in discs[:80, :3]])  # fmt: skip
-    assert both[:80].all()
-    assert (np.abs(on_chip[:80] - on_map[:80]) <= EPS * spread).all()
+    return on_chip, footprint_means_on_map(path, labels)
+
+
+def _spread(values: np.ndarray, discs: np.ndarray) -> np.ndarray:
+    """The spread (max - min) of the values with data that each disc may touch."""
+    windows = [values[_window(*disc[:3])] for disc in discs]
+    return np.array([np.nanmax(w) - np.nanmin(w) for w in windows])
 
 
 def _window(row: float, col: float, radius: float) -> tuple[slice, slice]:
