@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,12 +31,12 @@ import rasterio.errors
 import shapely
 
 from agbm.cli import main
-from agbm.errors import ConfigError, DataError, TileError
+from agbm.errors import AgbmWarning, ConfigError, DataError, TileError
 from agbm.inference.layers import SPREAD_BAND
 from agbm.io import file_sha256
 from agbm.models import TemporalUNet, save_model
 from agbm.region import cluster, grid_of, tasks
-from agbm.region.cluster import placement, worker_specs
+from agbm.region.cluster import placement, warn_without_composers, worker_specs
 from bench.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
 
@@ -109,6 +110,15 @@ def test_tasks_ask_for_predict_and_compose_workers_only_when_some_declare_them()
     assert placement([{"GPU": 1}], "any") == (None, None)
     with pytest.raises(ValueError, match="`predict_on` must be one of auto, gpu, any"):
         placement([], "cuda")
+
+
+def test_a_run_whose_compose_workers_have_not_joined_warns_that_its_tiles_wait() -> None:
+    with pytest.warns(AgbmWarning, match="no worker declares the resource COMPOSE yet"):
+        warn_without_composers([{"GPU": 1}], {"COMPOSE": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_without_composers([{"GPU": 1}, {"COMPOSE": 1}], {"COMPOSE": 1})
+        warn_without_composers([{}], None)
 
 
 def _validate(folder: Path) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from agbm.errors import ConfigError, reason
+from agbm.errors import ConfigError, reason, warn
 from agbm.extras import require
 
 #: The Dask worker resources that place tasks: a worker with `GPU` predicts on its GPU, one
@@ -208,6 +208,15 @@ def placement(
     if predict_on == "auto" and any(PREDICT in w for w in workers):
         return {COMPOSE: 1}, {PREDICT: 1}
     return None, None
+
+
+def warn_without_composers(
+    workers: Iterable[Mapping[str, float]], compose_on: Mapping[str, int] | None
+) -> None:
+    """Warn when compose tasks ask for `compose_on` (`placement`'s) and no connected worker
+    (`workers`' declared resources) declares it yet: the run is not stuck, its tiles wait."""
+    if compose_on and not any(COMPOSE in w for w in workers):
+        warn(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
 
 
 def worker_resources(client: Any) -> list[dict[str, float]]:

@@ -49,7 +49,7 @@ from agbm.io import (
     remove_stale_temporaries,
     write_record,
 )
-from agbm.region.cluster import COMPOSE, client_for, placement, worker_resources
+from agbm.region.cluster import client_for, placement, warn_without_composers, worker_resources
 from agbm.region.grid import TILE_SIZE, RegionGrid, Tile
 from agbm.region.lattice import WindowPlan, extent, lattice, plan_windows, tiles_over
 from agbm.region.report import REPORT, RegionResult, plan_figures, region_report
@@ -248,8 +248,7 @@ class TileGraph:
         self.by_id = {t.id: t for t in plan.tiles}
         workers = worker_resources(client)
         self.compose_on, self.predict_on = placement(workers, plan.predict_on)
-        if self.compose_on and not any(COMPOSE in w for w in workers):
-            tqdm.write(f"no worker declares the resource {COMPOSE} yet: the tiles wait for one")
+        warn_without_composers(workers, self.compose_on)
         self.composed: dict[str, Any] = {}
         self.predicted: dict[str, Any] = {}
 
