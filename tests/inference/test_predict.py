@@ -16,6 +16,7 @@ from agbm.cli import main
 from agbm.data import list_chips, open_source
 from agbm.errors import CheckpointError, DataError
 from agbm.inference import InferenceOptions, pack, predict, predict_batch, write_prediction
+from agbm.inference.tta import predict_spread
 from agbm.models import TemporalUNet, save_model
 from tests.helpers import write_calibration
 
@@ -68,6 +69,26 @@ def test_an_ensemble_is_the_mean_of_its_models() -> None:
     ensemble = predict_batch([one, three], image, present, tta="flips")
     expected = predict_batch([one], image, present, tta="flips") * 2  # (1 + 3) / 2 of model one
     torch.testing.assert_close(ensemble, expected)
+
+
+def test_the_spread_of_members_near_300_t_ha_is_their_standard_deviation_to_float_precision() -> (
+    None
+):
+    """Members 300 +- 0.01 t/ha: sums of their squares (9e4) cancelled to float32's
+    rounding, 0.0 or ~0.03 instead of 0.01 (a scene map's spread band on AMD EPYC)."""
+
+    class Offset(torch.nn.Module):
+        def __init__(self, offset: float) -> None:
+            super().__init__()
+            self.offset = offset
+
+        def forward(self, image, present):
+            return image[:, 0, :1] * 0 + 300.0 + self.offset
+
+    image, present = torch.rand(1, 12, 15, 8, 8), torch.ones(1, 12, dtype=torch.bool)
+    mean, spread = predict_spread([Offset(-0.01), Offset(0.01)], image, present, tta="none")
+    torch.testing.assert_close(mean, torch.full_like(mean, 300.0))
+    torch.testing.assert_close(spread, torch.full_like(spread, 0.01), rtol=0, atol=1e-4)
 
 
 def test_d4_tta_of_a_rotation_invariant_model_is_the_plain_prediction() -> None:
