@@ -48,11 +48,14 @@ def open_raster(
     path: Path, bands: int, files: contextlib.ExitStack, what: str = ""
 ) -> DatasetReader:
     """Open a GeoTIFF (closed with `files`), checking it exists and has `bands` bands;
-    `what` says what the file should hold, for the message."""
+    `what` says what the file should hold, for the message. GDAL would list the file's
+    folder on each open, looking for sidecar files that chips and stacks do not have; a
+    challenge folder holds every chip's files (~200,000 in train_features), and the listing
+    took half of a chip's read (docs/benchmarks.md, "Data loading")."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = files.enter_context(rasterio.open(path))
     except RasterioError as exc:
