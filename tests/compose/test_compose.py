@@ -363,6 +363,7 @@ def test_map_runs_from_a_place_to_a_geotiff_with_bounds_and_a_png(
     with rasterio.open(out) as agbm, rasterio.open(inputs / "S1.tif") as s1:
         assert agbm.shape == s1.shape and agbm.transform == s1.transform
         assert agbm.count == 4 and "calibrated 90% bounds" in agbm.tags()["AGBM_BOUNDS"]
+        assert agbm.tags()["AGBM_YEAR"] == s1.tags()["AGBM_YEAR"] == "2021"  # for agbm change
         values, low, high, spread = agbm.read()
     assert np.isfinite(values).all() and (values >= 0).all()
     np.testing.assert_allclose(high, values + 10.05, atol=1e-3)

@@ -396,6 +396,26 @@ def test_pixels_without_any_observation_are_no_data(tmp_path: Path) -> None:
     assert np.isfinite(agbm[outside]).all()
 
 
+def test_a_scene_s_year_is_its_files_tag_and_two_years_are_refused(
+    small: SceneFiles, tmp_path: Path
+) -> None:
+    """agbm's composed stacks carry their year (AGBM_YEAR), and the map made from them
+    carries it on (`agbm change` reads it); S1 and S2 of two years are no scene."""
+    s1, s2 = (Path(shutil.copy(p, tmp_path / Path(p).name)) for p in small.stacks)
+    with open_scene(str(s1), str(s2)) as scene:
+        assert scene.year is None
+    for path, year in ((s1, "2021"), (s2, "2021")):
+        with rasterio.open(path, "r+") as dst:
+            dst.update_tags(AGBM_YEAR=year)
+    with open_scene(str(s1), str(s2)) as scene:
+        assert scene.year == 2021
+    with rasterio.open(s2, "r+") as dst:
+        dst.update_tags(AGBM_YEAR="2022")
+    message = r"S2.tif is of 2022 and .*S1.tif of 2021: a scene is one"
+    with pytest.raises(DataError, match=message), open_scene(str(s1), str(s2)):
+        pass
+
+
 def test_an_output_that_is_an_input_or_exists_is_refused(
     small: SceneFiles, tmp_path: Path, capsys
 ) -> None:

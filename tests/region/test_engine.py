@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import itertools
 import json
 import logging
@@ -34,24 +33,9 @@ from agbm.cli import main
 from agbm.errors import AgbmWarning, ConfigError, DataError, TileError
 from agbm.inference.layers import SPREAD_BAND
 from agbm.io import file_sha256
-from agbm.models import TemporalUNet, save_model
 from agbm.region import cluster, grid_of, tasks
 from agbm.region.cluster import placement, warn_without_composers, worker_specs
-from bench.catalog import AREA, S1Item, S2Item, build
 from tests.helpers import write_calibration
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
-    root = tmp_path_factory.mktemp("region")
-    s1 = [S1Item(dt.date(2021, 7, 2), "ascending", 0.1, 0.01, gradient=True)]
-    s1.append(S1Item(dt.date(2021, 10, 2), "ascending", 0.1, 0.01))  # in 2022's year only
-    stac = build(root / "stac", s1, [S2Item(dt.date(2021, 7, 20), 3000, 4, gradient=True)])
-    save_model(root / "m.pt", TemporalUNet("test_efficientnet", decoder_channels=(16,) * 5))
-    west, south, _, north = AREA
-    bbox = [west, south, west + 0.05, north]  # 2.7 km wide: two 256 px tiles, one 512 px
-    return stac, root / "m.pt", [str(v) for v in bbox]
-
 
 PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 
@@ -137,9 +121,9 @@ def read_map(folder: Path, crs: str | None = None) -> np.ndarray:
 
 
 def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_region: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
     args += ["--overlap", "16", "--batch-size", "4", "--tile-size", "256", "--crs", "EPSG:3067"]
@@ -172,13 +156,13 @@ def test_a_region_is_mapped_tile_by_tile_resumes_and_refuses_other_settings(
 
 
 def test_a_region_runs_on_a_cluster_already_there(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_region: tuple[Path, Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """distributed's own command-line tools start a scheduler and two workers on 127.0.0.1,
     one declaring the resource COMPOSE, the other GPU; `--scheduler FILE` runs the same
     graph on them, composing and blending on the first and predicting on the second only
     (on its CPU, as this machine has no GPU)."""
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     bin_dir = Path(sys.executable).parent
     scheduler_file = tmp_path / "scheduler.json"
     common = {"cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -225,12 +209,12 @@ def _process(pid: int) -> psutil.Process | None:
 
 
 def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    small_region: tuple[Path, Path, list[str]], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """kill -9 of the run and every Dask worker once a tile is composed; the rerun maps what
     was lost and leaves no temporary file behind, on this machine's cluster, with not a line
     of Dask's log (its workers' included: `capfd` reads the process's stderr)."""
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "none", "--window", "64"]
     args += ["--overlap", "16", "--tile-size", "256", "--out", str(tmp_path / "out")]
@@ -262,9 +246,9 @@ def test_a_run_killed_with_sigkill_is_finished_by_a_rerun_with_no_leftovers(
 
 
 def test_a_region_with_a_calibration_carries_bounds_and_spread_in_every_tile_and_the_vrt(
-    setup: tuple[Path, Path, list[str]], tmp_path: Path, scheduler: str
+    small_region: tuple[Path, Path, list[str]], tmp_path: Path, scheduler: str
 ) -> None:
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     calib = write_calibration(checkpoint, "hv", [10.0] * 7, tmp_path / "calib.json")
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--tta", "hv", "--window", "64", "--overlap"]
@@ -286,7 +270,7 @@ def test_a_region_with_a_calibration_carries_bounds_and_spread_in_every_tile_and
 
 
 def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_absolute_ones(
-    setup: tuple[Path, Path, list[str]],
+    small_region: tuple[Path, Path, list[str]],
     tmp_path: Path,
     scheduler: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -295,7 +279,7 @@ def test_relative_paths_reach_the_workers_of_a_cluster_in_another_folder_as_abso
     """The cluster's workers run in the folder the session started in; this run's relative
     --out, --catalog, --checkpoint and --calibration name files of another folder. The
     same files named by absolute paths are the same run."""
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "calib.json")
     monkeypatch.chdir(tmp_path)
     args = ["map-region", "--bbox", *bbox, "--year", "2021", "--tta", "none", "--window", "64"]
@@ -332,13 +316,13 @@ def _empty_region(folder: Path) -> list[str]:
     ],
 )  # fmt: skip
 def test_degenerate_regions_are_refused_in_one_line_before_the_folder_is_claimed(
-    setup: tuple[Path, Path, list[str]],
+    small_region: tuple[Path, Path, list[str]],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     where: Callable[[Path, list[str]], list[str]],
     message: str,
 ) -> None:
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     args = ["map-region", *where(tmp_path, bbox), "--catalog", str(stac)]
     args += ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")]
     assert main([*args, *([] if "--year" in args else ["--year", "2021"])]) == 2
@@ -458,7 +442,7 @@ def _text_file(folder: Path) -> str:
     ],
 )
 def test_every_value_is_checked_before_the_folder_is_claimed(
-    setup: tuple[Path, Path, list[str]],
+    small_region: tuple[Path, Path, list[str]],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     flag: str,
@@ -468,7 +452,7 @@ def test_every_value_is_checked_before_the_folder_is_claimed(
     """Once refused, a run left a claimed folder that refused the corrected command ("year:
     2010 -> 2021"); an unreachable scheduler left its run.json; a checkpoint that is none
     failed every tile, after all the composing."""
-    stac, checkpoint, bbox = setup
+    stac, checkpoint, bbox = small_region
     settings = {"--year": "2021", "--window": "64", "--checkpoint": str(checkpoint)}
     settings[flag] = value(tmp_path)
     args = ["map-region", "--bbox", *bbox, "--catalog", str(stac), "--out", str(tmp_path / "o")]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agbm.cli.options import add_calibration_options
-from agbm.errors import warn
 from agbm.io import check_output_file, refuse_overwriting_inputs
 
 if TYPE_CHECKING:
@@ -27,50 +26,37 @@ def _run(args: argparse.Namespace) -> int:
     else:
         check_output_file(args.out, inputs, args.overwrite)
     intervals = _intervals(args, folders)
+    years = args.years
     if folders:
         chips = change.folder_change(args.before, args.after, args.out, intervals=intervals)
         print(f"wrote the change of {len(chips)} chip(s) to {args.out}")
     else:
-        change.map_change(args.before, args.after, args.out, intervals=intervals, years=args.years)
-        print(f"wrote {args.out}")
+        years = change.map_change(
+            args.before, args.after, args.out, intervals=intervals, years=years
+        )
+        print(f"wrote {args.out}" + (f" ({years[0]} to {years[1]})" if years else ""))
     rows = change.detectable_rows(intervals)
     if rows:
         print(f"minimum detectable change at {args.coverage:.0%}, t/ha:")
         print(format_rows(rows))
-    change.write_record(record, args.before, args.after, intervals, args.years)
+    change.write_record(record, args.before, args.after, intervals, years)
     return 0
 
 
 def _intervals(args: argparse.Namespace, folders: bool) -> ChangeIntervals:
-    """How the change's bounds are made: by the union bound on --calibration's, or from
-    --change-calibration's (one of them, or neither: no bounds), checked against both
-    years' maps (a chip's, for folders)."""
+    """How the change's bounds are made (`change_intervals`), checked against both years'
+    maps (a chip's, for folders)."""
     from agbm.data.layout import agbm_chips, prediction_path
-    from agbm.evaluation.change import ChangeIntervals, map_path
-    from agbm.evaluation.totals import map_calibration
-    from agbm.inference.intervals import check_coverage
+    from agbm.evaluation.change import change_intervals, map_path
 
-    given = [(f, kind) for f, kind in _calibrations(args) if f is not None]
-    if len(given) > 1:
-        raise ValueError("give --calibration (the union bound) or --change-calibration, not both")
-    if not given:
-        return ChangeIntervals(None, args.coverage)
-    ((file, kind),) = given
-    check_coverage(args.coverage)
+    maps = []
     for year in (args.before, args.after):
         chips = agbm_chips(year) if folders else []
-        path = prediction_path(year, chips[0]) if chips else map_path(year)
-        calibration = map_calibration(path, file, kind)
-    intervals = ChangeIntervals(calibration, args.coverage)
-    note = calibration.pixel_note(intervals.each, file)
-    if note:  # (a coverage no bin can give was refused by pixel_note)
-        warn(note)
-    return intervals
-
-
-def _calibrations(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
-    """The calibration files a command was given, with the kind each must be."""
-    return [(args.calibration, "stock"), (args.change_calibration, "change")]
+        maps.append(prediction_path(year, chips[0]) if chips else map_path(year))
+    return change_intervals(
+        maps, calibration=args.calibration, change_calibration=args.change_calibration,
+        coverage=args.coverage,
+    )  # fmt: skip
 
 
 #: `agbm change --help`'s description.
@@ -114,7 +100,8 @@ def add_pair_options(
     if helps == MAP_PAIR:
         parser.add_argument(
             "--years", nargs=2, type=int, metavar=("A", "B"),
-            help="the two maps' years (tags; emissions per year)",
+            help="the two maps' years, for the tags and the emissions per year (default: "
+            "the maps' own AGBM_YEAR tags, which agbm's maps of composed imagery carry)",
         )  # fmt: skip
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from agbm.cli.change import add_change_calibration_option
 from agbm.cli.options import (
+    YEAR_MONTHS,
     add_area_options,
     add_calibration_options,
     add_catalog_options,
@@ -19,6 +22,10 @@ from agbm.data.bands import PIXEL_M
 from agbm.region.cluster import PREDICT_ON
 from agbm.region.grid import S2_BLOCK, TILE_SIZE
 
+if TYPE_CHECKING:
+    from agbm.inference.options import InferenceOptions
+    from agbm.region.engine import RegionPlan
+
 
 def _run(args: argparse.Namespace) -> int:
     from agbm.io import refuse_overwriting_inputs
@@ -26,12 +33,15 @@ def _run(args: argparse.Namespace) -> int:
     from agbm.region.engine import RegionPlan, dry_run, map_region
     from agbm.region.report import describe, describe_plan
 
-    refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, args.calibration])
+    calibrations = [args.calibration, args.change_calibration]
+    refuse_overwriting_inputs([args.out], [args.region, *args.checkpoint, *calibrations])
+    if len(args.year) > 2 or (len(args.year) == 1 and args.change_calibration):
+        raise ValueError("give --year one year, or two for their change (--change-calibration)")
     grid = grid_of(args.region, args.bbox, args.crs)
     plan = RegionPlan(
         args.out,
         grid,
-        args.year,
+        args.year[0],
         args.tile_size,
         args.catalog,
         args.s2_catalog,
@@ -39,12 +49,28 @@ def _run(args: argparse.Namespace) -> int:
         args.retries,
         args.predict_on,
     )
+    options = inference_options(args)
     if args.dry_run:
-        print(describe_plan(dry_run(plan, options=inference_options(args), progress=True)))
+        each = " (for each year)" if len(args.year) > 1 else ""
+        print(describe_plan(dry_run(plan, options=options, progress=True)) + each)
         return 0
-    result = map_region(plan, options=inference_options(args), progress=True)
+    if len(args.year) == 2:
+        return _two_years(args, plan, options)
+    result = map_region(plan, options=options, progress=True)
     print(describe(result))
     return 1 if result.failed else 0
+
+
+def _two_years(args: argparse.Namespace, plan: RegionPlan, options: InferenceOptions) -> int:
+    """`--year A B`: both years' region folders and their change."""
+    from agbm.region.years import describe_years, map_region_years
+
+    result = map_region_years(
+        plan, args.year, options=options, change_calibration=args.change_calibration,
+        progress=True,
+    )  # fmt: skip
+    print(describe_years(result))
+    return 1 if result.change is None else 0
 
 
 #: `agbm map-region --help`'s description.
@@ -67,7 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_area_options(
         parser, True, "vector file of the area (GeoJSON, GPKG, SHP)", "lon/lat box of any size"
     )
-    add_year_option(parser)
+    add_year_option(
+        parser, help=f"the 12 months {YEAR_MONTHS}; two years A B map both on one grid "
+        "(OUT/A/, OUT/B/) and their change B - A (OUT/change.tif, as agbm change)",
+        nargs="+",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="region folder")
     parser.add_argument("--crs", help="the grid's CRS, e.g. EPSG:3067 (default: centre's UTM zone)")
     km = TILE_SIZE * PIXEL_M / 1000
@@ -89,6 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "always (gpu: they may join later), or on any worker (any)",
     )  # fmt: skip
     add_calibration_options(parser)
+    add_change_calibration_option(parser, "with two years, the change's bounds")
     parser.add_argument(
         "--dry-run", action="store_true",
         help="plan only: print the tiles, the windows, the window passes per pixel and the "

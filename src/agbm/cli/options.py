@@ -99,9 +99,11 @@ def add_year_option(
     parser: argparse.ArgumentParser,
     required: bool = True,
     help: str = f"the 12 months {YEAR_MONTHS}, as in the challenge",
+    nargs: str | None = None,
 ) -> None:
-    """`--year`: the year whose months a command composes (or, per `help`, keeps)."""
-    parser.add_argument("--year", type=int, required=required, help=help)
+    """`--year`: the year whose months a command composes (or, per `help`, keeps; with
+    `nargs`, the years)."""
+    parser.add_argument("--year", type=int, required=required, help=help, nargs=nargs)
 
 
 def add_catalog_options(parser: argparse.ArgumentParser) -> None:

@@ -86,8 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--change", action="store_true",
         help="each zone's net change between --from and --to instead: both years' AGB, "
-        "delta_agb_t, carbon, emissions_co2e_t (a loss is a positive emission; per year with "
-        "--years), and with --calibration their intervals by the union bound and the areas "
+        "delta_agb_t, carbon, emissions_co2e_t (a loss is a positive emission; per year by "
+        "--years or the maps' year tags), and with --calibration their intervals by the "
+        "union bound and the areas "
         "of significant loss and gain (loss_ha, gain_ha); with --change-calibration, from "
         "the paired block quantile nearest each zone's mapped area instead",
     )  # fmt: skip

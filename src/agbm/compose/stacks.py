@@ -40,7 +40,7 @@ from agbm.compose.grid import grid_for_bbox, grid_like, lonlat_bounds
 from agbm.compose.s1 import month_s1
 from agbm.compose.s2 import month_s2
 from agbm.data.bands import MONTH_NAMES, MONTHS, SENSORS, Sensor
-from agbm.data.calendar import check_year, year_months, year_span
+from agbm.data.calendar import YEAR_TAG, check_year, year_months, year_span
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, write_geotiff
 from agbm.errors import AgbmError, DataError, reason
 from agbm.io import claim_record, output_folder, remove_stale_temporaries, write_record
@@ -105,8 +105,9 @@ def compose_month(
     return record
 
 
-def _stack(folder: Path, sensor: Sensor, out: Path, grid: Any) -> None:
-    """The 12 month files of `sensor` as one month-major stack, named and described."""
+def _stack(folder: Path, sensor: Sensor, out: Path, grid: Any, year: int) -> None:
+    """The 12 month files of `sensor` as one month-major stack, named and described, tagged
+    with its `year` (which the maps made from it carry on)."""
     crs, count = grid.crs.to_wkt(), MONTHS * sensor.count
     profile = geotiff_profile(
         grid.shape, count, sensor.dtype, crs, grid.affine, sensor.nodata, True
@@ -114,6 +115,7 @@ def _stack(folder: Path, sensor: Sensor, out: Path, grid: Any) -> None:
     tags = {
         "AGBM_BAND_ORDER": f"month-major: 12 months (00 = September) x ({', '.join(sensor.bands)})",
         "AGBM_UNITS": UNITS[sensor.name],
+        YEAR_TAG: str(year),
     }
     with geotiff_writer(out, profile, band_names(sensor), tags) as dst:
         for month in range(MONTHS):
@@ -241,7 +243,7 @@ def compose(
         remove_stale_temporaries(out)
         records = compose_months(folder, found, grid, catalogs, progress, s2_block)
         for sensor in SENSORS:
-            _stack(folder, sensor, out / f"{sensor.name}.tif", grid)
+            _stack(folder, sensor, out / f"{sensor.name}.tif", grid, year)
     sidecar = {
         "format": "agbm-compose",
         "version": 1,

@@ -5,10 +5,30 @@ all cut time by it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+from agbm.errors import DataError
 
 #: The first year with any Sentinel data: Sentinel-1A's began in October 2014, in the year
 #: that runs September 2014 to August 2015 (Sentinel-2A's in June 2015).
 FIRST_YEAR = 2015
+
+
+#: The tag of a file made for one year: agbm's composed stacks and the maps made from them,
+#: which `agbm change` and `stats --change` read their years from.
+YEAR_TAG = "AGBM_YEAR"
+
+
+def tagged_year(tags: Mapping[str, str], path: Path | str) -> int | None:
+    """The year in a file's `tags` (`YEAR_TAG`), None when it has none, or a one-line
+    `DataError` naming the file at `path` when the tag is not a year."""
+    if YEAR_TAG not in tags:
+        return None
+    try:
+        return int(tags[YEAR_TAG])
+    except ValueError:
+        raise DataError(f"{path}: its {YEAR_TAG} tag {tags[YEAR_TAG]!r} is not a year") from None
 
 
 def check_year(year: int) -> int:

@@ -34,6 +34,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from agbm.data.bands import MONTHS, S1, S2, Sensor
+from agbm.data.calendar import tagged_year
 from agbm.data.conventions import AGBM_CONVENTIONS, InputConventions
 from agbm.data.geotiff import as_sensor_dtype, open_raster, read_window
 from agbm.data.normalise import normalise
@@ -123,6 +124,7 @@ class Scene:
         ref = self.files[0][1]
         self.height, self.width = ref.shape
         self.crs, self.transform = ref.crs, ref.transform
+        self.year = _one_year(self.files)
 
     def read(
         self,
@@ -166,3 +168,17 @@ def open_scene(s1: str | Path, s2: str | Path) -> Iterator[Scene]:
     """Open a scene's S1 and S2 (stacks or `{MM}` patterns), checking bands and grid."""
     with contextlib.ExitStack() as files:
         yield Scene(MonthlyImages(s1, S1, files), MonthlyImages(s2, S2, files))
+
+
+def _one_year(files: list[tuple[Path, DatasetReader]]) -> int | None:
+    """The year the scene's files are tagged with (agbm's composed stacks are), None when
+    none is; a one-line `DataError` naming two files of different years."""
+    known = [(path, tagged_year(src.tags(), path)) for path, src in files]
+    known = [(path, year) for path, year in known if year is not None]
+    for path, year in known[1:]:
+        if year != known[0][1]:
+            raise DataError(
+                f"{path} is of {year} and {known[0][0]} of {known[0][1]}: a scene is one "
+                "year's months"
+            )
+    return known[0][1] if known else None

@@ -33,7 +33,7 @@ from rasterio.windows import Window
 
 from agbm.data.geotiff import geotiff_profile, geotiff_writer, open_map, reason, write_geotiff
 from agbm.data.layout import agbm_chips, prediction_path
-from agbm.errors import DataError
+from agbm.errors import DataError, warn
 from agbm.evaluation.totals import (
     CARBON_FRACTION,
     CO2_PER_C,
@@ -42,8 +42,8 @@ from agbm.evaluation.totals import (
     zone_halfwidths,
     zone_stats,
 )
-from agbm.inference.intervals import PIXEL_HA, Calibration, read_calibration
-from agbm.inference.layers import map_model
+from agbm.inference.intervals import PIXEL_HA, Calibration, check_coverage, read_calibration
+from agbm.inference.layers import map_model, map_year
 from agbm.io import replacing, writable_folder
 
 #: The change map's bands (a map without a calibration has the first only).
@@ -130,6 +130,41 @@ class ChangeIntervals:
         return {s: terms * self.calibration.block_quantile(s, self.each) for s in sides}
 
 
+def check_one_calibration(calibration: Any, change_calibration: Any) -> None:
+    """Refuse both rules at once: a change's bounds are the union bound's or paired."""
+    if calibration is not None and change_calibration is not None:
+        raise ValueError(
+            "give `calibration` (the union bound) or `change_calibration` (paired), not both"
+        )
+
+
+def change_intervals(
+    maps: Sequence[Path],
+    *,
+    calibration: Path | str | None = None,
+    change_calibration: Path | str | None = None,
+    coverage: float = 0.9,
+) -> ChangeIntervals:
+    """How a change's bounds are made at `coverage`: by the union bound on `calibration`'s
+    (the maps' model's stock calibration, `agbm calibrate`), from `change_calibration`'s
+    (its paired calibration of the change, `agbm calibrate --change`), or, with neither,
+    none. The file is checked to be of the model of each of `maps` (both years' maps, or a
+    chip's prediction of each folder); a coverage some bins cannot give is warned of."""
+    check_one_calibration(calibration, change_calibration)
+    given = calibration if calibration is not None else change_calibration
+    if given is None:
+        return ChangeIntervals(None, coverage)
+    check_coverage(coverage)
+    kind = "stock" if calibration is not None else "change"
+    for path in maps:
+        loaded = map_calibration(path, given, kind)
+    intervals = ChangeIntervals(loaded, coverage)
+    note = loaded.pixel_note(intervals.each, given)
+    if note:  # (a coverage no bin can give was refused by pixel_note)
+        warn(note)
+    return intervals
+
+
 def check_pair(before: Path, after: Path) -> None:
     """Refuse, in one line that says which, two maps on different grids or of different
     models (their checkpoints' and TTA tags): a change of model is no change of forest."""
@@ -180,15 +215,16 @@ def map_change(
     *,
     intervals: ChangeIntervals,
     years: Sequence[int] | None = None,
-) -> None:
+) -> tuple[int, int] | None:
     """Write the change map `out` (GeoTIFF, `CHANGE_BANDS`) of two maps on one grid: files,
-    region VRTs or region folders (their agbm.vrt), strip by strip.
+    region VRTs or region folders (their agbm.vrt), strip by strip; returns its years.
 
     before, after: the maps of years A and B. intervals: how bounds are made.
-    years: (A, B) for the map's tags, when known.
+    years: (A, B) for the map's tags; by default the maps' own (`pair_years`).
     """
     before, after = map_path(before), map_path(after)
     check_pair(before, after)
+    years = pair_years(before, after, years)
     with open_map(before) as a, open_map(after) as b:
         profile = geotiff_profile(a.shape, intervals.bands, np.float32, a.crs, a.transform, np.nan)
         tags = change_tags(before, after, intervals, years)
@@ -196,12 +232,25 @@ def map_change(
             for window in _strips(a):
                 layers = intervals.layers(_agbm(before, a, window), _agbm(after, b, window))
                 dst.write(layers, window=window)
+    return years
 
 
 def map_path(path: Path | str) -> Path:
     """A map given as a file, or a region folder (its agbm.vrt)."""
     path = Path(path)
     return path / "agbm.vrt" if path.is_dir() and (path / "agbm.vrt").is_file() else path
+
+
+def pair_years(
+    before: Path, after: Path, years: Sequence[int] | None = None
+) -> tuple[int, int] | None:
+    """The years (A, B) of the maps `before` and `after`: `years` when given, else the
+    years both maps are tagged with (`agbm.inference.layers.map_year`; agbm's maps of
+    composed imagery are), else None."""
+    if years is not None:
+        return int(years[0]), int(years[1])
+    tagged = map_year(before), map_year(after)
+    return None if None in tagged else (tagged[0], tagged[1])
 
 
 def change_tags(
@@ -297,14 +346,13 @@ def zone_change(
     before, after: the two years' maps. zones: polygons (any CRS); id_field: their id.
     calibration: the maps' model's stock calibration. change_calibration: its paired
     calibration of the change (`agbm calibrate --change`). coverage: the change's coverage.
-    carbon_fraction: carbon per unit of dry biomass. years: (A, B).
+    carbon_fraction: carbon per unit of dry biomass. years: (A, B); by default the maps'
+    own (`pair_years`).
     """
-    if calibration is not None and change_calibration is not None:
-        raise ValueError(
-            "give `calibration` (the union bound) or `change_calibration` (paired), not both"
-        )
+    check_one_calibration(calibration, change_calibration)
     before, after = map_path(before), map_path(after)
     check_pair(before, after)
+    years = pair_years(before, after, years)
     each = year_coverage(coverage) if calibration is not None else coverage
     a, b = (
         zone_stats(m, zones, id_field, calibration, each, carbon_fraction) for m in (before, after)

@@ -8,11 +8,12 @@ region's tiles and mosaic) only follow them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from agbm.data.calendar import YEAR_TAG, tagged_year
 from agbm.data.geotiff import open_map
 from agbm.errors import warn
 
@@ -46,6 +47,13 @@ class MapLayers:
         """Warn of the `note`, once per command, before the work."""
         if self.note:
             warn(self.note)
+
+    def of_year(self, year: int | None) -> MapLayers:
+        """These layers with the imagery's `year` in the tags (`YEAR_TAG`, which `agbm
+        change` reads), or as they are when the year is not known."""
+        if year is None:
+            return self
+        return replace(self, tags={**self.tags, YEAR_TAG: str(year)})
 
     def map_tags(self) -> dict[str, str]:
         """Every tag the map carries."""
@@ -81,3 +89,10 @@ def map_model(path: Path | str) -> tuple[list[str], str] | None:
     if CHECKPOINTS_TAG not in tags or TTA_TAG not in tags:
         return None
     return tags[CHECKPOINTS_TAG].split(","), tags[TTA_TAG]
+
+
+def map_year(path: Path | str) -> int | None:
+    """The year of the imagery the map at `path` was made from (its `YEAR_TAG`), None for a
+    map without it; a one-line `DataError` for a file that is not a map."""
+    with open_map(path) as src:
+        return tagged_year(src.tags(), path)

@@ -286,7 +286,7 @@ def predict_files(
     with open_scene(s1, s2) as scene, output_folder(out.parent):
         inputs = [*(p for p, _ in scene.files), *options.checkpoints, options.calibration]
         check_output_file(out, inputs, overwrite)
-        layers = options.layers()
+        layers = options.layers().of_year(scene.year)
         layers.warn()
         remove_stale_temporaries(out.parent)
         tiling = plan_tiling(

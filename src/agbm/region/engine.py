@@ -209,12 +209,13 @@ def check_settings(plan: RegionPlan, options: InferenceOptions) -> MapLayers:
     """Every setting a task would otherwise fail on, checked here, before any folder or
     task: the windows, the retries, `--predict-on`, the calibration, and the
     checkpoints, each loaded once on this machine's CPU (a file that is not one, or models
-    that cannot be averaged). Returns the tiles' layers (`InferenceOptions.layers`)."""
+    that cannot be averaged). Returns the tiles' layers (`InferenceOptions.layers`,
+    tagged with the plan's year)."""
     plan.tiling(options)
     if plan.retries < 0:
         raise ValueError(f"`retries` must be 0 or more, not {plan.retries}")
     placement([], plan.predict_on)
-    layers = options.layers()
+    layers = options.layers().of_year(plan.year)
     from agbm.inference.tta import check_ensemble  # torch: on this machine only
 
     check_ensemble(options.checkpoints)
