@@ -11,6 +11,7 @@ import pytest
 import rasterio
 
 from agbm.cli import main
+from agbm.models import TemporalUNet, save_model
 from agbm.region.years import check_years
 from tests.helpers import write_calibration
 
@@ -85,4 +86,25 @@ def test_two_years_must_be_two_with_the_earlier_first(
     assert "--year must be two years, the earlier first" in capsys.readouterr().err
     assert main([*args, "--year", "2020", "2021", "2022"]) == 2
     assert "give --year one year, or two" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_change_calibration_of_another_kind_or_model_is_refused_before_any_tile(
+    small_region: tuple[Path, Path, list[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stac, checkpoint, bbox = small_region
+    other = tmp_path / "other.pt"
+    save_model(other, TemporalUNet("test_efficientnet", decoder_channels=(8,) * 5))
+    stock = write_calibration(checkpoint, "none", [10.0] * 7, tmp_path / "stock.json")
+    of_other = write_calibration(other, "none", [10.0] * 8, tmp_path / "other.json", "change")
+    args = ["map-region", "--bbox", *bbox, "--year", "2021", "2022", "--catalog", str(stac),
+            "--checkpoint", str(checkpoint), "--tta", "none",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main([*args, "--change-calibration", str(stock)]) == 2
+    err = capsys.readouterr().err
+    assert "a calibration of the stocks of one year" in err and "give it as --calibration" in err
+    assert main([*args, "--change-calibration", str(of_other)]) == 2
+    assert f"{of_other}: calibrated for checkpoints" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

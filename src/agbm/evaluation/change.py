@@ -37,7 +37,7 @@ from agbm.errors import DataError, warn
 from agbm.evaluation.totals import (
     CARBON_FRACTION,
     CO2_PER_C,
-    map_calibration,
+    check_map_model,
     zone_calibration,
     zone_halfwidths,
     zone_stats,
@@ -155,9 +155,9 @@ def change_intervals(
     if given is None:
         return ChangeIntervals(None, coverage)
     check_coverage(coverage)
-    kind = "stock" if calibration is not None else "change"
+    loaded = read_calibration(given, "stock" if calibration is not None else "change")
     for path in maps:
-        loaded = map_calibration(path, given, kind)
+        check_map_model(loaded, path, given)
     intervals = ChangeIntervals(loaded, coverage)
     note = loaded.pixel_note(intervals.each, given)
     if note:  # (a coverage no bin can give was refused by pixel_note)
@@ -359,7 +359,7 @@ def zone_change(
     )
     paired = zone_calibration(before, change_calibration, coverage, "change")
     if paired is not None:  # of the model of both maps (one note is enough)
-        map_calibration(after, change_calibration, "change")
+        check_map_model(paired, after, change_calibration)
     table = b[["zone", "area_ha", "geometry"]].copy()
     table["mapped_ha"] = np.minimum(a["mapped_ha"], b["mapped_ha"])
     table["agb_t_from"], table["agb_t_to"] = a["agb_t"], b["agb_t"]

@@ -220,6 +220,14 @@ def map_calibration(
     to be of the model that made the map at `map_path` (its tags); a map without those tags
     is used unchecked, with a warning."""
     intervals = read_calibration(calibration, kind)
+    check_map_model(intervals, map_path, calibration)
+    return intervals
+
+
+def check_map_model(intervals: Calibration, map_path: Path | str, calibration: Path | str) -> None:
+    """Refuse `intervals` (read from the file `calibration`) unless they are of the model
+    that made the map at `map_path` (its tags); a map without those tags is let through
+    with a warning. One calibration read once is checked against several maps so."""
     model = map_model(map_path)
     if model is None:
         warn(
@@ -228,7 +236,6 @@ def map_calibration(
         )
     else:
         intervals.check(*model, calibration, of=f"{map_path}'s ")
-    return intervals
 
 
 def zone_calibration(

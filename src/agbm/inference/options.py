@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from agbm.choices import check_tta
-from agbm.inference.intervals import check_coverage, read_calibration
+from agbm.inference.intervals import Calibration, check_coverage, read_calibration
 from agbm.inference.layers import CHECKPOINTS_TAG, TTA_TAG, MapLayers
 from agbm.io import file_sha256
 
@@ -98,6 +98,13 @@ class InferenceOptions:
             record |= {"calibration": file_sha256(self.calibration), "coverage": self.coverage}
         return record
 
+    def own_calibration(self, path: Path | str, kind: str = "stock") -> Calibration:
+        """The calibration file `path` of `kind` (the stocks', or the change's of `agbm
+        calibrate --change`), refused in one line unless it is of these checkpoints and TTA."""
+        calibration = read_calibration(path, kind)
+        calibration.check(self.model_record()["checkpoints"], self.tta, path)
+        return calibration
+
     def layers(self) -> MapLayers:
         """The layers of the maps: with a calibration (checked to be of these checkpoints and
         TTA, and to give bounds at this coverage somewhere) its bounds, and with more than
@@ -107,8 +114,7 @@ class InferenceOptions:
         tags = {CHECKPOINTS_TAG: ",".join(model["checkpoints"]), TTA_TAG: self.tta}
         if self.calibration is None:
             return MapLayers(tags=tags)
-        intervals = read_calibration(self.calibration)
-        intervals.check(model["checkpoints"], self.tta, self.calibration)
+        intervals = self.own_calibration(self.calibration)
         note = intervals.pixel_note(self.coverage, self.calibration)  # a coverage no bin gives
         coverage = self.coverage
 

@@ -25,7 +25,6 @@ from agbm.evaluation.change import (
     write_record,
 )
 from agbm.evaluation.evaluate import format_rows
-from agbm.inference.intervals import read_calibration
 from agbm.inference.options import InferenceOptions
 from agbm.region.engine import RegionPlan, RegionResult, map_region
 from agbm.region.report import describe
@@ -57,15 +56,6 @@ def year_plan(plan: RegionPlan, year: int) -> RegionPlan:
     return replace(plan, folder=Path(plan.folder) / str(year), year=year)
 
 
-def check_change_calibration(options: InferenceOptions, change_calibration: Path | str) -> None:
-    """Refuse, before any work, a change calibration that is not of the change (`agbm
-    calibrate --change`) or not of the options' model."""
-    model = options.model_record()
-    read_calibration(change_calibration, "change").check(
-        model["checkpoints"], model["tta"], change_calibration
-    )
-
-
 def map_region_years(
     plan: RegionPlan,
     years: Sequence[int],
@@ -81,8 +71,8 @@ def map_region_years(
     --change`) of this model, for the change's bounds (else the union bound on
     `options.calibration`, if any); `progress`: bars of each year's run."""
     years = check_years(years)
-    if change_calibration is not None:
-        check_change_calibration(options, change_calibration)
+    if change_calibration is not None:  # before any work
+        options.own_calibration(change_calibration, "change")
     results = {y: map_region(year_plan(plan, y), options=options, progress=progress) for y in years}
     if any(r.failed for r in results.values()):
         return YearsResult(results, None, None)
